@@ -1,0 +1,13 @@
+"""Bad input: one exception type the command line turns into clear lines and exit code 2."""
+
+
+class InputError(Exception):
+    """A user-facing input problem: each line names the file, the field path and what was expected.
+
+    Raised for scenario files, command-line flags and event logs. The command line prints each
+    line to stderr, writes nothing, and exits with code 2 — never a traceback.
+    """
+
+    def __init__(self, lines: list[str] | str) -> None:
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("\n".join(self.lines))

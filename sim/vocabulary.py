@@ -1,0 +1,76 @@
+"""The fixed vocabulary of the model: activities, fit attributes and fit grades.
+
+Scenario files, policies, event logs and reports all refer to these names, so they live in one
+place. Integer codes are the positions in these tuples; event arrays store the codes.
+"""
+
+from typing import Literal, get_args
+
+Activity = Literal[
+    "web_visit",
+    "pricing_page",
+    "blog_post",
+    "case_study",
+    "comparison_guide",
+    "roi_calculator",
+    "implementation_guide",
+    "webinar_registered",
+    "webinar_attended",
+    "email_open",
+    "email_click",
+    "form_fill",
+    "demo_request",
+    "trial_signup",
+    "product_usage",
+    "unsubscribe",
+]
+ACTIVITIES: tuple[str, ...] = get_args(Activity)
+ACTIVITY_CODE: dict[str, int] = {name: code for code, name in enumerate(ACTIVITIES)}
+
+#: Bottom-of-funnel assets: downloads that signal active evaluation.
+BOTTOM_OF_FUNNEL: tuple[str, ...] = ("comparison_guide", "roi_calculator", "implementation_guide")
+#: Hand-raises: the lead asks for sales contact.
+HAND_RAISES: tuple[str, ...] = ("demo_request",)
+
+#: Activities that only exist as a response to something else, never as organic behaviour:
+#: email opens and clicks answer nurture touches, webinar attendance follows a registration,
+#: product usage follows a trial sign-up, unsubscribes answer touches.
+DERIVED_ACTIVITIES: tuple[str, ...] = (
+    "webinar_attended",
+    "email_open",
+    "email_click",
+    "product_usage",
+    "unsubscribe",
+)
+#: Activities a lead emits on its own at some rate (organic behaviour).
+ORGANIC_ACTIVITIES: tuple[str, ...] = tuple(a for a in ACTIVITIES if a not in DERIVED_ACTIVITIES)
+
+JobLevel = Literal["student", "individual_contributor", "manager", "director", "vp", "c_level"]
+CompanySize = Literal["1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+"]
+Industry = Literal[
+    "software",
+    "financial_services",
+    "healthcare",
+    "manufacturing",
+    "retail",
+    "education",
+    "public_sector",
+    "other",
+]
+Region = Literal["north_america", "europe", "apac", "latam", "mea"]
+
+JOB_LEVELS: tuple[str, ...] = get_args(JobLevel)
+COMPANY_SIZES: tuple[str, ...] = get_args(CompanySize)
+INDUSTRIES: tuple[str, ...] = get_args(Industry)
+REGIONS: tuple[str, ...] = get_args(Region)
+
+#: Observable fit attributes, in the order used by the population arrays and event logs.
+FIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "job_level": JOB_LEVELS,
+    "company_size": COMPANY_SIZES,
+    "industry": INDUSTRIES,
+    "region": REGIONS,
+}
+
+Grade = Literal["A", "B", "C", "D"]
+GRADES: tuple[str, ...] = get_args(Grade)
