@@ -332,12 +332,10 @@ class JourneysConfig(StrictModel):
         0.22, description="Chance a nurture touch is opened (propensity 1; capped at 0.95)."
     )
     email_click_probability: Probability = Field(
-        0.15, description="Chance an opened touch is clicked."
+        0.15,
+        description="Chance an opened touch is clicked; a click lands on one content activity, "
+        "drawn in proportion to the lead's current content rates.",
     )
-    touch_lift: NonNegative = Field(
-        0.5, description="Extra organic activity after a touch, as a multiple of the rates."
-    )
-    touch_lift_days: Positive = Field(3.0, description="Mean life of a touch's lift.")
     unsubscribe_probability: Probability = Field(
         0.004, description="Chance a touch leads to an unsubscribe, at one touch a week."
     )

@@ -1,0 +1,161 @@
+"""The `mqlsim` command line (DESIGN §4): parse, load, run, print.
+
+Bad input of any kind (a scenario file, a ``--set``, an unwritable ``--out``) is an
+:class:`~sim.errors.InputError`, printed as ``mqlsim: error: ...`` lines with exit code 2 and no
+traceback. Commands that run a scenario share one parent parser, so new commands get the same
+``--set``/``--replications``/``--seed`` options by listing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from sim.errors import InputError
+from sim.experiment import run_experiment
+from sim.output import FORMATS, render, write_outputs
+from sim.scenario import Scenario
+from sim.summary import summarize_result
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def _scenario_options() -> argparse.ArgumentParser:
+    """The options of every command that runs a scenario."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one scenario key, e.g. --set policy.threshold=80 (repeatable)",
+    )
+    parent.add_argument(
+        "--replications",
+        type=int,
+        metavar="N",
+        help="number of replications; same as --set scenario.replications=N",
+    )
+    parent.add_argument(
+        "--seed", type=int, metavar="S", help="root seed; same as --set scenario.seed=S"
+    )
+    return parent
+
+
+def scenario_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides, then ``--replications`` and ``--seed`` as overrides too.
+
+    Going through the same path as ``--set`` means the scenario model validates them (and words
+    the error) exactly as it would the same keys in a file.
+    """
+    overrides = list(args.sets)
+    if args.replications is not None:
+        overrides.append(f"scenario.replications={args.replications}")
+    if args.seed is not None:
+        overrides.append(f"scenario.seed={args.seed}")
+    return overrides
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full `mqlsim` parser; each command stores its function as ``handler``."""
+    parser = argparse.ArgumentParser(
+        prog="mqlsim",
+        description="Simulate marketing-qualified-lead policies before changing them in a CRM.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    scenario_options = _scenario_options()
+
+    run = commands.add_parser(
+        "run",
+        parents=[scenario_options],
+        help="run a scenario and print its metric table",
+        description="Run a scenario's replications and print each metric's mean and 95 % CI.",
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
+    run.add_argument(
+        "--out", type=Path, metavar="DIR", help="write results.json and replications.csv here"
+    )
+    run.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    run.set_defaults(handler=_run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check scenario files without running them",
+        description="Check scenario files; print OK FILE for each valid one, exit 2 if any is not.",
+    )
+    validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML files")
+    validate.set_defaults(handler=_validate)
+    return parser
+
+
+def _load_scenario(path: str, overrides: Sequence[str]) -> Scenario:
+    """Load and validate one scenario file; the loader is only imported by commands that load."""
+    from sim.loading import load_scenario
+
+    return load_scenario(path, overrides)
+
+
+@contextmanager
+def _progress_callback(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when stderr is a terminal; no callback otherwise (quiet in CI)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replications", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = _load_scenario(args.scenario, scenario_overrides(args))
+    with _progress_callback(scenario.scenario.replications) as progress:
+        result = run_experiment(scenario, progress=progress)
+    summaries = summarize_result(result)
+    if args.out is not None:
+        try:
+            write_outputs(args.out, result, summaries)
+        except OSError as error:
+            raise InputError(
+                f"--out {args.out}: cannot write results: {error.strerror or error}"
+            ) from error
+    sys.stdout.write(render(summaries, args.format, scenario.scenario.name))
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    exit_code = EXIT_OK
+    for path in args.scenarios:
+        try:
+            _load_scenario(path, [])
+        except InputError as error:
+            _print_error(error)
+            exit_code = EXIT_BAD_INPUT
+        else:
+            print(f"OK {path}")
+    return exit_code
+
+
+def _print_error(error: InputError) -> None:
+    for line in error.lines:
+        print(f"mqlsim: error: {line}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit code.
+
+    argparse's own usage errors exit with code 2 through :class:`SystemExit`.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except InputError as error:
+        _print_error(error)
+        return EXIT_BAD_INPUT

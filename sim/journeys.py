@@ -1,0 +1,273 @@
+"""Lead journeys: the activities each lead emits over time, as column arrays.
+
+Two parts with different lives:
+
+* **organic activity** (visits, content, webinars, hand-raises, trials and what follows them)
+  depends only on the lead — never on the policy — so it is drawn once for the whole horizon;
+* **touch responses** (opens, clicks and where they land, unsubscribes) exist only for nurture
+  touches that were actually sent, which depends on when the lead became MQL and was recycled.
+
+The rate of organic activity ``a`` for lead ``i`` at time ``t`` is::
+
+    propensity_i * base_a * persona_multiplier_a * (window_lift_a if t in window_i else 1)
+        * (1 + arrival_burst_multiplier * exp(-(t - arrival_i) / arrival_burst_decay_days))
+
+Each lead also emits a ``form_fill`` at arrival: the conversion that created the lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.events import EventLog
+from sim.population import Population
+from sim.scenario import JourneysConfig, PopulationConfig
+from sim.vocabulary import ACTIVITY_CODE, ORGANIC_ACTIVITIES
+
+CONTENT_ACTIVITIES: tuple[str, ...] = (
+    "web_visit",
+    "pricing_page",
+    "blog_post",
+    "case_study",
+    "comparison_guide",
+    "roi_calculator",
+    "implementation_guide",
+)
+_ORGANIC_CODES = np.array([ACTIVITY_CODE[a] for a in ORGANIC_ACTIVITIES], dtype=np.int8)
+_CONTENT_CODES = np.array([ACTIVITY_CODE[a] for a in CONTENT_ACTIVITIES], dtype=np.int8)
+_FATIGUE_WINDOW_DAYS = 7.0
+_OPEN_PROBABILITY_CAP = 0.95
+
+
+class RateTable:
+    """Per-persona organic rates outside and inside the buying window, and their mixes."""
+
+    def __init__(self, journeys: JourneysConfig, population: PopulationConfig) -> None:
+        base = np.array([journeys.organic_rates_per_day.get(a, 0.0) for a in ORGANIC_ACTIVITIES])
+        lift = np.array([journeys.window_lift.get(a, 1.0) for a in ORGANIC_ACTIVITIES])
+        persona = np.array(
+            [[p.activity_multipliers.get(a, 1.0) for a in ORGANIC_ACTIVITIES]
+             for p in population.personas]
+        )
+        #: rates[persona, in_window, activity] for a lead of propensity 1
+        self.rates = np.stack([base * persona, base * lift * persona], axis=1)
+        self.total = self.rates.sum(axis=2)
+        content = np.isin(_ORGANIC_CODES, _CONTENT_CODES)
+        self.content_rates = self.rates[:, :, content]
+
+    def draw(
+        self, persona: np.ndarray, in_window: np.ndarray, u: np.ndarray, content_only: bool
+    ) -> np.ndarray:
+        """Activity codes for events of ``persona`` leads, in proportion to their current rates."""
+        rates = self.content_rates if content_only else self.rates
+        codes = _CONTENT_CODES if content_only else _ORGANIC_CODES
+        cumulative = np.cumsum(rates, axis=2)
+        cumulative /= np.maximum(cumulative[:, :, -1:], np.finfo(float).tiny)
+        choice = np.empty(u.size, dtype=np.int64)
+        group = persona.astype(np.int64) * 2 + in_window
+        for key in np.unique(group):
+            members = np.flatnonzero(group == key)
+            cdf = cumulative[key // 2, key % 2]
+            choice[members] = np.searchsorted(cdf, u[members], side="right")
+        return codes[np.minimum(choice, len(codes) - 1)]
+
+
+def _in_window(pop: Population, lead: np.ndarray, time: np.ndarray) -> np.ndarray:
+    return ((time >= pop.window_start[lead]) & (time < pop.window_end[lead])).astype(np.int64)
+
+
+def organic_events(
+    pop: Population,
+    journeys: JourneysConfig,
+    rates: RateTable,
+    horizon_days: float,
+    rng: np.random.Generator,
+) -> EventLog:
+    """Every policy-independent event of every lead over the horizon."""
+    n = pop.size
+    lead_ids = np.arange(n)
+    arrival = pop.arrival
+    life = horizon_days - arrival
+    window_start = np.clip(pop.window_start, arrival, horizon_days)
+    window_length = np.clip(pop.window_end, arrival, horizon_days) - window_start
+    outside_length = life - window_length
+
+    # Outside the window: exact Poisson counts, times uniform over the outside part of life.
+    out_rate = pop.propensity * rates.total[pop.persona, 0]
+    out_count = rng.poisson(out_rate * outside_length)
+    out_lead = np.repeat(lead_ids, out_count)
+    offset = rng.random(out_lead.size) * outside_length[out_lead]
+    out_time = arrival[out_lead] + offset
+    out_time += np.where(out_time >= window_start[out_lead], window_length[out_lead], 0.0)
+
+    # Inside the window.
+    in_rate = pop.propensity * rates.total[pop.persona, 1]
+    in_count = rng.poisson(in_rate * window_length)
+    in_lead = np.repeat(lead_ids, in_count)
+    in_time = window_start[in_lead] + rng.random(in_lead.size) * window_length[in_lead]
+
+    # Arrival burst by thinning: candidates at the larger of the two rates, decaying.
+    tau = journeys.arrival_burst_decay_days
+    peak = pop.propensity * rates.total[pop.persona].max(axis=1) * journeys.arrival_burst_multiplier
+    mass = 1.0 - np.exp(-life / tau)
+    burst_count = rng.poisson(peak * tau * mass)
+    burst_lead = np.repeat(lead_ids, burst_count)
+    burst_time = arrival[burst_lead] - tau * np.log1p(
+        -rng.random(burst_lead.size) * mass[burst_lead]
+    )
+    burst_time = np.minimum(burst_time, np.nextafter(horizon_days, 0.0))
+    burst_window = _in_window(pop, burst_lead, burst_time)
+    persona_burst = pop.persona[burst_lead]
+    keep = rng.random(burst_lead.size) * rates.total[persona_burst].max(axis=1) < rates.total[
+        persona_burst, burst_window
+    ]
+    burst_lead, burst_time, burst_window = burst_lead[keep], burst_time[keep], burst_window[keep]
+
+    lead = np.concatenate((out_lead, in_lead, burst_lead))
+    time = np.concatenate((out_time, in_time, burst_time))
+    window = np.concatenate(
+        (np.zeros(out_lead.size, np.int64), np.ones(in_lead.size, np.int64), burst_window)
+    )
+    activity = rates.draw(pop.persona[lead], window, rng.random(lead.size), content_only=False)
+
+    # The conversion that created the lead.
+    lead = np.concatenate((lead_ids, lead))
+    time = np.concatenate((arrival, time))
+    activity = np.concatenate((np.full(n, ACTIVITY_CODE["form_fill"], np.int8), activity))
+
+    follow_lead, follow_time, follow_activity = _follow_ups(
+        pop, journeys, lead, time, activity, horizon_days, rng
+    )
+    return EventLog.from_unsorted(
+        np.concatenate((lead, follow_lead)),
+        np.concatenate((time, follow_time)),
+        np.concatenate((activity, follow_activity)),
+        n,
+    )
+
+
+def _follow_ups(
+    pop: Population,
+    journeys: JourneysConfig,
+    lead: np.ndarray,
+    time: np.ndarray,
+    activity: np.ndarray,
+    horizon_days: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Webinar attendance after registrations; product usage during trials."""
+    registered = np.flatnonzero(activity == ACTIVITY_CODE["webinar_registered"])
+    attends = rng.random(registered.size) < journeys.webinar_attendance_probability
+    registered = registered[attends]
+    attend_time = time[registered] + rng.random(registered.size) * journeys.webinar_lead_time_days
+    attended = attend_time < horizon_days
+    attend_lead, attend_time = lead[registered][attended], attend_time[attended]
+
+    trials = np.flatnonzero(activity == ACTIVITY_CODE["trial_signup"])
+    trial_lead, trial_start = lead[trials], time[trials]
+    trial_length = np.minimum(journeys.trial_length_days, horizon_days - trial_start)
+    lift = np.where(
+        _in_window(pop, trial_lead, trial_start), journeys.product_usage_window_lift, 1.0
+    )
+    usage_count = rng.poisson(journeys.product_usage_rate_per_day * lift * trial_length)
+    usage_lead = np.repeat(trial_lead, usage_count)
+    usage_time = np.repeat(trial_start, usage_count) + rng.random(usage_lead.size) * np.repeat(
+        trial_length, usage_count
+    )
+    return (
+        np.concatenate((attend_lead, usage_lead)),
+        np.concatenate((attend_time, usage_time)),
+        np.concatenate(
+            (
+                np.full(attend_lead.size, ACTIVITY_CODE["webinar_attended"], np.int8),
+                np.full(usage_lead.size, ACTIVITY_CODE["product_usage"], np.int8),
+            )
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Touches:
+    """Nurture touches that were sent, and how each lead answered them.
+
+    Sorted by lead, then time. ``landing`` is the activity code a click landed on (-1: no click).
+    A lead's touches end at its unsubscribe (the touch that caused it is included).
+    """
+
+    lead: np.ndarray
+    time: np.ndarray
+    opened: np.ndarray
+    clicked: np.ndarray
+    landing: np.ndarray
+    unsubscribed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    def select(self, mask: np.ndarray) -> Touches:
+        """The touches where ``mask`` is true."""
+        return Touches(*(column[mask] for column in self._columns()))
+
+    def _columns(self) -> tuple[np.ndarray, ...]:
+        return (self.lead, self.time, self.opened, self.clicked, self.landing, self.unsubscribed)
+
+    @staticmethod
+    def concatenate(parts: list[Touches]) -> Touches:
+        """Touches of several parts, in order."""
+        columns = zip(*(part._columns() for part in parts), strict=True)
+        return Touches(*(np.concatenate(column) for column in columns))
+
+    def events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The activities the touches caused, as (lead, time, activity) columns.
+
+        Per touch, in this order at the touch's time: open, click, the click's landing
+        activity, unsubscribe.
+        """
+        parts = (
+            (self.opened, np.full(len(self), ACTIVITY_CODE["email_open"], np.int8)),
+            (self.clicked, np.full(len(self), ACTIVITY_CODE["email_click"], np.int8)),
+            (self.clicked, self.landing.astype(np.int8)),
+            (self.unsubscribed, np.full(len(self), ACTIVITY_CODE["unsubscribe"], np.int8)),
+        )
+        return (
+            np.concatenate([self.lead[mask] for mask, _ in parts]),
+            np.concatenate([self.time[mask] for mask, _ in parts]),
+            np.concatenate([codes[mask] for mask, codes in parts]),
+        )
+
+
+def respond_to_touches(
+    pop: Population,
+    journeys: JourneysConfig,
+    rates: RateTable,
+    lead: np.ndarray,
+    time: np.ndarray,
+    uniforms: np.ndarray,
+) -> Touches:
+    """How leads answer touches sent at ``time`` (sorted by lead, then time).
+
+    ``uniforms`` has one row of four per touch: open, click, landing and unsubscribe draws.
+    Touch fatigue: the unsubscribe chance grows with the touches of the last seven days.
+    """
+    opened = uniforms[:, 0] < np.minimum(
+        journeys.email_open_probability * pop.propensity[lead], _OPEN_PROBABILITY_CAP
+    )
+    clicked = opened & (uniforms[:, 1] < journeys.email_click_probability)
+    landing = np.full(lead.size, -1, dtype=np.int8)
+    landing[clicked] = rates.draw(
+        pop.persona[lead[clicked]],
+        _in_window(pop, lead[clicked], time[clicked]),
+        uniforms[clicked, 2],
+        content_only=True,
+    )
+    # Touches in the last seven days, this one included: within-lead positions in a sorted list.
+    key = lead * (2.0 * (time.max(initial=0.0) + _FATIGUE_WINDOW_DAYS + 1.0)) + time
+    recent = np.arange(lead.size) - np.searchsorted(key, key - _FATIGUE_WINDOW_DAYS, "left") + 1
+    chance = journeys.unsubscribe_probability * (1.0 + journeys.unsubscribe_fatigue * (recent - 1))
+    unsubscribes = uniforms[:, 3] < np.minimum(chance, 1.0)
+    # Nothing is sent after a lead's first unsubscribe.
+    before = np.cumsum(unsubscribes) - unsubscribes
+    sent = before == before[np.searchsorted(lead, lead, "left")]
+    return Touches(lead, time, opened, clicked, landing, unsubscribes).select(sent)

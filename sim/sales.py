@@ -1,0 +1,246 @@
+"""The sales team: a queue of MQLs worked by a finite team of reps (SimPy).
+
+An MQL joins a heap-ordered queue (FIFO, or by score, or by fit grade). A free rep inside working
+hours takes the first one and makes a contact attempt. An attempt reaches the lead with a chance
+that halves every ``reach_half_life_hours`` since the MQL; a lead not reached goes back to the
+queue after ``retry_gap_hours`` until ``max_attempts`` are spent. A reached lead gets a
+qualification call: sales accepts it (SAL) on its fit grade; it is an SQL when the lead is a
+real buyer (budget and authority) inside its buying window and still qualifies after the delay;
+an SQL becomes an opportunity, won or lost. Leads that end without an SQL are recycled.
+
+Time is in days; the hours in the configuration are converted at the boundary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import simpy
+
+from sim.population import Population
+from sim.rng import Streams
+from sim.scenario import SalesConfig
+from sim.vocabulary import GRADES
+
+HOURS_PER_DAY = 24.0
+
+
+class Outcome(IntEnum):
+    """How one MQL episode ended (``OPEN``: still in sales at the horizon)."""
+
+    OPEN = 0
+    UNREACHED = 1
+    REJECTED = 2
+    NOT_SQL = 3
+    SQL_NO_OPPORTUNITY = 4
+    LOST = 5
+    WON = 6
+
+
+RECYCLED_OUTCOMES = (Outcome.UNREACHED, Outcome.REJECTED, Outcome.NOT_SQL)
+SQL_OUTCOMES = (Outcome.SQL_NO_OPPORTUNITY, Outcome.LOST, Outcome.WON)
+
+
+class WorkingCalendar:
+    """Reps' working hours: ``working_weekdays`` days a week from Monday, or always."""
+
+    def __init__(self, config: SalesConfig) -> None:
+        self.always = config.always_working
+        self.start = config.work_start_hour / HOURS_PER_DAY
+        self.end = config.work_end_hour / HOURS_PER_DAY
+        self.weekdays = config.working_weekdays
+
+    def _works_on(self, day: int) -> bool:
+        return day % 7 < self.weekdays
+
+    def until_open(self, now: float) -> float:
+        """Days from ``now`` until reps are at work (0 when they are)."""
+        if self.always:
+            return 0.0
+        day = math.floor(now)
+        if self._works_on(day):
+            if now < day + self.start:
+                return day + self.start - now
+            if now < day + self.end:
+                return 0.0
+        day += 1
+        while not self._works_on(day):
+            day += 1
+        return day + self.start - now
+
+    def until_close(self, now: float) -> float:
+        """Days from ``now`` (inside working hours) until the working day ends."""
+        return math.floor(now) + self.end - now
+
+    def hours_between(self, begin: float, end: float) -> float:
+        """Working hours of one rep between two times (days)."""
+        if self.always:
+            return (end - begin) * HOURS_PER_DAY
+        days = np.arange(math.floor(begin), math.ceil(end))
+        days = days[days % 7 < self.weekdays]
+        open_at = np.maximum(days + self.start, begin)
+        close_at = np.minimum(days + self.end, end)
+        return float(np.clip(close_at - open_at, 0.0, None).sum() * HOURS_PER_DAY)
+
+
+@dataclass
+class SalesLog:
+    """What happened in sales, as growing columns (converted to arrays by the engine).
+
+    Episodes: one per MQL event. Queue entries: one per wait in the queue (first touches and
+    retries). Work: one per stretch of rep time (an attempt or a call).
+    """
+
+    episode_lead: list[int]
+    episode_pass: list[int]
+    episode_mql_time: list[float]
+    episode_first_touch: list[float]
+    episode_end: list[float]
+    episode_outcome: list[int]
+    queue_episode: list[int]
+    queue_enter: list[float]
+    queue_leave: list[float]
+    work_episode: list[int]
+    work_start: list[float]
+    work_hours: list[float]
+
+    @classmethod
+    def empty(cls) -> SalesLog:
+        """A log with no entries."""
+        return cls(*([] for _ in range(12)))
+
+
+class SalesFloor:
+    """The MQL queue and the reps who work it."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: SalesConfig,
+        population: Population,
+        streams: Streams,
+        recycle: Callable[[int, int], None],
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.population = population
+        self.streams = streams
+        self.recycle = recycle
+        self.calendar = WorkingCalendar(config)
+        self.queue = simpy.PriorityStore(env)
+        self.log = SalesLog.empty()
+        self._attempts: list[int] = []
+        self._priority: list[float] = []
+        self._accept = np.array([config.sal_acceptance_probability.get(g, 0.0) for g in GRADES])
+        self._win = np.array([config.win_probability.get(g, 0.0) for g in GRADES])
+        for _ in range(config.reps):
+            env.process(self._rep())
+
+    def receive(self, lead: int, pass_index: int, priority: float) -> None:
+        """A lead becomes MQL now: open an episode and queue it."""
+        log = self.log
+        episode = len(log.episode_lead)
+        log.episode_lead.append(lead)
+        log.episode_pass.append(pass_index)
+        log.episode_mql_time.append(self.env.now)
+        log.episode_first_touch.append(math.nan)
+        log.episode_end.append(math.nan)
+        log.episode_outcome.append(Outcome.OPEN)
+        self._attempts.append(0)
+        self._priority.append(priority)
+        self._enqueue(episode)
+
+    def _enqueue(self, episode: int) -> None:
+        discipline = self.config.queue_discipline
+        if discipline == "score":
+            key = -self._priority[episode]
+        elif discipline == "grade":
+            key = float(self.population.grade[self.log.episode_lead[episode]])
+        else:
+            key = 0.0
+        entry = len(self.log.queue_episode)
+        self.log.queue_episode.append(episode)
+        self.log.queue_enter.append(self.env.now)
+        self.log.queue_leave.append(math.nan)
+        self.queue.put((key, entry, episode))
+
+    def _rep(self):
+        env, calendar = self.env, self.calendar
+        while True:
+            if calendar.always:
+                _, entry, episode = yield self.queue.get()
+            else:
+                wait = calendar.until_open(env.now)
+                if wait > 0:
+                    yield env.timeout(wait)
+                    continue
+                request = self.queue.get()
+                yield request | env.timeout(calendar.until_close(env.now))
+                if not request.triggered:
+                    request.cancel()
+                    continue
+                _, entry, episode = request.value
+            self.log.queue_leave[entry] = env.now
+            yield from self._work(episode)
+
+    def _duration_hours(self, mean_hours: float, uniform: float) -> float:
+        if self.config.work_time_distribution == "exponential":
+            return -mean_hours * math.log1p(-uniform)
+        return mean_hours
+
+    def _spend(self, episode: int, hours: float):
+        log = self.log
+        log.work_episode.append(episode)
+        log.work_start.append(self.env.now)
+        log.work_hours.append(hours)
+        return self.env.timeout(hours / HOURS_PER_DAY)
+
+    def _work(self, episode: int):
+        config, log, pop = self.config, self.log, self.population
+        lead = log.episode_lead[episode]
+        attempts = config.max_attempts
+        draws = self.streams.sales_block(log.episode_pass[episode], pop.size, 2 * attempts + 1)[lead]
+        attempt = self._attempts[episode]
+        if math.isnan(log.episode_first_touch[episode]):
+            log.episode_first_touch[episode] = self.env.now
+        delay_hours = (self.env.now - log.episode_mql_time[episode]) * HOURS_PER_DAY
+        yield self._spend(episode, self._duration_hours(config.attempt_hours, draws[attempts + attempt]))
+        if draws[attempt] >= config.reach_probability * _halving(delay_hours, config.reach_half_life_hours):
+            self._attempts[episode] = attempt + 1
+            if attempt + 1 < attempts:
+                retry = self.env.timeout(config.retry_gap_hours / HOURS_PER_DAY)
+                retry.callbacks.append(lambda _event: self._enqueue(episode))
+            else:
+                self._end(episode, Outcome.UNREACHED)
+            return
+        yield self._spend(episode, self._duration_hours(config.call_hours, draws[2 * attempts]))
+        self._end(episode, self._call_outcome(lead, delay_hours))
+
+    def _call_outcome(self, lead: int, delay_hours: float) -> Outcome:
+        pop, config, now = self.population, self.config, self.env.now
+        grade = pop.grade[lead]
+        if pop.u_accept[lead] >= self._accept[grade]:
+            return Outcome.REJECTED
+        in_window = pop.window_start[lead] <= now < pop.window_end[lead]
+        qualifies = pop.u_qualify[lead] < _halving(delay_hours, config.qualify_half_life_hours)
+        if not (pop.budget[lead] and pop.authority[lead] and in_window and qualifies):
+            return Outcome.NOT_SQL
+        if pop.u_opportunity[lead] >= config.opportunity_probability:
+            return Outcome.SQL_NO_OPPORTUNITY
+        return Outcome.WON if pop.u_win[lead] < self._win[grade] else Outcome.LOST
+
+    def _end(self, episode: int, outcome: Outcome) -> None:
+        log = self.log
+        log.episode_end[episode] = self.env.now
+        log.episode_outcome[episode] = outcome
+        if outcome in RECYCLED_OUTCOMES:
+            self.recycle(log.episode_lead[episode], log.episode_pass[episode])
+
+
+def _halving(delay_hours: float, half_life_hours: float | None) -> float:
+    """``2 ** (-delay / half_life)``; 1 when there is no half-life."""
+    return 1.0 if half_life_hours is None else 2.0 ** (-delay_hours / half_life_hours)

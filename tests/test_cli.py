@@ -1,0 +1,207 @@
+"""The command line: exit codes, clean errors, outputs (with a fake loader and engine)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from sim import cli
+from sim.cli import main
+from sim.errors import InputError
+from sim.experiment import ExperimentResult
+from sim.metric_catalog import METRIC_NAMES
+from sim.scenario import Scenario
+
+
+class FakeLoader:
+    """Stands in for `sim.loading`: files named `bad*` are invalid, everything else loads."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def load_scenario(self, path: str, overrides: Sequence[str]) -> Scenario:
+        self.calls.append((path, list(overrides)))
+        if path.startswith("bad"):
+            raise InputError(f"{path}: file not found")
+        return Scenario.model_validate({"scenario": {"name": "fake", "replications": 3}})
+
+
+class FakeEngine:
+    """Stands in for `run_experiment`: reports progress and returns one row per replication."""
+
+    def __init__(self) -> None:
+        self.progress: Callable[[int, int], None] | None = None
+
+    def __call__(
+        self, scenario: Scenario, progress: Callable[[int, int], None] | None = None
+    ) -> ExperimentResult:
+        self.progress = progress
+        total = scenario.scenario.replications
+        rows = []
+        for index in range(total):
+            rows.append({name: 0.1 * (index + 1) * (i + 1) for i, name in enumerate(METRIC_NAMES)})
+            if progress is not None:
+                progress(index + 1, total)
+        return ExperimentResult(scenario=scenario, replications=rows)
+
+
+@pytest.fixture
+def loader(monkeypatch: pytest.MonkeyPatch) -> FakeLoader:
+    fake = FakeLoader()
+    module = types.ModuleType("sim.loading")
+    module.load_scenario = fake.load_scenario  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sim.loading", module)
+    return fake
+
+
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    fake = FakeEngine()
+    monkeypatch.setattr(cli, "run_experiment", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test in an empty directory so stray writes are visible."""
+    monkeypatch.chdir(tmp_path)
+
+
+def test_missing_file_is_one_clean_error_line(loader, engine, tmp_path, capsys) -> None:
+    assert main(["run", "bad.toml", "--out", "results"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "mqlsim: error: bad.toml: file not found\n"
+    assert captured.out == ""
+    assert "Traceback" not in captured.err
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even the --out directory
+
+
+def test_json_format_parses_and_has_every_metric(loader, engine, capsys) -> None:
+    assert main(["run", "good.toml", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["scenario"] == "fake"
+    assert tuple(document["metrics"]) == METRIC_NAMES
+    assert document["metrics"]["leads"]["mean"] == pytest.approx(0.2)
+
+
+def test_default_output_is_a_plain_table_and_nothing_is_written(
+    loader, engine, tmp_path, capsys
+) -> None:
+    assert main(["run", "good.toml"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fake — Mean of 3 replications")
+    assert all(name in out for name in METRIC_NAMES)
+    assert "\x1b" not in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_writes_both_files(loader, engine, tmp_path) -> None:
+    assert main(["run", "good.toml", "--out", "runs/first"]) == 0
+    out = tmp_path / "runs" / "first"
+    document = json.loads((out / "results.json").read_text())
+    assert document["replications"] == 3 and tuple(document["metrics"]) == METRIC_NAMES
+    with open(out / "replications.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["replication", *METRIC_NAMES] and len(rows) == 4
+
+
+def test_unwritable_out_is_a_clean_error(loader, engine, tmp_path, capsys) -> None:
+    (tmp_path / "taken").write_text("a file, not a directory")
+    assert main(["run", "good.toml", "--out", "taken"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("mqlsim: error: --out taken: cannot write results")
+    assert len(captured.err.splitlines()) == 1 and captured.out == ""
+
+
+def test_replications_and_seed_become_overrides_after_the_sets(loader, engine) -> None:
+    argv = ["run", "good.toml", "--set", "policy.threshold=80", "--seed", "7"]
+    argv += ["--replications", "3", "--set", "sales.reps=4"]
+    assert main(argv) == 0
+    assert loader.calls == [
+        (
+            "good.toml",
+            [
+                "policy.threshold=80",
+                "sales.reps=4",
+                "scenario.replications=3",
+                "scenario.seed=7",
+            ],
+        )
+    ]
+
+
+@pytest.mark.parametrize("option", [["--seed", "abc"], ["--replications", "1.5"]])
+def test_non_integer_seed_or_replications_is_a_usage_error(
+    loader, engine, capsys, option: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "good.toml", *option])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option[0]}: invalid int value" in err and "Traceback" not in err
+    assert loader.calls == []
+
+
+def test_progress_only_when_stderr_is_a_terminal(loader, engine, monkeypatch) -> None:
+    assert main(["run", "good.toml"]) == 0
+    assert engine.progress is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["run", "good.toml"]) == 0
+    assert callable(engine.progress)
+
+
+def test_validate_all_valid(loader, capsys) -> None:
+    assert main(["validate", "a.toml", "b.toml"]) == 0
+    assert capsys.readouterr().out == "OK a.toml\nOK b.toml\n"
+
+
+def test_validate_reports_each_invalid_file_and_exits_2(loader, capsys) -> None:
+    assert main(["validate", "a.toml", "bad1.toml", "b.toml", "bad2.toml"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "OK a.toml\nOK b.toml\n"
+    assert captured.err == (
+        "mqlsim: error: bad1.toml: file not found\nmqlsim: error: bad2.toml: file not found\n"
+    )
+
+
+def test_python_dash_m_sim_is_the_same_command_line() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "sim", "run", "--help"], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0
+    assert all(option in completed.stdout for option in ("--set", "--replications", "--seed"))
+
+
+class TestWithTheRealLoader:
+    """Bad input through `sim.loading` itself: exit 2, prefixed lines, no traceback."""
+
+    @pytest.fixture(autouse=True)
+    def _loader_available(self) -> None:
+        pytest.importorskip("sim.loading")
+
+    def assert_clean_error(self, argv: list[str], capsys) -> None:
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err and all(
+            line.startswith("mqlsim: error: ") for line in captured.err.splitlines()
+        )
+        assert "Traceback" not in captured.err
+
+    def test_missing_file(self, capsys) -> None:
+        self.assert_clean_error(["validate", "no-such-scenario.toml"], capsys)
+
+    def test_unknown_key(self, tmp_path, capsys) -> None:
+        (tmp_path / "typo.toml").write_text("[sales]\nrepz = 3\n")
+        self.assert_clean_error(["validate", "typo.toml"], capsys)
+
+    @pytest.mark.parametrize("option", [["--replications", "0"], ["--seed", "-1"]])
+    def test_out_of_range_run_options(self, tmp_path, capsys, engine, option: list[str]) -> None:
+        (tmp_path / "ok.toml").write_text("[scenario]\nname = 'ok'\n")
+        self.assert_clean_error(["run", "ok.toml", *option, "--out", "out"], capsys)
+        assert not (tmp_path / "out").exists()
