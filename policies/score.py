@@ -18,6 +18,8 @@ from sim.scenario import ScorePolicyConfig
 from sim.vocabulary import ACTIVITIES, GRADES
 
 _NO_CAP = np.iinfo(np.int32).max
+#: Most cells of one padded block of events (bounds memory on large populations).
+_BLOCK_CELLS = 1 << 22
 
 
 @register_policy("score")
@@ -30,45 +32,56 @@ class ScorePolicy:
         self.caps = np.array([config.frequency_caps.get(a, _NO_CAP) for a in ACTIVITIES])
         self.fit_points = np.array([config.grade_points.get(g, 0.0) for g in GRADES])
 
-    def scores(self, view: LeadView) -> tuple[np.ndarray, np.ndarray]:
-        """The score right after each counted event, and which events count.
+    def counted_points(self, view: LeadView) -> np.ndarray:
+        """Points each event earns before decay: 0 before ``since`` and beyond a cap."""
+        events = view.events
+        counted = events.time >= view.since[events.lead]
+        points = np.where(counted, self.points[events.activity], 0.0)
+        for code in np.flatnonzero(self.caps < _NO_CAP):
+            occurrence = counted & (events.activity == code)
+            running = np.cumsum(occurrence)
+            before_lead = (running - occurrence)[events.starts[:-1]]
+            rank = running - np.repeat(before_lead, np.diff(events.starts))
+            points[occurrence & (rank > self.caps[code])] = 0.0
+        return points
 
-        Returns ``(score, counted)`` aligned with ``view.events``; ``score`` is ``nan`` where an
-        event is before the lead's ``since``. Vectorised across leads: step ``j`` advances every
-        lead that has a ``j``-th event, so the work is one pass over the events.
+    def scores(self, view: LeadView) -> np.ndarray:
+        """The score right after each event (``nan`` before the lead's ``since``).
+
+        Leads are grouped by event count into blocks padded to a power of two, and each block
+        is summed along its rows, so no sum runs across leads. With decay, weights are taken
+        relative to the lead's last event, which keeps them in [2**-1000, 1].
         """
         events = view.events
-        n = events.n_leads
-        counted = events.time >= view.since[events.lead]
-        index = np.flatnonzero(counted)
-        lead = events.lead[index]
-        counts = np.bincount(lead, minlength=n)
-        starts = np.concatenate(([0], np.cumsum(counts)))
-        by_count = np.argsort(-counts, kind="stable")
-        active_after = np.bincount(counts, minlength=1)[::-1].cumsum()[::-1]  # leads with > j
-
-        engagement = np.zeros(n)
-        last_time = view.since.astype(float)
-        used = np.zeros((n, len(ACTIVITIES)), dtype=np.int32)
+        points = self.counted_points(view)
+        counts = np.diff(events.starts)
+        width_class = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+        fit = self.fit_points[view.grade]
         half_life = self.config.decay_half_life_days
         score = np.full(len(events), np.nan)
-        for step in range(int(counts.max(initial=0))):
-            leads = by_count[: active_after[step + 1]]
-            position = index[starts[leads] + step]
-            activity = events.activity[position]
-            time = events.time[position]
-            if half_life is not None:
-                engagement[leads] *= np.exp2(-(time - last_time[leads]) / half_life)
-                last_time[leads] = time
-            count = used[leads, activity]
-            used[leads, activity] = count + 1
-            engagement[leads] += np.where(count < self.caps[activity], self.points[activity], 0.0)
-            score[position] = engagement[leads] + self.fit_points[view.grade[leads]]
-        return score, counted
+        for klass in np.unique(width_class[counts > 0]):
+            width = 1 << int(klass)
+            members = np.flatnonzero((width_class == klass) & (counts > 0))
+            for rows in np.array_split(members, -(-members.size * width // _BLOCK_CELLS)):
+                valid = np.arange(width)[None, :] < counts[rows, None]
+                position = np.minimum(
+                    events.starts[rows, None] + np.arange(width)[None, :],
+                    events.starts[rows + 1, None] - 1,
+                )
+                earned = np.where(valid, points[position], 0.0)
+                if half_life is None:
+                    engagement = np.cumsum(earned, axis=1)
+                else:
+                    last = events.time[events.starts[rows + 1] - 1]
+                    weight = np.exp2((events.time[position] - last[:, None]) / half_life)
+                    engagement = np.cumsum(earned * weight, axis=1) / weight
+                score[position[valid]] = (engagement + fit[rows, None])[valid]
+        score[events.time < view.since[events.lead]] = np.nan
+        return score
 
     def qualify(self, view: LeadView) -> Qualification:
         """First event per lead whose score reaches the threshold."""
-        score, _ = self.scores(view)
+        score = self.scores(view)
         events = view.events
         hits = np.flatnonzero(score >= self.config.threshold)
         leads, first = np.unique(events.lead[hits], return_index=True)
@@ -88,21 +101,17 @@ class ScorePolicy:
         if fired < 0:
             return "not MQL"
         events = view.events
-        start = events.starts[lead]
+        span = slice(events.starts[lead], fired + 1)
+        earned = self.counted_points(view)[span]
         half_life = self.config.decay_half_life_days
-        fired_time = events.time[fired]
+        if half_life is not None:
+            earned = earned * np.exp2(-(events.time[fired] - events.time[span]) / half_life)
         contributions: dict[str, float] = {}
-        used: dict[str, int] = {}
-        for position in range(start, fired + 1):
-            if events.time[position] < view.since[lead]:
-                continue
-            name = ACTIVITIES[events.activity[position]]
-            used[name] = used.get(name, 0) + 1
-            if used[name] > self.caps[events.activity[position]]:
-                continue
-            decay = 1.0 if half_life is None else 2.0 ** (-(fired_time - events.time[position]) / half_life)
-            contributions[name] = contributions.get(name, 0.0) + self.points[events.activity[position]] * decay
-        parts = [f"{name} {value:+g}" for name, value in contributions.items() if value != 0]
+        for code, value in zip(events.activity[span], earned, strict=True):
+            if value != 0:
+                name = ACTIVITIES[code]
+                contributions[name] = contributions.get(name, 0.0) + value
+        parts = [f"{name} {value:+.3g}" for name, value in contributions.items()]
         parts.append(f"fit {self.fit_points[view.grade[lead]]:+g}")
         total = qualification.priority[lead]
         return f"score {total:.4g} >= {self.config.threshold:g}: " + ", ".join(parts)

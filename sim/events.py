@@ -47,7 +47,9 @@ class EventLog:
         """The events where ``mask`` is true, for the same leads."""
         lead = self.lead[mask]
         starts = np.searchsorted(lead, np.arange(self.n_leads + 1), side="left")
-        return EventLog(lead=lead, time=self.time[mask], activity=self.activity[mask], starts=starts)
+        return EventLog(
+            lead=lead, time=self.time[mask], activity=self.activity[mask], starts=starts
+        )
 
     def take_leads(self, leads: np.ndarray) -> EventLog:
         """The events of ``leads`` (in that order), renumbered 0..len(leads)-1."""

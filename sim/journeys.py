@@ -48,8 +48,10 @@ class RateTable:
         base = np.array([journeys.organic_rates_per_day.get(a, 0.0) for a in ORGANIC_ACTIVITIES])
         lift = np.array([journeys.window_lift.get(a, 1.0) for a in ORGANIC_ACTIVITIES])
         persona = np.array(
-            [[p.activity_multipliers.get(a, 1.0) for a in ORGANIC_ACTIVITIES]
-             for p in population.personas]
+            [
+                [p.activity_multipliers.get(a, 1.0) for a in ORGANIC_ACTIVITIES]
+                for p in population.personas
+            ]
         )
         #: rates[persona, in_window, activity] for a lead of propensity 1
         self.rates = np.stack([base * persona, base * lift * persona], axis=1)
@@ -120,9 +122,10 @@ def organic_events(
     burst_time = np.minimum(burst_time, np.nextafter(horizon_days, 0.0))
     burst_window = _in_window(pop, burst_lead, burst_time)
     persona_burst = pop.persona[burst_lead]
-    keep = rng.random(burst_lead.size) * rates.total[persona_burst].max(axis=1) < rates.total[
-        persona_burst, burst_window
-    ]
+    keep = (
+        rng.random(burst_lead.size) * rates.total[persona_burst].max(axis=1)
+        < rates.total[persona_burst, burst_window]
+    )
     burst_lead, burst_time, burst_window = burst_lead[keep], burst_time[keep], burst_window[keep]
 
     lead = np.concatenate((out_lead, in_lead, burst_lead))

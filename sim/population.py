@@ -109,9 +109,7 @@ def generate_population(
     config: PopulationConfig, meta: ScenarioMeta, streams: Streams
 ) -> Population:
     """Draw every lead of a replication: arrival, channel, persona, fit and hidden intent."""
-    arrival, channel = arrival_times(
-        config, meta.horizon_days, streams.generator(Purpose.ARRIVALS)
-    )
+    arrival, channel = arrival_times(config, meta.horizon_days, streams.generator(Purpose.ARRIVALS))
     n = arrival.size
     rng = streams.generator(Purpose.POPULATION)
     shares = np.array([p.share for p in config.personas], dtype=float)
@@ -135,13 +133,17 @@ def generate_population(
         propensity[members] = spec.engagement_multiplier * individual
         market = rng.random(size) < spec.in_market_probability
         delay = rng.exponential(spec.window_start_mean_days, size)
-        length = rng.gamma(WINDOW_LENGTH_SHAPE, spec.window_length_mean_days / WINDOW_LENGTH_SHAPE, size)
+        length = rng.gamma(
+            WINDOW_LENGTH_SHAPE, spec.window_length_mean_days / WINDOW_LENGTH_SHAPE, size
+        )
         in_market[members] = market
         window_start[members] = np.where(market, arrival[members] + delay, np.inf)
         window_end[members] = np.where(market, arrival[members] + delay + length, np.inf)
         budget[members] = rng.random(size) < spec.budget_probability
         authority[members] = rng.random(size) < spec.authority_probability
-        deal_value[members] = spec.deal_value_median * rng.lognormal(0.0, spec.deal_value_sigma, size)
+        deal_value[members] = spec.deal_value_median * rng.lognormal(
+            0.0, spec.deal_value_sigma, size
+        )
 
     outcome_uniforms = rng.random((4, n))
     icp_points = icp_points_of(fit, config.icp)
@@ -164,4 +166,3 @@ def generate_population(
         u_opportunity=outcome_uniforms[2],
         u_win=outcome_uniforms[3],
     )
-

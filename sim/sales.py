@@ -203,13 +203,19 @@ class SalesFloor:
         config, log, pop = self.config, self.log, self.population
         lead = log.episode_lead[episode]
         attempts = config.max_attempts
-        draws = self.streams.sales_block(log.episode_pass[episode], pop.size, 2 * attempts + 1)[lead]
+        draws = self.streams.sales_block(log.episode_pass[episode], pop.size, 2 * attempts + 1)[
+            lead
+        ]
         attempt = self._attempts[episode]
         if math.isnan(log.episode_first_touch[episode]):
             log.episode_first_touch[episode] = self.env.now
         delay_hours = (self.env.now - log.episode_mql_time[episode]) * HOURS_PER_DAY
-        yield self._spend(episode, self._duration_hours(config.attempt_hours, draws[attempts + attempt]))
-        if draws[attempt] >= config.reach_probability * _halving(delay_hours, config.reach_half_life_hours):
+        yield self._spend(
+            episode, self._duration_hours(config.attempt_hours, draws[attempts + attempt])
+        )
+        if draws[attempt] >= config.reach_probability * _halving(
+            delay_hours, config.reach_half_life_hours
+        ):
             self._attempts[episode] = attempt + 1
             if attempt + 1 < attempts:
                 retry = self.env.timeout(config.retry_gap_hours / HOURS_PER_DAY)

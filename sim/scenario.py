@@ -263,33 +263,33 @@ class PopulationConfig(StrictModel):
 
 def _default_organic_rates() -> dict[str, float]:
     return {
-        "web_visit": 0.10,
-        "pricing_page": 0.004,
-        "blog_post": 0.03,
-        "case_study": 0.006,
-        "comparison_guide": 0.0015,
-        "roi_calculator": 0.0010,
-        "implementation_guide": 0.0010,
-        "webinar_registered": 0.004,
-        "form_fill": 0.002,
-        "demo_request": 0.0003,
-        "trial_signup": 0.0004,
+        "web_visit": 0.05,
+        "pricing_page": 0.0015,
+        "blog_post": 0.02,
+        "case_study": 0.002,
+        "comparison_guide": 0.0005,
+        "roi_calculator": 0.0004,
+        "implementation_guide": 0.0004,
+        "webinar_registered": 0.0015,
+        "form_fill": 0.001,
+        "demo_request": 0.0001,
+        "trial_signup": 0.00015,
     }
 
 
 def _default_window_lift() -> dict[str, float]:
     return {
         "web_visit": 2.0,
-        "pricing_page": 12.0,
+        "pricing_page": 20.0,
         "blog_post": 1.2,
-        "case_study": 4.0,
-        "comparison_guide": 14.0,
-        "roi_calculator": 14.0,
-        "implementation_guide": 12.0,
+        "case_study": 5.0,
+        "comparison_guide": 25.0,
+        "roi_calculator": 25.0,
+        "implementation_guide": 20.0,
         "webinar_registered": 2.0,
         "form_fill": 3.0,
-        "demo_request": 60.0,
-        "trial_signup": 30.0,
+        "demo_request": 120.0,
+        "trial_signup": 60.0,
     }
 
 
@@ -362,18 +362,18 @@ class JourneysConfig(StrictModel):
 
 def _default_points() -> dict[str, float]:
     return {
-        "web_visit": 2,
+        "web_visit": 1,
         "pricing_page": 30,
-        "blog_post": 3,
-        "case_study": 20,
+        "blog_post": 1,
+        "case_study": 15,
         "comparison_guide": 25,
         "roi_calculator": 25,
         "implementation_guide": 25,
-        "webinar_registered": 10,
-        "webinar_attended": 50,
-        "email_open": 1,
-        "email_click": 5,
-        "form_fill": 10,
+        "webinar_registered": 5,
+        "webinar_attended": 40,
+        "email_open": 0,
+        "email_click": 3,
+        "form_fill": 5,
         "demo_request": 100,
         "trial_signup": 60,
         "product_usage": 5,
@@ -401,7 +401,7 @@ class ScorePolicyConfig(StrictModel):
         description="Most occurrences of an activity that earn points (missing = no cap).",
     )
     decay_half_life_days: Positive | None = Field(
-        90.0, description="Points halve every this many days; omit for no decay."
+        60.0, description="Points halve every this many days; omit for no decay."
     )
     grade_points: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},

@@ -1,0 +1,276 @@
+"""Generate ``docs/scenarios.md``, the reference of every scenario key, from the models.
+
+The models in :mod:`sim.scenario` are the single source of keys, types, defaults and meanings;
+generating the page from them keeps it from drifting. ``python -m sim.docgen`` prints the page;
+``python -m sim.docgen --check docs/scenarios.md`` exits 1 when the file is out of date (CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from sim import vocabulary
+from sim.scenario import Scenario
+
+_VOCABULARY = [
+    ("activity", vocabulary.Activity, vocabulary.ACTIVITIES),
+    ("job level", vocabulary.JobLevel, vocabulary.JOB_LEVELS),
+    ("company size", vocabulary.CompanySize, vocabulary.COMPANY_SIZES),
+    ("industry", vocabulary.Industry, vocabulary.INDUSTRIES),
+    ("region", vocabulary.Region, vocabulary.REGIONS),
+    ("grade", vocabulary.Grade, vocabulary.GRADES),
+]
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+_INTRO = """\
+# Scenario files
+
+<!-- Generated from sim/scenario.py by `python -m sim.docgen`; do not edit by hand.
+     CI checks it with `python -m sim.docgen --check docs/scenarios.md`. -->
+
+A scenario is one UTF-8 [TOML](https://toml.io) file. Every key below is optional and has the
+default shown, so an empty file is the baseline scenario. Units are in the key names: `_days` and
+`_hours` are durations, `_per_day` a rate per day, `_probability` a chance from 0 to 1, `_hour` a
+time of day; money (`cost_`, `deal_value_`) is in one unnamed currency.
+
+**Unknown keys are errors**, never ignored. Every problem in a file is reported at once, one line
+each, naming the file, the key, what was expected and the line:
+
+```
+my.toml: policy.thresold: unknown key 'thresold' (did you mean 'threshold'?) (line 4)
+my.toml: sales.reps: expected a value >= 1, found 0 (line 9)
+```
+
+**`extends`.** `extends = "baseline.toml"` at the top of a file loads that file first (the path
+is relative to the extending file's folder; chains are allowed, cycles are errors) and applies
+this file over it: tables merge key by key, so a file holds only what it changes; arrays (such as
+`weekly_seasonality` or `[[population.channels]]`) and single values replace the inherited ones
+whole.
+
+**Tables are values.** A key whose type is a table (such as `policy.points`) keeps the default
+shown only while no file sets it; once any file in the chain sets one of its entries, the table
+holds exactly the entries the files set. List every entry you need, or extend a file that does.
+
+**`--set KEY=VALUE`** on the command line overrides any key after `extends`, in order:
+`mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5`. KEY is the dotted key of this
+page; VALUE is a TOML literal (`80`, `true`, `"text"`, `[1, 2]`, `{ A = 0.9 }`). A value that is
+not valid TOML and does not start with a quote or a bracket is taken as text
+(`--set nurture.kind=drip`, `--set 'scenario.name=my run'`); quote digits meant as text
+(`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY whole (an inline table is not
+merged), and arrays of tables are replaced whole too:
+`--set 'population.channels=[{ name = "web", share = 1 }]'`.
+"""
+
+
+def render() -> str:
+    """The whole reference page as Markdown."""
+    parts = [_INTRO, _vocabulary()]
+    for name, field in Scenario.model_fields.items():
+        parts.extend(_sections(name, field, level=2))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _vocabulary() -> str:
+    lines = ["## Vocabulary", "", "Table keys and values name these (see `sim/vocabulary.py`):", ""]
+    for title, _, values in _VOCABULARY:
+        lines.append(f"- **{title}**: " + ", ".join(f"`{v}`" for v in values))
+    derived = ", ".join(f"`{a}`" for a in vocabulary.DERIVED_ACTIVITIES)
+    lines.append(
+        f"- derived activities (responses to touches, registrations and trials): {derived}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _sections(key: str, field: FieldInfo, level: int) -> Iterator[str]:
+    """The section for a table-valued field, then one per nested table or array of tables."""
+    for model, tag in _table_models(field.annotation):
+        header = f"[{key}]" if tag is None else f"[{key}] with kind = {json.dumps(tag)}"
+        yield from _model_section(key, f"`{header}`", model, level)
+    item = _list_item_model(field.annotation)
+    if item is not None:
+        yield from _model_section(f"{key}[]", f"`[[{key}]]` (one table per item)", item, level)
+        default = field.get_default(call_default_factory=True)
+        if default:
+            blocks = [
+                f"[[{key}]]\n" + _toml_lines(m.model_dump(exclude_defaults=True)) for m in default
+            ]
+            yield f"Default ({len(default)} items; keys not shown take the defaults above):\n"
+            yield "```toml\n" + "\n\n".join(blocks) + "\n```\n"
+
+
+def _model_section(key: str, header: str, model: type[BaseModel], level: int) -> Iterator[str]:
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+    nested = []
+    for name, field in model.model_fields.items():
+        dotted = f"{key}.{name}"
+        cells = [f"`{dotted}`", _type_text(field.annotation, field.metadata), _default(field)]
+        rows.append("| " + " | ".join([*cells, _escape(field.description or "")]) + " |")
+        if _table_models(field.annotation) or _list_item_model(field.annotation):
+            nested.append((dotted, field))
+    doc = " ".join((model.__doc__ or "").split())
+    yield f"{'#' * level} {header}\n\n{doc}\n\n" + "\n".join(rows) + "\n"
+    for dotted, field in nested:
+        yield from _sections(dotted, field, level + 1)
+
+
+def _alternatives(annotation: Any) -> list[Any]:
+    if get_origin(annotation) is Annotated:
+        return _alternatives(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [t for arg in get_args(annotation) for t in _alternatives(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _table_models(annotation: Any) -> list[tuple[type[BaseModel], str | None]]:
+    """The models a table-valued field may hold, with their ``kind`` tag when there are several."""
+    models = [t for t in _alternatives(annotation) if _is_model(t)]
+    if len(models) < 2:
+        return [(m, None) for m in models]
+    return [(m, str(m.model_fields["kind"].default)) for m in models]
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    for alternative in _alternatives(annotation):
+        if get_origin(alternative) is list and _is_model(get_args(alternative)[0]):
+            return get_args(alternative)[0]
+    return None
+
+
+def _type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:
+    """A type in TOML words with its constraints: ``number > 0``, ``table: grade → number``."""
+    texts = [
+        _base_type_text(base, _constraints([*metadata, *extras]))
+        for base, extras in _annotated_alternatives(annotation)
+    ]
+    return " or ".join(texts)
+
+
+def _annotated_alternatives(annotation: Any, extras: Sequence[Any] = ()) -> list[tuple[Any, list]]:
+    """Like :func:`_alternatives`, keeping each alternative's ``Annotated`` extras."""
+    if get_origin(annotation) is Annotated:
+        base, *more = get_args(annotation)
+        return _annotated_alternatives(base, [*extras, *more])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [pair for arg in get_args(annotation) for pair in _annotated_alternatives(arg)]
+    return [] if annotation is type(None) else [(annotation, list(extras))]
+
+
+def _base_type_text(annotation: Any, constraints: dict[str, Any]) -> str:
+    origin = get_origin(annotation)
+    if _is_model(annotation):
+        return "table (below)"
+    if origin is list:
+        if _is_model(get_args(annotation)[0]):
+            return "array of tables (below)"
+        text = f"array of {_type_text(get_args(annotation)[0])}"
+        low, high = constraints.get("min_length"), constraints.get("max_length")
+        if low is not None and low == high:
+            return f"{text}, {low} items"
+        return text + (f", at least {low} items" if low else "")
+    if origin is dict:
+        key, value = get_args(annotation)
+        return f"table: {_type_text(key)} → {_type_text(value)}"
+    if origin is Literal:
+        for title, alias, _ in _VOCABULARY:
+            if annotation == alias:
+                return title
+        return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in get_args(annotation))
+    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    return " ".join([names.get(annotation, str(annotation)), *_bounds(constraints)])
+
+
+def _constraints(extras: Sequence[Any]) -> dict[str, Any]:
+    """Bounds and lengths (``ge``, ``max_length``...) from field metadata and Annotated extras."""
+    found: dict[str, Any] = {}
+    for extra in extras:
+        for item in extra.metadata if isinstance(extra, FieldInfo) else [extra]:
+            if dataclasses.is_dataclass(item):
+                found |= {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    return found
+
+
+def _bounds(constraints: dict[str, Any]) -> list[str]:
+    low, high = constraints.get("ge"), constraints.get("le")
+    if low is not None and high is not None:
+        return [f"{_number(low)} to {_number(high)}"]
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    texts = [f"{sign} {_number(constraints[n])}" for n, sign in signs.items() if n in constraints]
+    return [", ".join(texts)] if texts else []
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if _list_item_model(field.annotation) or isinstance(value, BaseModel):
+        return "see below"
+    return "none" if value is None else f"`{_toml_value(value)}`"
+
+
+def _toml_value(value: Any) -> str:
+    """A value as an inline TOML literal."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _toml_lines(table: dict[str, Any]) -> str:
+    return "\n".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the page, or with ``--check FILE`` exit 1 when FILE differs from it."""
+    parser = argparse.ArgumentParser(prog="python -m sim.docgen", description=__doc__)
+    parser.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not up to date")
+    args = parser.parse_args(argv)
+    page = render()
+    if args.check is None:
+        sys.stdout.write(page)
+        return 0
+    path = Path(args.check)
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current != page:
+        print(
+            f"{path} is out of date; regenerate it: python -m sim.docgen > {path}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
