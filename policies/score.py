@@ -50,7 +50,8 @@ class ScorePolicy:
 
         Leads are grouped by event count into blocks padded to a power of two, and each block
         is summed along its rows, so no sum runs across leads. With decay, weights are taken
-        relative to the lead's last event, which keeps them in [2**-1000, 1].
+        relative to the lead's last event, which keeps them in [2**-1000, 1]
+        (all 1 with an infinite half-life: no decay).
         """
         events = view.events
         points = self.counted_points(view)
@@ -69,12 +70,9 @@ class ScorePolicy:
                     events.starts[rows + 1, None] - 1,
                 )
                 earned = np.where(valid, points[position], 0.0)
-                if half_life is None:
-                    engagement = np.cumsum(earned, axis=1)
-                else:
-                    last = events.time[events.starts[rows + 1] - 1]
-                    weight = np.exp2((events.time[position] - last[:, None]) / half_life)
-                    engagement = np.cumsum(earned * weight, axis=1) / weight
+                last = events.time[events.starts[rows + 1] - 1]
+                weight = np.exp2((events.time[position] - last[:, None]) / half_life)
+                engagement = np.cumsum(earned * weight, axis=1) / weight
                 score[position[valid]] = (engagement + fit[rows, None])[valid]
         score[events.time < view.since[events.lead]] = np.nan
         return score
@@ -104,8 +102,7 @@ class ScorePolicy:
         span = slice(events.starts[lead], fired + 1)
         earned = self.counted_points(view)[span]
         half_life = self.config.decay_half_life_days
-        if half_life is not None:
-            earned = earned * np.exp2(-(events.time[fired] - events.time[span]) / half_life)
+        earned = earned * np.exp2(-(events.time[fired] - events.time[span]) / half_life)
         contributions: dict[str, float] = {}
         for code, value in zip(events.activity[span], earned, strict=True):
             if value != 0:

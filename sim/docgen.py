@@ -58,17 +58,18 @@ this file over it: tables merge key by key, so a file holds only what it changes
 `weekly_seasonality` or `[[population.channels]]`) and single values replace the inherited ones
 whole.
 
-**Tables are values.** A key whose type is a table (such as `policy.points`) keeps the default
-shown only while no file sets it; once any file in the chain sets one of its entries, the table
-holds exactly the entries the files set. List every entry you need, or extend a file that does.
+**Files apply over the defaults.** Every table merges over its defaults key by key, so
+`[policy.points]` with `pricing_page = 40` changes that one entry and keeps the others; set an
+entry to 0 to switch it off. Arrays (such as `[[population.personas]]`) replace the defaults
+whole. A section that names a different `kind` replaces the section whole.
 
 **`--set KEY=VALUE`** on the command line overrides any key after `extends`, in order:
 `mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5`. KEY is the dotted key of this
 page; VALUE is a TOML literal (`80`, `true`, `"text"`, `[1, 2]`, `{ A = 0.9 }`). A value that is
 not valid TOML and does not start with a quote or a bracket is taken as text
 (`--set nurture.kind=drip`, `--set 'scenario.name=my run'`); quote digits meant as text
-(`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY whole (an inline table is not
-merged), and arrays of tables are replaced whole too:
+(`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY (an inline table replaces the table
+at KEY), and arrays of tables are replaced whole too:
 `--set 'population.channels=[{ name = "web", share = 1 }]'`.
 """
 

@@ -80,6 +80,7 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         data, origins, texts = _load_file(Path(path), top, ())
     except InputError as error:
         raise InputError(error.lines + problems) from None
+    data = _over_defaults(data)
     for text, keys, value in parsed:
         problem = _apply_override(data, origins, keys, value)
         if problem:
@@ -220,13 +221,32 @@ def _forget(origins: _Origins, key: _Key) -> None:
         del origins[known]
 
 
+def _over_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The loaded data deep-merged over the models' defaults.
+
+    So a file or ``--set`` that names one entry of a table (``policy.points.web_visit``) keeps
+    the table's other default entries instead of dropping them.
+    """
+    merged = Scenario().model_dump()
+    _merge(merged, data, {}, "", ())
+    return merged
+
+
 def _merge(
     base: dict[str, Any], child: dict[str, Any], origins: _Origins, label: str, key: _Key
 ) -> None:
-    """Deep-merge ``child`` into ``base``: tables merge key by key, anything else replaces."""
+    """Deep-merge ``child`` into ``base``: tables merge key by key, anything else replaces.
+
+    A table that names a different ``kind`` (another policy family) replaces the old one whole.
+    """
     for name, value in child.items():
         here = (*key, name)
-        if isinstance(value, dict) and isinstance(base.get(name), dict):
+        old = base.get(name)
+        if (
+            isinstance(value, dict)
+            and isinstance(old, dict)
+            and value.get("kind", old.get("kind")) == old.get("kind")
+        ):
             _merge(base[name], value, origins, label, here)
         else:
             base[name] = value

@@ -63,7 +63,7 @@ def results_document(
     return {
         "schema_version": SCHEMA_VERSION,
         "package_version": importlib.metadata.version("mqlsim"),
-        "scenario": result.scenario.model_dump(mode="json"),
+        "scenario": json.loads(result.scenario.model_dump_json()),
         "seed": result.scenario.scenario.seed,
         "replications": len(result.replications),
         "metrics": _metrics_json(summaries),

@@ -247,6 +247,6 @@ class SalesFloor:
             self.recycle(log.episode_lead[episode], log.episode_pass[episode])
 
 
-def _halving(delay_hours: float, half_life_hours: float | None) -> float:
-    """``2 ** (-delay / half_life)``; 1 when there is no half-life."""
-    return 1.0 if half_life_hours is None else 2.0 ** (-delay_hours / half_life_hours)
+def _halving(delay_hours: float, half_life_hours: float) -> float:
+    """``2 ** (-delay / half_life)``: 1 with an infinite half-life."""
+    return 2.0 ** (-delay_hours / half_life_hours)

@@ -21,7 +21,13 @@ Positive = Annotated[float, Field(gt=0.0)]
 class StrictModel(BaseModel):
     """Base of every scenario section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+        strict=True,  # "80" is not a number, true is not a count
+        ser_json_inf_nan="strings",  # half-lives may be inf ("never"); JSON has no inf
+    )
 
 
 class ScenarioMeta(StrictModel):
@@ -400,8 +406,8 @@ class ScorePolicyConfig(StrictModel):
         },
         description="Most occurrences of an activity that earn points (missing = no cap).",
     )
-    decay_half_life_days: Positive | None = Field(
-        60.0, description="Points halve every this many days; omit for no decay."
+    decay_half_life_days: Positive = Field(
+        60.0, description="Points halve every this many days; inf for no decay."
     )
     grade_points: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},
@@ -448,13 +454,13 @@ class SalesConfig(StrictModel):
     reach_probability: Probability = Field(
         0.55, description="Chance an attempt reaches the lead when made at once."
     )
-    reach_half_life_hours: Positive | None = Field(
-        48.0, description="The reach chance halves per this many hours since MQL; omit: never."
+    reach_half_life_hours: Positive = Field(
+        48.0, description="The reach chance halves per this many hours since MQL; inf: never."
     )
-    qualify_half_life_hours: Positive | None = Field(
+    qualify_half_life_hours: Positive = Field(
         240.0,
         description="An in-market buyer's chance to qualify halves per this many hours since "
-        "MQL; omit: never.",
+        "MQL; inf: never.",
     )
     sal_acceptance_probability: dict[Grade, Probability] = Field(
         default_factory=lambda: {"A": 0.85, "B": 0.7, "C": 0.45, "D": 0.15},
@@ -497,8 +503,7 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _decay_is_representable(self) -> Scenario:
-        half_life = self.policy.decay_half_life_days
-        if half_life is not None and self.scenario.horizon_days / half_life > 1000:
+        if self.scenario.horizon_days / self.policy.decay_half_life_days > 1000:
             raise ValueError(
                 "policy.decay_half_life_days must be at least horizon_days / 1000 "
                 f"({self.scenario.horizon_days / 1000:g})"

@@ -368,8 +368,16 @@ def test_set_values_reach_the_scenario(tmp_path: Path) -> None:
     assert scenario.scenario.name == "my run"
     assert scenario.sales.always_working is True
     assert scenario.sales.win_probability == {"A": 0.5}
-    assert scenario.population.icp.company_size_points == {"201-1000": 20}
+    defaults = Scenario().population.icp.company_size_points
+    assert scenario.population.icp.company_size_points == {**defaults, "201-1000": 20}
     assert scenario.sales.reps == 5
+
+
+def test_a_table_entry_in_a_file_keeps_the_other_default_entries(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.toml", "[policy.points]\npricing_page = 40\n")
+    points = load_scenario(path).policy.points
+    assert points["pricing_page"] == 40
+    assert points["case_study"] == Scenario().policy.points["case_study"]
 
 
 def test_set_replaces_an_array_of_tables_whole(tmp_path: Path) -> None:
