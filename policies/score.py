@@ -2,7 +2,8 @@
 
 The score of a lead after its ``j``-th counted event is::
 
-    fit_points[grade] + sum over counted events e <= j of points[e] * 2 ** (-(t_j - t_e) / half_life)
+    fit_points[grade]
+        + sum over counted events e <= j of points[e] * 2 ** (-(t_j - t_e) / half_life)
 
 An event counts when it happens at or after the view's ``since`` and its activity has not yet
 reached its frequency cap. Between events the score only decays, so it can first reach the

@@ -68,8 +68,8 @@ whole. A section that names a different `kind` replaces the section whole.
 page; VALUE is a TOML literal (`80`, `true`, `"text"`, `[1, 2]`, `{ A = 0.9 }`). A value that is
 not valid TOML and does not start with a quote or a bracket is taken as text
 (`--set nurture.kind=drip`, `--set 'scenario.name=my run'`); quote digits meant as text
-(`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY (an inline table replaces the table
-at KEY), and arrays of tables are replaced whole too:
+(`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY (an inline table replaces
+the table at KEY), and arrays of tables are replaced whole too:
 `--set 'population.channels=[{ name = "web", share = 1 }]'`.
 """
 
