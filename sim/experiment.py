@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sim.engine import run_replication
 from sim.scenario import Scenario
 
 
@@ -27,8 +28,6 @@ def run_experiment(
 
     ``progress(done, total)`` is called after each replication.
     """
-    from sim.engine import run_replication
-
     total = scenario.scenario.replications
     rows = []
     for index in range(total):

@@ -69,7 +69,7 @@ def _default_channels() -> list[Channel]:
 class Channel(StrictModel):
     """One lead source: its share of arrivals, its cost, its weekday pattern."""
 
-    name: str = Field(description="Channel name, unique within the scenario.")
+    name: str = Field("channel", description="Channel name, unique within the scenario.")
     share: NonNegative = Field(1.0, description="Relative share of lead arrivals (normalised).")
     cost_per_lead: NonNegative = Field(0.0, description="Marketing spend per lead (currency).")
     weekly_seasonality: list[NonNegative] = Field(
@@ -89,7 +89,7 @@ class Channel(StrictModel):
 class Persona(StrictModel):
     """A kind of person who becomes a lead: observable fit and hidden engagement and intent."""
 
-    name: str = Field(description="Persona name, unique within the scenario.")
+    name: str = Field("persona", description="Persona name, unique within the scenario.")
     share: NonNegative = Field(1.0, description="Relative share of leads (normalised).")
     engagement_multiplier: Positive = Field(
         1.0, description="Scales every organic activity rate of this persona."
