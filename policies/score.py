@@ -19,6 +19,7 @@ from sim.scenario import ScorePolicyConfig
 from sim.vocabulary import ACTIVITIES, GRADES
 
 _NO_CAP = np.iinfo(np.int32).max
+_SCORE_DECIMALS = 9
 #: Most cells of one padded block of events (bounds memory on large populations).
 _BLOCK_CELLS = 1 << 22
 
@@ -40,9 +41,9 @@ class ScorePolicy:
         points = np.where(counted, self.points[events.activity], 0.0)
         for code in np.flatnonzero(self.caps < _NO_CAP):
             occurrence = counted & (events.activity == code)
-            running = np.cumsum(occurrence)
-            before_lead = (running - occurrence)[events.starts[:-1]]
-            rank = running - np.repeat(before_lead, np.diff(events.starts))
+            running = np.concatenate(([0], np.cumsum(occurrence)))  # occurrences before index
+            before_lead = running[events.starts[:-1]]
+            rank = running[1:] - np.repeat(before_lead, np.diff(events.starts))
             points[occurrence & (rank > self.caps[code])] = 0.0
         return points
 
@@ -52,7 +53,7 @@ class ScorePolicy:
         Leads are grouped by event count into blocks padded to a power of two, and each block
         is summed along its rows, so no sum runs across leads. With decay, weights are taken
         relative to the lead's last event, which keeps them in [2**-1000, 1]
-        (all 1 with an infinite half-life: no decay).
+        (all 1 with an infinite half-life: no decay). Scores are rounded to nine decimals.
         """
         events = view.events
         points = self.counted_points(view)
@@ -76,7 +77,9 @@ class ScorePolicy:
                 engagement = np.cumsum(earned * weight, axis=1) / weight
                 score[position[valid]] = (engagement + fit[rows, None])[valid]
         score[events.time < view.since[events.lead]] = np.nan
-        return score
+        # The decay arithmetic can leave 100 as 99.99999999999999; scores are sums of points,
+        # so nine decimals keep every meaningful digit and make threshold hits exact.
+        return np.round(score, _SCORE_DECIMALS)
 
     def qualify(self, view: LeadView) -> Qualification:
         """First event per lead whose score reaches the threshold."""

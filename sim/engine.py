@@ -9,6 +9,8 @@ then dropped.
 
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,33 +141,35 @@ class Recycler:
         self.nurture = nurture
         self.cooldown = cooldown_days
         self.floor: SalesFloor | None = None
-        self._due: list[tuple[float, int, int]] = []  # (resume time, lead, next pass)
+        self._due: list[tuple[float, int, int]] = []  # heap of (resume time, lead, next pass)
+        self._sleeping_until = math.inf
         self._wake = env.event()
         env.process(self._run())
 
     def recycle(self, lead: int, pass_index: int) -> None:
         """Sales ends ``lead``'s episode without an SQL: nurture it again after the cool-down."""
-        self._due.append((self.env.now + self.cooldown, lead, pass_index + 1))
-        if not self._wake.triggered:
-            self._wake.succeed()
+        resume = self.env.now + self.cooldown
+        heapq.heappush(self._due, (resume, lead, pass_index + 1))
+        if resume < self._sleeping_until and not self._wake.triggered:
+            self._wake.succeed()  # due before the current timer: wake up to reschedule
 
     def _run(self):
         env = self.env
         while True:
-            if not self._due:
-                yield self._wake
-                self._wake = env.event()
-                continue
-            earliest = min(due[0] for due in self._due)
+            earliest = self._due[0][0] if self._due else math.inf
             if earliest > env.now:
-                yield env.timeout(earliest - env.now) | self._wake
+                self._sleeping_until = earliest
+                timer = [] if math.isinf(earliest) else [env.timeout(earliest - env.now)]
+                yield env.any_of([*timer, self._wake])
                 if self._wake.triggered:
                     self._wake = env.event()
                 continue
-            cutoff = earliest + RECYCLE_BATCH_DAYS
-            batch = sorted((lead, pass_, due) for due, lead, pass_ in self._due if due < cutoff)
-            self._due = [item for item in self._due if item[0] >= cutoff]
-            self._schedule(np.array(batch, dtype=float))
+            self._sleeping_until = env.now
+            batch = []
+            while self._due and self._due[0][0] < earliest + RECYCLE_BATCH_DAYS:
+                resume, lead, pass_index = heapq.heappop(self._due)
+                batch.append((lead, pass_index, resume))
+            self._schedule(np.array(sorted(batch), dtype=float))
 
     def _schedule(self, batch: np.ndarray) -> None:
         leads = batch[:, 0].astype(np.int64)

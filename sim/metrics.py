@@ -159,15 +159,18 @@ def compute_metrics(
     m["pipeline_value"] = float(pop.deal_value[opportunity_leads].sum())
     m["revenue_won"] = float(pop.deal_value[won_leads].sum())
 
-    # Rep hours, counted when spent.
-    work_end = sales.work_start + sales.work_hours / HOURS_PER_DAY
-    hours = _overlap(sales.work_start, work_end, begin, horizon) * HOURS_PER_DAY
+    # Rep hours, counted when spent. A rep finishes a task begun before the end of the day, so
+    # time at work is the shifts plus that overtime, and utilisation stays a share.
+    work_start = np.clip(sales.work_start, begin, horizon)
+    work_end = np.clip(sales.work_start + sales.work_hours / HOURS_PER_DAY, begin, horizon)
+    hours = (work_end - work_start) * HOURS_PER_DAY
     episode_outcome = outcome[sales.work_episode]
     wasted = (episode_outcome != Outcome.OPEN) & ~np.isin(episode_outcome, SQL_OUTCOMES)
     m["sales_hours"] = float(hours.sum())
     m["wasted_sales_hours"] = float(hours[wasted].sum())
-    available = scenario.sales.reps * calendar.hours_between(begin, horizon)
-    m["rep_utilization"] = _ratio(m["sales_hours"], available)
+    overtime = hours.sum() - calendar.working_hours(work_start, work_end).sum()
+    shifts = scenario.sales.reps * calendar.working_hours(np.array([begin]), np.array([horizon]))
+    m["rep_utilization"] = _ratio(m["sales_hours"], float(shifts[0] + overtime))
 
     m.update(_missed_opportunities(pop, sales, begin, horizon))
 

@@ -76,15 +76,18 @@ class WorkingCalendar:
         """Days from ``now`` (inside working hours) until the working day ends."""
         return math.floor(now) + self.end - now
 
-    def hours_between(self, begin: float, end: float) -> float:
-        """Working hours of one rep between two times (days)."""
+    def working_hours(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Working hours of one rep inside each interval ``[start[i], end[i])`` (days)."""
+        start, end = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
         if self.always:
-            return (end - begin) * HOURS_PER_DAY
-        days = np.arange(math.floor(begin), math.ceil(end))
-        days = days[days % 7 < self.weekdays]
-        open_at = np.maximum(days + self.start, begin)
-        close_at = np.minimum(days + self.end, end)
-        return float(np.clip(close_at - open_at, 0.0, None).sum() * HOURS_PER_DAY)
+            return np.clip(end - start, 0.0, None) * HOURS_PER_DAY
+        first_day = np.floor(start)
+        total = np.zeros(start.shape)
+        for offset in range(int(np.max(np.ceil(end) - first_day, initial=0))):
+            day = first_day + offset
+            inside = np.minimum(end, day + self.end) - np.maximum(start, day + self.start)
+            total += np.where(day % 7 < self.weekdays, np.clip(inside, 0.0, None), 0.0)
+        return total * HOURS_PER_DAY
 
 
 @dataclass

@@ -282,10 +282,10 @@ def test_child_value_replaces_a_bad_parent_value(tmp_path: Path) -> None:
 
 
 def test_error_in_an_inherited_array_names_the_parent(tmp_path: Path) -> None:
-    base = write(tmp_path, "base.toml", "[[population.channels]]\nshare = 1\n")
+    base = write(tmp_path, "base.toml", "[[population.channels]]\nshare = -1\n")
     child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[sales]\nreps = 2\n')
     assert problems(child) == [
-        f"{base}: population.channels.0.name: required key is missing (line 1)"
+        f"{base}: population.channels.0.share: expected a value >= 0, found -1 (line 2)"
     ]
 
 

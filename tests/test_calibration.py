@@ -1,0 +1,50 @@
+"""The shipped baseline: inside the published funnel bands, and equal to the model defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.engine import run_replication
+from sim.loading import load_scenario
+from sim.scenario import Scenario, ScenarioMeta
+
+BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
+
+#: Published B2B SaaS funnel benchmarks the baseline is calibrated to (see docs/model.md).
+BANDS = {
+    "lead_to_mql_rate": (0.10, 0.35),
+    "mql_to_sal_rate": (0.40, 0.60),
+    "mql_to_sql_rate": (0.13, 0.26),
+    "sql_to_won_rate": (0.15, 0.30),
+}
+
+
+@pytest.fixture(scope="module")
+def baseline_means() -> dict[str, float]:
+    scenario = load_scenario(BASELINE, [])
+    rows = [run_replication(scenario, r).metrics for r in range(scenario.scenario.replications)]
+    return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", sorted(BANDS))
+def test_baseline_lands_in_published_band(baseline_means: dict[str, float], metric: str) -> None:
+    low, high = BANDS[metric]
+    assert low <= baseline_means[metric] <= high, f"{metric} = {baseline_means[metric]:.3f}"
+
+
+@pytest.mark.slow
+def test_shipped_baseline_equals_model_defaults() -> None:
+    """Only the name and description differ from ``Scenario()``."""
+    shipped = load_scenario(BASELINE, []).model_dump()
+    assert shipped["scenario"]["name"] == "baseline"
+    defaults = ScenarioMeta()
+    shipped["scenario"]["name"] = defaults.name
+    shipped["scenario"]["description"] = defaults.description
+    expected = Scenario().model_dump()
+    for section in expected:
+        assert shipped[section] == expected[section], section
+    assert shipped == expected
