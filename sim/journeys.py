@@ -24,17 +24,8 @@ import numpy as np
 from sim.events import EventLog
 from sim.population import Population
 from sim.scenario import JourneysConfig, PopulationConfig
-from sim.vocabulary import ACTIVITY_CODE, ORGANIC_ACTIVITIES
+from sim.vocabulary import ACTIVITY_CODE, CONTENT_ACTIVITIES, ORGANIC_ACTIVITIES
 
-CONTENT_ACTIVITIES: tuple[str, ...] = (
-    "web_visit",
-    "pricing_page",
-    "blog_post",
-    "case_study",
-    "comparison_guide",
-    "roi_calculator",
-    "implementation_guide",
-)
 _ORGANIC_CODES = np.array([ACTIVITY_CODE[a] for a in ORGANIC_ACTIVITIES], dtype=np.int8)
 _CONTENT_CODES = np.array([ACTIVITY_CODE[a] for a in CONTENT_ACTIVITIES], dtype=np.int8)
 _FATIGUE_WINDOW_DAYS = 7.0

@@ -29,6 +29,14 @@ ACTIVITY_CODE: dict[str, int] = {name: code for code, name in enumerate(ACTIVITI
 
 #: Bottom-of-funnel assets: downloads that signal active evaluation.
 BOTTOM_OF_FUNNEL: tuple[str, ...] = ("comparison_guide", "roi_calculator", "implementation_guide")
+#: Content a nurture click can land on: the site, the pricing page and downloadable assets.
+CONTENT_ACTIVITIES: tuple[str, ...] = (
+    "web_visit",
+    "pricing_page",
+    "blog_post",
+    "case_study",
+    *BOTTOM_OF_FUNNEL,
+)
 #: Hand-raises: the lead asks for sales contact.
 HAND_RAISES: tuple[str, ...] = ("demo_request",)
 
