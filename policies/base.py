@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol, Union
 
 import numpy as np
+from pydantic import Field
 
 from sim.events import EventLog
+from sim.schema import StrictModel
 
 
 @dataclass(frozen=True)
@@ -69,37 +71,66 @@ class Cadence(Protocol):
         ...
 
 
+class PolicyConfigBase(StrictModel):
+    """Base of every policy family's ``[policy]`` section; ``kind`` names the family."""
+
+    kind: str
+
+    def check_horizon(self, horizon_days: float) -> None:
+        """Raise ``ValueError`` if the policy cannot run over ``horizon_days`` (default: it can)."""
+
+
+class CadenceConfigBase(StrictModel):
+    """Base of every cadence's ``[nurture]`` section; ``kind`` names the cadence."""
+
+    kind: str
+
+
 PolicyFactory = Callable[[Any], Policy]
 CadenceFactory = Callable[[Any], Cadence]
-POLICIES: dict[str, PolicyFactory] = {}
-CADENCES: dict[str, CadenceFactory] = {}
+#: kind -> (configuration model, factory that builds the policy from a validated config)
+POLICIES: dict[str, tuple[type[PolicyConfigBase], PolicyFactory]] = {}
+CADENCES: dict[str, tuple[type[CadenceConfigBase], CadenceFactory]] = {}
 
 
-def register_policy(kind: str) -> Callable[[PolicyFactory], PolicyFactory]:
-    """Class decorator: make a policy available as ``policy.kind = kind``."""
+def register_policy(
+    kind: str, config: type[PolicyConfigBase]
+) -> Callable[[PolicyFactory], PolicyFactory]:
+    """Class decorator: make a policy available as ``policy.kind = kind``, configured by
+    ``config``."""
 
     def add(factory: PolicyFactory) -> PolicyFactory:
-        POLICIES[kind] = factory
+        POLICIES[kind] = (config, factory)
         return factory
 
     return add
 
 
-def register_cadence(kind: str) -> Callable[[CadenceFactory], CadenceFactory]:
+def register_cadence(
+    kind: str, config: type[CadenceConfigBase]
+) -> Callable[[CadenceFactory], CadenceFactory]:
     """Class decorator: make a cadence available as ``nurture.kind = kind``."""
 
     def add(factory: CadenceFactory) -> CadenceFactory:
-        CADENCES[kind] = factory
+        CADENCES[kind] = (config, factory)
         return factory
 
     return add
 
 
-def make_policy(config: Any) -> Policy:
+def config_union(registry: dict[str, tuple[type[StrictModel], Any]]) -> Any:
+    """The type of a section that may be any registered kind, told apart by ``kind``."""
+    models = tuple(model for model, _ in registry.values())
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+
+
+def make_policy(config: PolicyConfigBase) -> Policy:
     """The policy a validated ``[policy]`` section describes."""
-    return POLICIES[config.kind](config)
+    return POLICIES[config.kind][1](config)
 
 
-def make_cadence(config: Any) -> Cadence:
+def make_cadence(config: CadenceConfigBase) -> Cadence:
     """The cadence a validated ``[nurture]`` section describes."""
-    return CADENCES[config.kind](config)
+    return CADENCES[config.kind][1](config)

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field
 
-from policies.base import register_cadence
-from sim.scenario import DripNurtureConfig
+from policies.base import CadenceConfigBase, register_cadence
+from sim.schema import NonNegative, Positive
 
 
-@register_cadence("drip")
+class DripNurtureConfig(CadenceConfigBase):
+    """`[nurture]` with `kind = "drip"`: a touch every N days, at most M touches."""
+
+    kind: Literal["drip"] = Field("drip", description="Cadence family.")
+    interval_days: Positive = Field(7.0, description="Days between touches.")
+    max_touches: int = Field(8, ge=0, le=1000, description="Touches per nurture run.")
+    recycle_cooldown_days: NonNegative = Field(
+        14.0, description="Days after a recycle before nurture resumes."
+    )
+
+
+@register_cadence("drip", DripNurtureConfig)
 class DripCadence:
     """A touch every ``interval_days`` after the run starts, at most ``max_touches`` touches.
 

@@ -12,11 +12,14 @@ threshold only at an event: the lead becomes MQL at the first event where score 
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated, Literal
 
-from policies.base import LeadView, Qualification, register_policy
-from sim.scenario import ScorePolicyConfig
-from sim.vocabulary import ACTIVITIES, GRADES
+import numpy as np
+from pydantic import Field
+
+from policies.base import LeadView, PolicyConfigBase, Qualification, register_policy
+from sim.schema import Positive
+from sim.vocabulary import ACTIVITIES, GRADES, Activity, Grade
 
 _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
@@ -24,7 +27,64 @@ _SCORE_DECIMALS = 9
 _BLOCK_CELLS = 1 << 22
 
 
-@register_policy("score")
+def _default_points() -> dict[str, float]:
+    return {
+        "web_visit": 1,
+        "pricing_page": 30,
+        "blog_post": 1,
+        "case_study": 15,
+        "comparison_guide": 25,
+        "roi_calculator": 25,
+        "implementation_guide": 25,
+        "webinar_registered": 5,
+        "webinar_attended": 40,
+        "email_open": 0,
+        "email_click": 3,
+        "form_fill": 5,
+        "demo_request": 100,
+        "trial_signup": 60,
+        "product_usage": 5,
+        "unsubscribe": -40,
+    }
+
+
+class ScorePolicyConfig(PolicyConfigBase):
+    """`[policy]` with `kind = "score"`: points per activity, caps, decay, fit points."""
+
+    kind: Literal["score"] = Field("score", description="Policy family.")
+    threshold: float = Field(100.0, description="Score at or above which the lead becomes MQL.")
+    points: dict[Activity, float] = Field(
+        default_factory=_default_points,
+        description="Points per activity; negative points subtract (missing = 0).",
+    )
+    frequency_caps: dict[Activity, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {
+            "web_visit": 10,
+            "blog_post": 5,
+            "email_open": 5,
+            "email_click": 5,
+            "product_usage": 10,
+        },
+        description="Most occurrences of an activity that earn points (missing = no cap).",
+    )
+    decay_half_life_days: Positive = Field(
+        60.0, description="Points halve every this many days; inf for no decay."
+    )
+    grade_points: dict[Grade, float] = Field(
+        default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},
+        description="Fit points by ICP grade, added to the score (missing = 0).",
+    )
+
+    def check_horizon(self, horizon_days: float) -> None:
+        """Decay weights must stay representable: at most 1000 half-lives per horizon."""
+        if horizon_days / self.decay_half_life_days > 1000:
+            raise ValueError(
+                "policy.decay_half_life_days must be at least horizon_days / 1000 "
+                f"({horizon_days / 1000:g})"
+            )
+
+
+@register_policy("score", ScorePolicyConfig)
 class ScorePolicy:
     """MQL when the lead score reaches ``threshold``."""
 

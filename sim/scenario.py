@@ -7,27 +7,13 @@ Loading files (``extends``, ``--set``, error messages) lives in :mod:`sim.loadin
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from policies import CadenceConfig, PolicyConfig, default_cadence, default_policy
+from sim.schema import NonNegative, Positive, Probability, StrictModel
 from sim.vocabulary import Activity, CompanySize, Grade, Industry, JobLevel, Region
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-
-
-class StrictModel(BaseModel):
-    """Base of every scenario section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        validate_default=True,
-        strict=True,  # "80" is not a number, true is not a count
-        ser_json_inf_nan="strings",  # half-lives may be inf ("never"); JSON has no inf
-    )
 
 
 class ScenarioMeta(StrictModel):
@@ -366,66 +352,6 @@ class JourneysConfig(StrictModel):
         return self
 
 
-def _default_points() -> dict[str, float]:
-    return {
-        "web_visit": 1,
-        "pricing_page": 30,
-        "blog_post": 1,
-        "case_study": 15,
-        "comparison_guide": 25,
-        "roi_calculator": 25,
-        "implementation_guide": 25,
-        "webinar_registered": 5,
-        "webinar_attended": 40,
-        "email_open": 0,
-        "email_click": 3,
-        "form_fill": 5,
-        "demo_request": 100,
-        "trial_signup": 60,
-        "product_usage": 5,
-        "unsubscribe": -40,
-    }
-
-
-class ScorePolicyConfig(StrictModel):
-    """`[policy]` with `kind = "score"`: points per activity, caps, decay, fit points."""
-
-    kind: Literal["score"] = Field("score", description="Policy family.")
-    threshold: float = Field(100.0, description="Score at or above which the lead becomes MQL.")
-    points: dict[Activity, float] = Field(
-        default_factory=_default_points,
-        description="Points per activity; negative points subtract (missing = 0).",
-    )
-    frequency_caps: dict[Activity, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: {
-            "web_visit": 10,
-            "blog_post": 5,
-            "email_open": 5,
-            "email_click": 5,
-            "product_usage": 10,
-        },
-        description="Most occurrences of an activity that earn points (missing = no cap).",
-    )
-    decay_half_life_days: Positive = Field(
-        60.0, description="Points halve every this many days; inf for no decay."
-    )
-    grade_points: dict[Grade, float] = Field(
-        default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},
-        description="Fit points by ICP grade, added to the score (missing = 0).",
-    )
-
-
-class DripNurtureConfig(StrictModel):
-    """`[nurture]` with `kind = "drip"`: a touch every N days, at most M touches."""
-
-    kind: Literal["drip"] = Field("drip", description="Cadence family.")
-    interval_days: Positive = Field(7.0, description="Days between touches.")
-    max_touches: int = Field(8, ge=0, le=1000, description="Touches per nurture run.")
-    recycle_cooldown_days: NonNegative = Field(
-        14.0, description="Days after a recycle before nurture resumes."
-    )
-
-
 class SalesConfig(StrictModel):
     """`[sales]`: the team that works the MQL queue and what its work yields."""
 
@@ -496,16 +422,12 @@ class Scenario(StrictModel):
     scenario: ScenarioMeta = Field(default_factory=ScenarioMeta)
     population: PopulationConfig = Field(default_factory=PopulationConfig)
     journeys: JourneysConfig = Field(default_factory=JourneysConfig)
-    policy: ScorePolicyConfig = Field(default_factory=ScorePolicyConfig)
-    nurture: DripNurtureConfig = Field(default_factory=DripNurtureConfig)
+    policy: PolicyConfig = Field(default_factory=default_policy)
+    nurture: CadenceConfig = Field(default_factory=default_cadence)
     sales: SalesConfig = Field(default_factory=SalesConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @model_validator(mode="after")
-    def _decay_is_representable(self) -> Scenario:
-        if self.scenario.horizon_days / self.policy.decay_half_life_days > 1000:
-            raise ValueError(
-                "policy.decay_half_life_days must be at least horizon_days / 1000 "
-                f"({self.scenario.horizon_days / 1000:g})"
-            )
+    def _policy_fits_horizon(self) -> Scenario:
+        self.policy.check_horizon(self.scenario.horizon_days)
         return self

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from policies.nurture import DripCadence
+from policies.nurture import DripCadence, DripNurtureConfig
 from sim.engine import run_replication
 from sim.journeys import RateTable, organic_events, respond_to_touches
 from sim.loading import load_scenario
@@ -17,7 +17,6 @@ from sim.rng import Purpose, Streams
 from sim.scenario import (
     ICP,
     Channel,
-    DripNurtureConfig,
     JourneysConfig,
     PopulationConfig,
     Scenario,

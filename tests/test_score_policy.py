@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.base import LeadView
-from policies.score import ScorePolicy
+from policies.score import ScorePolicy, ScorePolicyConfig
 from sim.events import EventLog
 from sim.journeys import RateTable, organic_events
 from sim.population import generate_population
 from sim.rng import Purpose, Streams
-from sim.scenario import PopulationConfig, Scenario, ScenarioMeta, ScorePolicyConfig
+from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
 from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, GRADES
 
 INF = float("inf")
