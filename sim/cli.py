@@ -9,6 +9,7 @@ traceback. Commands that run a scenario share one parent parser, so new commands
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,11 @@ from sim.summary import summarize_result
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+
+#: Modules that add a command: each has ``add_command(commands, scenario_options)``, which
+#: adds its subparser (listing ``scenario_options`` as a parent if it runs scenarios) and sets
+#: ``handler``. Listing a module here is all it takes to add a command.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _scenario_options() -> argparse.ArgumentParser:
@@ -93,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML files")
     validate.set_defaults(handler=_validate)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_command(commands, scenario_options)
     return parser
 
 
