@@ -39,7 +39,8 @@ class Qualification:
     """A policy's decision for each lead of a view.
 
     ``time`` is when the lead became MQL (``nan``: not in the view's events); ``priority``
-    orders the sales queue when it is worked by score (higher first); ``event`` is the index in
+    orders the sales queue when it is worked by score (higher first; ``nan``, for families
+    without a score, after every scored lead); ``event`` is the index in
     ``view.events`` of the event that made the lead MQL (-1: none).
     """
 

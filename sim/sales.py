@@ -160,7 +160,8 @@ class SalesFloor:
     def _enqueue(self, episode: int) -> None:
         discipline = self.config.queue_discipline
         if discipline == "score":
-            key = -self._priority[episode]
+            priority = self._priority[episode]
+            key = math.inf if math.isnan(priority) else -priority  # no score: after all scored
         elif discipline == "grade":
             key = float(self.population.grade[self.log.episode_lead[episode]])
         else:
