@@ -8,15 +8,23 @@ recorded event log. A cadence says when a lead that is being nurtured receives t
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, Union
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args
 
 import numpy as np
-from pydantic import Field
+from pydantic import Discriminator, Tag, ValidationError, WrapValidator
 
 from sim.events import EventLog
 from sim.schema import StrictModel
+from sim.vocabulary import FIT_ATTRIBUTES
+
+#: An explicit fit field a policy may read (a key of :data:`sim.vocabulary.FIT_ATTRIBUTES`).
+FitAttribute = Literal["job_level", "company_size", "industry", "region"]
+assert get_args(FitAttribute) == tuple(FIT_ATTRIBUTES)
+#: The fit code of a field the lead did not disclose (it earns 0 ICP points).
+MISSING_CODE = -1
 
 
 @dataclass(frozen=True)
@@ -24,14 +32,25 @@ class LeadView:
     """What a policy may see of ``events.n_leads`` leads.
 
     ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D) and ``fit`` its explicit fit
-    attributes (codes into :data:`sim.vocabulary.FIT_ATTRIBUTES`). Only events at or after
-    ``since[i]`` count for lead ``i`` (a recycled lead starts afresh).
+    attributes (codes into :data:`sim.vocabulary.FIT_ATTRIBUTES`, :data:`MISSING_CODE` where
+    unknown; a field absent from ``fit`` is unknown for every lead). Lead ``i`` can become MQL
+    only at an event at or after ``since[i]``; earlier events are history that a policy may
+    count or ignore (a score with ``reset_on_recycle`` ignores it).
     """
 
     events: EventLog
     grade: np.ndarray
     fit: dict[str, np.ndarray]
     since: np.ndarray
+
+    def subset(self, leads: np.ndarray) -> LeadView:
+        """The view of ``leads`` alone, renumbered ``0..len(leads)-1`` in that order."""
+        return LeadView(
+            events=self.events.take_leads(leads),
+            grade=self.grade[leads],
+            fit={name: codes[leads] for name, codes in self.fit.items()},
+            since=self.since[leads],
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,22 @@ class Qualification:
     event: np.ndarray
 
 
+def first_hits(view: LeadView, hits: np.ndarray, priority: np.ndarray) -> Qualification:
+    """Each lead's MQL at its first event among ``hits`` (event indices, ascending).
+
+    ``priority[k]`` is the lead's priority if ``hits[k]`` is its first hit.
+    """
+    events = view.events
+    leads, first = np.unique(events.lead[hits], return_index=True)
+    event = np.full(events.n_leads, -1, dtype=np.int64)
+    event[leads] = hits[first]
+    time = np.full(events.n_leads, np.nan)
+    time[leads] = events.time[hits[first]]
+    chosen = np.full(events.n_leads, np.nan)
+    chosen[leads] = priority[first]
+    return Qualification(time=time, priority=chosen, event=event)
+
+
 class Policy(Protocol):
     """An MQL policy: vectorised over leads, deterministic, free of hidden information."""
 
@@ -62,13 +97,28 @@ class Policy(Protocol):
 
 
 class Cadence(Protocol):
-    """A nurture cadence: when a lead in nurture receives touches."""
+    """A nurture cadence: when a lead in nurture receives touches, and when its run stops.
 
-    def touch_times(self, start: np.ndarray, horizon_days: float) -> tuple[np.ndarray, np.ndarray]:
-        """Touches of nurture runs starting at ``start[i]`` for lead ``i``.
+    The engine plans each run whole with :meth:`touch_times`, has the lead answer every touch,
+    cuts the run with :meth:`running` and at the lead's unsubscribe, then at its MQL. That is
+    exact only because a touch's fate may depend on earlier touches, their answers and the
+    lead's organic activity, never on later touches or on touch-caused activity.
+    """
 
-        Returns ``(lead, time)`` sorted by lead, then time, with every time before the horizon.
+    def touch_times(
+        self, start: np.ndarray, horizon_days: float, organic: EventLog | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Touches of nurture runs starting at ``start[i]`` for lead ``i``, if never stopped.
+
+        ``organic`` holds each lead's organic activity (lead ``i``'s slice; ``None``: none),
+        which may trigger touches. Returns ``(lead, time)`` sorted by lead, then time, with
+        every time before the horizon.
         """
+        ...
+
+    def running(self, lead: np.ndarray, answered: np.ndarray) -> np.ndarray:
+        """Which of the planned touches (sorted as above) are sent, given which were answered
+        (opened): for each lead, a prefix of its touches, where the run stops (a sunset)."""
         ...
 
 
@@ -80,11 +130,19 @@ class PolicyConfigBase(StrictModel):
     def check_horizon(self, horizon_days: float) -> None:
         """Raise ``ValueError`` if the policy cannot run over ``horizon_days`` (default: it can)."""
 
+    def build(self) -> Policy:
+        """The policy this section describes (by default, its registered family's)."""
+        return POLICIES[self.kind][1](self)
+
 
 class CadenceConfigBase(StrictModel):
     """Base of every cadence's ``[nurture]`` section; ``kind`` names the cadence."""
 
     kind: str
+
+    def build(self) -> Cadence:
+        """The cadence this section describes (by default, its registered kind's)."""
+        return CADENCES[self.kind][1](self)
 
 
 PolicyFactory = Callable[[Any], Policy]
@@ -119,19 +177,77 @@ def register_cadence(
     return add
 
 
-def config_union(registry: dict[str, tuple[type[StrictModel], Any]]) -> Any:
-    """The type of a section that may be any registered kind, told apart by ``kind``."""
-    models = tuple(model for model, _ in registry.values())
-    if len(models) == 1:
-        return models[0]
-    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+class PluginDispatch(Protocol):
+    """What :func:`config_union` needs of the model of sections that name third-party code."""
+
+    #: The entry-point group searched for plain names (``mqlsim.policies``...).
+    group: ClassVar[str]
+
+    @classmethod
+    def claims(cls, kind: str) -> bool:
+        """Whether ``kind`` names a plug-in rather than a misspelt built-in kind."""
+        ...
+
+
+def config_union(
+    registry: dict[str, tuple[type[StrictModel], Any]], plugin: type[PluginDispatch]
+) -> Any:
+    """The type of a section that may be any registered kind or a plug-in, told apart by ``kind``.
+
+    A kind in ``registry`` selects its model; any other kind that ``plugin`` claims selects
+    ``plugin``; anything else is one error at ``kind`` that lists the registered kinds.
+    """
+    members = tuple(Annotated[model, Tag(kind)] for kind, (model, _) in registry.items())
+
+    def tag(value: Any) -> str | None:
+        kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+        if kind in registry:
+            return kind
+        if isinstance(value, plugin) or (isinstance(kind, str) and plugin.claims(kind)):
+            return plugin.__name__
+        return None
+
+    def explain_kind(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            problems = error.errors()
+            if len(problems) != 1 or problems[0]["type"] != "union_tag_not_found":
+                raise
+            raise _unknown_kind(value, list(registry), plugin.group) from None
+
+    union = Union[(*members, Annotated[plugin, Tag(plugin.__name__)])]
+    return Annotated[union, Discriminator(tag), WrapValidator(explain_kind)]
+
+
+def _unknown_kind(value: Any, kinds: list[str], group: str) -> ValidationError:
+    """The error for a section without a known ``kind``: at ``kind``, listing the choices."""
+    if not isinstance(value, dict):
+        line = {"type": "dict_type", "loc": (), "input": value}
+        return ValidationError.from_exception_data("kind", [line])
+    found = value.get("kind")
+    listed = ", ".join(repr(kind) for kind in kinds)
+    choices = (
+        f"one of {listed}, or a plug-in ('package.module:Class' or an entry point of group {group})"
+    )
+    if found is None:
+        message = f"required key is missing: {choices}"
+    else:
+        text = repr(found) if isinstance(found, str) else str(found)
+        message = f"expected {choices}, found {text}"
+        close = difflib.get_close_matches(str(found), kinds, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    error = ValueError(message)
+    line = {"type": "value_error", "loc": ("kind",), "input": found, "ctx": {"error": error}}
+    return ValidationError.from_exception_data("kind", [line])
 
 
 def make_policy(config: PolicyConfigBase) -> Policy:
     """The policy a validated ``[policy]`` section describes."""
-    return POLICIES[config.kind][1](config)
+    return config.build()
 
 
 def make_cadence(config: CadenceConfigBase) -> Cadence:
     """The cadence a validated ``[nurture]`` section describes."""
-    return CADENCES[config.kind][1](config)
+    return config.build()

@@ -1,13 +1,30 @@
-"""Points-based lead score: points per activity, frequency caps, half-life decay, fit points.
+"""Points-based lead score: points per activity, caps, decay, fit points.
 
-The score of a lead after its ``j``-th counted event is::
+The score of a lead right after one of its events is ``fit + engagement``:
 
-    fit_points[grade]
-        + sum over counted events e <= j of points[e] * 2 ** (-(t_j - t_e) / half_life)
+* ``fit = grade_points[grade] + sum of fit_points[attribute][value]`` over the explicit fit
+  attributes (an unknown value earns 0);
+* each counted event *earns* ``points[activity]``, except that an activity earns points only
+  for its first ``frequency_caps[activity]`` occurrences, and the activities of a group earn
+  together at most the group's ``cap_points``: the event that reaches the cap earns the rest up
+  to it, later ones earn nothing (so with a cap of 40, 15-point downloads earn 15, 15, 10, 0);
+* ``engagement`` adds up the earned points with decay (``decay``), at the event's time ``t``:
 
-An event counts when it happens at or after the view's ``since`` and its activity has not yet
-reached its frequency cap. Between events the score only decays, so it can first reach the
-threshold only at an event: the lead becomes MQL at the first event where score >= threshold.
+  - ``"half_life"``: ``sum of earned_e * 2 ** (-(t - t_e) / decay_half_life_days)``;
+  - ``"linear"``: a running total that loses ``decay_points_per_period`` at every
+    ``decay_period_days`` after the score started, and never goes below 0 (neither the loss
+    nor a negative point takes away more than there is);
+  - ``"window"``: positive points earned in the last ``decay_window_days`` (``t - t_e <
+    window``), plus every negative point since the score started.
+
+Counted events: with ``reset_on_recycle = true`` those at or after the view's ``since`` (a
+recycled lead starts afresh, caps included); with ``false`` every event of the lead in the view
+(its whole history). Either way an MQL fires only at an event at or after ``since``.
+
+Between events the score can only fall (half-life: as long as the fit points alone stay below
+the threshold, since a negative engagement decays up towards the fit; window: negative points
+never expire, because one that expired would raise the score of a lead that did nothing). So the
+lead becomes MQL at the first event, at or after ``since``, whose score reaches the threshold.
 """
 
 from __future__ import annotations
@@ -15,11 +32,29 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from policies.base import LeadView, PolicyConfigBase, Qualification, register_policy
-from sim.schema import Positive
-from sim.vocabulary import ACTIVITIES, GRADES, Activity, Grade
+from policies.base import (
+    MISSING_CODE,
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
+from sim.schema import NonNegative, Positive, StrictModel
+from sim.vocabulary import (
+    ACTIVITIES,
+    ACTIVITY_CODE,
+    FIT_ATTRIBUTES,
+    GRADES,
+    Activity,
+    CompanySize,
+    Grade,
+    Industry,
+    JobLevel,
+    Region,
+)
 
 _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
@@ -48,6 +83,27 @@ def _default_points() -> dict[str, float]:
     }
 
 
+class ScoreGroup(StrictModel):
+    """A group of activities whose earned points together never exceed `cap_points`."""
+
+    activities: list[Activity] = Field(min_length=1, description="The activities in the group.")
+    cap_points: NonNegative = Field(
+        description="Most points the group's activities earn together since the score started."
+    )
+
+
+class FitPoints(StrictModel):
+    """Points for explicit fit data, added to the grade points (missing or unknown = 0).
+    Express disqualifiers here: e.g. `job_level = { student = -30 }`."""
+
+    job_level: dict[JobLevel, float] = Field(default_factory=dict, description="By job level.")
+    company_size: dict[CompanySize, float] = Field(
+        default_factory=dict, description="By company size."
+    )
+    industry: dict[Industry, float] = Field(default_factory=dict, description="By industry.")
+    region: dict[Region, float] = Field(default_factory=dict, description="By region.")
+
+
 class ScorePolicyConfig(PolicyConfigBase):
     """`[policy]` with `kind = "score"`: points per activity, caps, decay, fit points."""
 
@@ -67,21 +123,81 @@ class ScorePolicyConfig(PolicyConfigBase):
         },
         description="Most occurrences of an activity that earn points (missing = no cap).",
     )
+    groups: dict[str, ScoreGroup] = Field(
+        default_factory=dict,
+        description=(
+            "Named groups of activities, each `{ activities = [...], cap_points = N }`: "
+            "together they earn at most `cap_points` since the score started; the event that "
+            "reaches the cap earns the rest up to it. An activity belongs to at most one group, "
+            "and grouped activities may not have negative points."
+        ),
+    )
+    decay: Literal["half_life", "linear", "window"] = Field(
+        "half_life",
+        description=(
+            "How points fade: `half_life` (halve every `decay_half_life_days`), `linear` "
+            "(lose `decay_points_per_period` every `decay_period_days`, never below 0) or "
+            "`window` (positive points count for `decay_window_days`)."
+        ),
+    )
     decay_half_life_days: Positive = Field(
-        60.0, description="Points halve every this many days; inf for no decay."
+        60.0, description="With decay = half_life: points halve every this many days; inf: never."
+    )
+    decay_points_per_period: NonNegative = Field(
+        10.0, description="With decay = linear: points lost at the end of every period."
+    )
+    decay_period_days: Positive = Field(
+        30.0, description="With decay = linear: length of a period, from the score's start."
+    )
+    decay_window_days: Positive = Field(
+        90.0, description="With decay = window: days a positive point counts after its event."
     )
     grade_points: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},
         description="Fit points by ICP grade, added to the score (missing = 0).",
     )
+    fit_points: FitPoints = Field(
+        default_factory=FitPoints, description="Fit points by explicit fit data (below)."
+    )
+    reset_on_recycle: bool = Field(
+        True,
+        description=(
+            "A recycled lead's score starts afresh when nurture resumes; false: its history "
+            "keeps counting (an MQL still needs an event after the resume)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _groups_are_disjoint_and_positive(self) -> ScorePolicyConfig:
+        seen: dict[str, str] = {}
+        for name, group in self.groups.items():
+            for activity in group.activities:
+                if activity in seen:
+                    raise ValueError(
+                        f"groups: {activity} is in both {seen[activity]!r} and {name!r}"
+                    )
+                seen[activity] = name
+                if self.points.get(activity, 0.0) < 0:
+                    raise ValueError(
+                        f"groups.{name}: {activity} has negative points; a group caps "
+                        "positive points only"
+                    )
+        return self
 
     def check_horizon(self, horizon_days: float) -> None:
-        """Decay weights must stay representable: at most 1000 half-lives per horizon."""
-        if horizon_days / self.decay_half_life_days > 1000:
+        """Half-life weights must stay representable: at most 1000 half-lives per horizon."""
+        if self.decay == "half_life" and horizon_days / self.decay_half_life_days > 1000:
             raise ValueError(
                 "policy.decay_half_life_days must be at least horizon_days / 1000 "
                 f"({horizon_days / 1000:g})"
             )
+
+
+def _within_lead_count(events, occurrence: np.ndarray) -> np.ndarray:
+    """How many ``occurrence`` events each event's lead has had up to it (this one included)."""
+    running = np.concatenate(([0], np.cumsum(occurrence)))
+    before_lead = running[events.starts[:-1]]
+    return running[1:] - np.repeat(before_lead, np.diff(events.starts))
 
 
 @register_policy("score", ScorePolicyConfig)
@@ -92,35 +208,71 @@ class ScorePolicy:
         self.config = config
         self.points = np.array([config.points.get(a, 0.0) for a in ACTIVITIES])
         self.caps = np.array([config.frequency_caps.get(a, _NO_CAP) for a in ACTIVITIES])
-        self.fit_points = np.array([config.grade_points.get(g, 0.0) for g in GRADES])
+        self.grade_points = np.array([config.grade_points.get(g, 0.0) for g in GRADES])
+        #: attribute -> points by value code, for the attributes that earn any
+        self.attribute_points: dict[str, np.ndarray] = {}
+        for name, values in FIT_ATTRIBUTES.items():
+            table = np.array([getattr(config.fit_points, name).get(v, 0.0) for v in values])
+            if table.any():
+                self.attribute_points[name] = table
+        self.groups = [
+            (np.array([ACTIVITY_CODE[a] for a in group.activities]), group.cap_points)
+            for group in config.groups.values()
+        ]
+
+    def fit(self, view: LeadView) -> np.ndarray:
+        """Each lead's fit points: its grade's plus those of its known fit attributes."""
+        fit = self.grade_points[view.grade]
+        for name, table in self.attribute_points.items():
+            codes = view.fit.get(name)
+            if codes is not None:
+                fit = fit + np.where(codes == MISSING_CODE, 0.0, table[codes])
+        return fit
+
+    def counted(self, view: LeadView) -> np.ndarray:
+        """Which events earn points: from ``since``, or (no reset on recycle) all of them."""
+        events = view.events
+        if self.config.reset_on_recycle:
+            return events.time >= view.since[events.lead]
+        return np.ones(len(events), dtype=bool)
 
     def counted_points(self, view: LeadView) -> np.ndarray:
-        """Points each event earns before decay: 0 before ``since`` and beyond a cap."""
+        """Points each event earns before decay: 0 when not counted, beyond a frequency cap or
+        beyond its group's cap."""
         events = view.events
-        counted = events.time >= view.since[events.lead]
+        counted = self.counted(view)
         points = np.where(counted, self.points[events.activity], 0.0)
         for code in np.flatnonzero(self.caps < _NO_CAP):
             occurrence = counted & (events.activity == code)
-            running = np.concatenate(([0], np.cumsum(occurrence)))  # occurrences before index
-            before_lead = running[events.starts[:-1]]
-            rank = running[1:] - np.repeat(before_lead, np.diff(events.starts))
+            rank = _within_lead_count(events, occurrence)
             points[occurrence & (rank > self.caps[code])] = 0.0
+        for codes, cap in self.groups:
+            # The group's running total after / before each event, from exact occurrence counts.
+            after = np.zeros(len(events))
+            before = np.zeros(len(events))
+            for code in codes:
+                occurrence = counted & (events.activity == code)
+                rank = _within_lead_count(events, occurrence)
+                after += self.points[code] * np.minimum(rank, self.caps[code])
+                before += self.points[code] * np.minimum(rank - occurrence, self.caps[code])
+            members = counted & np.isin(events.activity, codes)
+            points[members] = (np.minimum(after, cap) - np.minimum(before, cap))[members]
         return points
 
     def scores(self, view: LeadView) -> np.ndarray:
-        """The score right after each event (``nan`` before the lead's ``since``).
+        """The score right after each event (``nan`` for events that do not count).
 
         Leads are grouped by event count into blocks padded to a power of two, and each block
-        is summed along its rows, so no sum runs across leads. With decay, weights are taken
-        relative to the lead's last event, which keeps them in [2**-1000, 1]
-        (all 1 with an infinite half-life: no decay). Scores are rounded to nine decimals.
+        is summed along its rows, so no sum runs across leads. With half-life decay, weights are
+        taken relative to the lead's last event, which keeps them in [2**-1000, 1] (all 1 with
+        an infinite half-life). Scores are rounded to nine decimals.
         """
         events = view.events
         points = self.counted_points(view)
         counts = np.diff(events.starts)
         width_class = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
-        fit = self.fit_points[view.grade]
-        half_life = self.config.decay_half_life_days
+        fit = self.fit(view)
+        oldest = self._window_starts(view) if self.config.decay == "window" else None
         score = np.full(len(events), np.nan)
         for klass in np.unique(width_class[counts > 0]):
             width = 1 << int(klass)
@@ -132,47 +284,106 @@ class ScorePolicy:
                     events.starts[rows + 1, None] - 1,
                 )
                 earned = np.where(valid, points[position], 0.0)
-                last = events.time[events.starts[rows + 1] - 1]
-                weight = np.exp2((events.time[position] - last[:, None]) / half_life)
-                engagement = np.cumsum(earned * weight, axis=1) / weight
+                time = events.time[position]
+                if self.config.decay == "half_life":
+                    last = events.time[events.starts[rows + 1] - 1]
+                    weight = np.exp2((time - last[:, None]) / self.config.decay_half_life_days)
+                    engagement = np.cumsum(earned * weight, axis=1) / weight
+                elif self.config.decay == "linear":
+                    # The score started at ``since``, or (history counts) at the first event.
+                    reset = self.config.reset_on_recycle
+                    origin = view.since[rows] if reset else events.time[events.starts[rows]]
+                    engagement = self._linear(earned, time, origin)
+                else:
+                    local_oldest = oldest[position] - events.starts[rows, None]
+                    engagement = self._window(earned, local_oldest)
                 score[position[valid]] = (engagement + fit[rows, None])[valid]
-        score[events.time < view.since[events.lead]] = np.nan
+        score[~self.counted(view)] = np.nan
         # The decay arithmetic can leave 100 as 99.99999999999999; scores are sums of points,
         # so nine decimals keep every meaningful digit and make threshold hits exact.
         return np.round(score, _SCORE_DECIMALS)
 
+    def _linear(self, earned: np.ndarray, time: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """Engagement ``E_j = max(0, max(0, E_(j-1) - loss_j) + earned_j)`` along each row.
+
+        ``loss_j`` is the points lost at the period ends between events ``j-1`` and ``j``. With
+        ``gain = max(earned, 0)`` and ``F_j = E_j - gain_j``, the recursion is Lindley's
+        ``F_j = max(0, F_(j-1) + w_j)``, ``w_j = gain_(j-1) - loss_j + min(earned_j, 0)``,
+        whose solution is ``S_j - min(0, S_1, ..., S_j)`` for the running sum ``S`` of ``w``.
+        """
+        periods = np.floor(np.maximum(time - origin[:, None], 0.0) / self.config.decay_period_days)
+        loss = self.config.decay_points_per_period * np.diff(periods, axis=1, prepend=0.0)
+        gain = np.maximum(earned, 0.0)
+        previous_gain = np.concatenate((np.zeros((len(earned), 1)), gain[:, :-1]), axis=1)
+        running = np.cumsum(previous_gain - loss + np.minimum(earned, 0.0), axis=1)
+        floor = np.minimum.accumulate(np.minimum(running, 0.0), axis=1)
+        return running - floor + gain
+
+    @staticmethod
+    def _window(earned: np.ndarray, oldest: np.ndarray) -> np.ndarray:
+        """Positive points from row position ``oldest`` on, plus every negative point so far."""
+        gained = np.cumsum(np.maximum(earned, 0.0), axis=1)
+        before = np.concatenate((np.zeros((len(earned), 1)), gained), axis=1)
+        expired = np.take_along_axis(before, oldest, axis=1)
+        return gained - expired + np.cumsum(np.minimum(earned, 0.0), axis=1)
+
+    def _window_starts(self, view: LeadView) -> np.ndarray:
+        """For each event ``j``, the first event ``e`` of its lead with ``t_j - t_e < window``.
+
+        A binary search run for all events at once (about log2 of the most events per lead
+        steps); the comparison is the exact one of the rule.
+        """
+        events = view.events
+        window = self.config.decay_window_days
+        index = np.arange(len(events))
+        low = events.starts[events.lead]
+        high = index.copy()  # event j itself is always inside its window
+        while np.any(low < high):
+            middle = (low + high) // 2
+            inside = events.time - events.time[middle] < window
+            high = np.where(inside, middle, high)
+            low = np.where(inside, low, middle + 1)
+        return low
+
     def qualify(self, view: LeadView) -> Qualification:
-        """First event per lead whose score reaches the threshold."""
+        """First event per lead, at or after its ``since``, whose score reaches the threshold."""
         score = self.scores(view)
         events = view.events
-        hits = np.flatnonzero(score >= self.config.threshold)
-        leads, first = np.unique(events.lead[hits], return_index=True)
-        event = np.full(events.n_leads, -1, dtype=np.int64)
-        event[leads] = hits[first]
-        fired = event >= 0
-        time = np.full(events.n_leads, np.nan)
-        time[fired] = events.time[event[fired]]
-        priority = np.full(events.n_leads, np.nan)
-        priority[fired] = score[event[fired]]
-        return Qualification(time=time, priority=priority, event=event)
+        reached = (score >= self.config.threshold) & (events.time >= view.since[events.lead])
+        hits = np.flatnonzero(reached)
+        return first_hits(view, hits, score[hits])
 
     def explain(self, view: LeadView, lead: int) -> str:
-        """``score 104 >= 100: pricing_page +30, case_study +20, ..., fit +4`` for one lead."""
+        """``score 104 >= 100: pricing_page +30, case_study +20, ..., fit +4`` for one lead.
+
+        Each activity shows its points as they stand at the MQL (after decay); with linear
+        decay, the points lost to decay (and to the floor at 0) are shown as ``decay``. Only
+        the lead's own events are evaluated.
+        """
+        view = view.subset(np.array([lead]))
         qualification = self.qualify(view)
-        fired = int(qualification.event[lead])
+        fired = int(qualification.event[0])
         if fired < 0:
             return "not MQL"
         events = view.events
-        span = slice(events.starts[lead], fired + 1)
+        span = slice(0, fired + 1)
         earned = self.counted_points(view)[span]
-        half_life = self.config.decay_half_life_days
-        earned = earned * np.exp2(-(events.time[fired] - events.time[span]) / half_life)
+        age = events.time[fired] - events.time[span]
+        if self.config.decay == "half_life":
+            earned = earned * np.exp2(-age / self.config.decay_half_life_days)
+        elif self.config.decay == "window":
+            earned = np.where((age < self.config.decay_window_days) | (earned < 0), earned, 0.0)
         contributions: dict[str, float] = {}
         for code, value in zip(events.activity[span], earned, strict=True):
             if value != 0:
                 name = ACTIVITIES[code]
                 contributions[name] = contributions.get(name, 0.0) + value
         parts = [f"{name} {value:+.3g}" for name, value in contributions.items()]
-        parts.append(f"fit {self.fit_points[view.grade[lead]]:+g}")
-        total = qualification.priority[lead]
+        total = qualification.priority[0]
+        fit = self.fit(view)[0]
+        if self.config.decay == "linear":
+            lost = round(earned.sum() + fit - total, _SCORE_DECIMALS)
+            if lost:
+                parts.append(f"decay {-lost:+.3g}")
+        parts.append(f"fit {fit:+g}")
         return f"score {total:.4g} >= {self.config.threshold:g}: " + ", ".join(parts)

@@ -3,21 +3,25 @@
 Bad input of any kind (a scenario file, a ``--set``, an unwritable ``--out``) is an
 :class:`~sim.errors.InputError`, printed as ``mqlsim: error: ...`` lines with exit code 2 and no
 traceback. Commands that run a scenario share one parent parser, so new commands get the same
-``--set``/``--replications``/``--seed`` options by listing it.
+``--set``/``--replications``/``--seed`` and ``--workers``/``--scheduler``/``--no-cache`` options
+by listing it, and read them with :func:`scenario_overrides` and :func:`execution_options`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypedDict
 
 from rich.console import Console
 from rich.progress import Progress
 
+from sim.cache import ReplicationCache, default_cache_dir
 from sim.errors import InputError
 from sim.experiment import run_experiment
 from sim.output import FORMATS, render, write_outputs
@@ -30,7 +34,7 @@ EXIT_BAD_INPUT = 2
 #: Modules that add a command: each has ``add_command(commands, scenario_options)``, which
 #: adds its subparser (listing ``scenario_options`` as a parent if it runs scenarios) and sets
 #: ``handler``. Listing a module here is all it takes to add a command.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("sim.compare", "sim.replay", "sim.sweep")
 
 
 def _scenario_options() -> argparse.ArgumentParser:
@@ -53,6 +57,22 @@ def _scenario_options() -> argparse.ArgumentParser:
     parent.add_argument(
         "--seed", type=int, metavar="S", help="root seed; same as --set scenario.seed=S"
     )
+    parent.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local processes running replications (default: all cores; 1: in this process)",
+    )
+    parent.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the replications on the Dask distributed cluster of this scheduler",
+    )
+    parent.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute every replication; do not read or write the replication cache",
+    )
     return parent
 
 
@@ -68,6 +88,43 @@ def scenario_overrides(args: argparse.Namespace) -> list[str]:
     if args.seed is not None:
         overrides.append(f"scenario.seed={args.seed}")
     return overrides
+
+
+class ExecutionOptions(TypedDict):
+    """How to run replications: the keyword arguments of :func:`sim.experiment.run_experiment`."""
+
+    workers: int | None
+    scheduler: str | None
+    cache: ReplicationCache | None
+
+
+_SCHEDULER_ADDRESS = re.compile(r"(?:tcp://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
+
+
+def execution_options(args: argparse.Namespace) -> ExecutionOptions:
+    """``--workers``, ``--scheduler`` and ``--no-cache``, checked, for ``run_experiment(...)``.
+
+    The cache lives in :func:`sim.cache.default_cache_dir` unless ``--no-cache`` is given.
+    """
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers}: expected a whole number >= 1")
+    if args.scheduler is not None:
+        if args.workers is not None:
+            raise InputError(
+                "--workers and --scheduler: give one or the other (a --scheduler run uses the"
+                " cluster's workers)"
+            )
+        match = _SCHEDULER_ADDRESS.fullmatch(args.scheduler)
+        if match is None or not 1 <= int(match.group(1)) <= 65535:
+            raise InputError(
+                f"--scheduler {args.scheduler!r}: expected a Dask scheduler address"
+                " tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+            )
+    return {
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "cache": None if args.no_cache else ReplicationCache(default_cache_dir()),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +169,7 @@ def _load_scenario(path: str, overrides: Sequence[str]) -> Scenario:
 
 
 @contextmanager
-def _progress_callback(total: int) -> Iterator[Callable[[int, int], None] | None]:
+def progress_callback(total: int) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on stderr when stderr is a terminal; no callback otherwise (quiet in CI)."""
     if not sys.stderr.isatty():
         yield None
@@ -123,9 +180,10 @@ def _progress_callback(total: int) -> Iterator[Callable[[int, int], None] | None
 
 
 def _run(args: argparse.Namespace) -> int:
+    options = execution_options(args)
     scenario = _load_scenario(args.scenario, scenario_overrides(args))
-    with _progress_callback(scenario.scenario.replications) as progress:
-        result = run_experiment(scenario, progress=progress)
+    with progress_callback(scenario.scenario.replications) as progress:
+        result = run_experiment(scenario, progress=progress, **options)
     summaries = summarize_result(result)
     if args.out is not None:
         try:

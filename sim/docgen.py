@@ -1,14 +1,17 @@
-"""Generate ``docs/scenarios.md``, the reference of every scenario key, from the models.
+"""Generate ``docs/scenarios.md`` (every scenario key) and ``docs/policies.md`` (the policy
+families) from the models and the policy registry.
 
-The models in :mod:`sim.scenario` are the single source of keys, types, defaults and meanings;
-generating the page from them keeps it from drifting. ``python -m sim.docgen`` prints the page;
-``python -m sim.docgen --check docs/scenarios.md`` exits 1 when the file is out of date (CI).
+The models in :mod:`sim.scenario` and :mod:`policies` are the single source of keys, types,
+defaults and meanings; generating the pages from them keeps them from drifting.
+``python -m sim.docgen [scenarios|policies]`` prints a page; ``python -m sim.docgen --check
+docs/scenarios.md docs/policies.md`` exits 1 when a file is out of date (CI).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import re
 import sys
@@ -20,6 +23,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from policies import POLICIES
+from policies.base import FitAttribute, PolicyConfigBase
+from policies.plugins import PluginPolicyConfig
 from sim import vocabulary
 from sim.scenario import Scenario
 
@@ -30,8 +36,11 @@ _VOCABULARY = [
     ("industry", vocabulary.Industry, vocabulary.INDUSTRIES),
     ("region", vocabulary.Region, vocabulary.REGIONS),
     ("grade", vocabulary.Grade, vocabulary.GRADES),
+    ("fit field", FitAttribute, tuple(vocabulary.FIT_ATTRIBUTES)),
 ]
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ROOT = Path(__file__).resolve().parents[1]
+_SPHINX_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 
 _INTRO = """\
 # Scenario files
@@ -62,6 +71,10 @@ whole.
 `[policy.points]` with `pricing_page = 40` changes that one entry and keeps the others; set an
 entry to 0 to switch it off. Arrays (such as `[[population.personas]]`) replace the defaults
 whole. A section that names a different `kind` replaces the section whole.
+
+**Policies** are explained family by family in [policies.md](policies.md). A `[policy]` or
+`[nurture]` `kind` that is not built in names third-party code and **imports and runs it**
+([plug-ins](plugins.md)); the scenario files shipped with mqlsim never do.
 
 **`--set KEY=VALUE`** on the command line overrides any key after `extends`, in order:
 `mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5`. KEY is the dotted key of this
@@ -98,6 +111,10 @@ def _sections(key: str, field: FieldInfo, level: int) -> Iterator[str]:
     for model, tag in _table_models(field.annotation):
         header = f"[{key}]" if tag is None else f"[{key}] with kind = {json.dumps(tag)}"
         yield from _model_section(key, f"`{header}`", model, level)
+    value = _dict_value_model(field.annotation)
+    if value is not None:
+        header = f"`[{key}.NAME]` (one table per name)"
+        yield from _model_section(f"{key}.NAME", header, value, level)
     item = _list_item_model(field.annotation)
     if item is not None:
         yield from _model_section(f"{key}[]", f"`[[{key}]]` (one table per item)", item, level)
@@ -117,7 +134,12 @@ def _model_section(key: str, header: str, model: type[BaseModel], level: int) ->
         dotted = f"{key}.{name}"
         cells = [f"`{dotted}`", _type_text(field.annotation, field.metadata), _default(field)]
         rows.append("| " + " | ".join([*cells, _escape(field.description or "")]) + " |")
-        if _table_models(field.annotation) or _list_item_model(field.annotation):
+        holds_table = (
+            _table_models(field.annotation)
+            or _list_item_model(field.annotation)
+            or _dict_value_model(field.annotation)
+        )
+        if holds_table and not _is_policy_union(field.annotation):
             nested.append((dotted, field))
     doc = " ".join((model.__doc__ or "").split())
     yield f"{'#' * level} {header}\n\n{doc}\n\n" + "\n".join(rows) + "\n"
@@ -142,7 +164,29 @@ def _table_models(annotation: Any) -> list[tuple[type[BaseModel], str | None]]:
     models = [t for t in _alternatives(annotation) if _is_model(t)]
     if len(models) < 2:
         return [(m, None) for m in models]
-    return [(m, str(m.model_fields["kind"].default)) for m in models]
+    return [(m, _kind_tag(m)) for m in models]
+
+
+def _kind_tag(model: type[BaseModel]) -> str:
+    """The ``kind`` that selects ``model``: its literal, or an example for a free-form kind."""
+    field = model.model_fields["kind"]
+    if get_origin(field.annotation) is Literal:
+        return str(field.default)
+    return str((field.examples or ["..."])[0])
+
+
+def _is_policy_union(annotation: Any) -> bool:
+    """Whether a field holds a policy table of any kind (the combinations' rules, the gate's)."""
+    models = [t for t in _alternatives(annotation) if _is_model(t)]
+    return len(models) > 1 and all(issubclass(m, PolicyConfigBase) for m in models)
+
+
+def _dict_value_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a table of named tables (``dict[str, Model]``), if the field is one."""
+    for alternative in _alternatives(annotation):
+        if get_origin(alternative) is dict and _is_model(get_args(alternative)[1]):
+            return get_args(alternative)[1]
+    return None
 
 
 def _list_item_model(annotation: Any) -> type[BaseModel] | None:
@@ -154,6 +198,8 @@ def _list_item_model(annotation: Any) -> type[BaseModel] | None:
 
 def _type_text(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     """A type in TOML words with its constraints: ``number > 0``, ``table: grade → number``."""
+    if _is_policy_union(annotation):
+        return "policy table (any kind)"
     texts = [
         _base_type_text(base, _constraints([*metadata, *extras]))
         for base, extras in _annotated_alternatives(annotation)
@@ -176,9 +222,12 @@ def _base_type_text(annotation: Any, constraints: dict[str, Any]) -> str:
     if _is_model(annotation):
         return "table (below)"
     if origin is list:
-        if _is_model(get_args(annotation)[0]):
+        item = get_args(annotation)[0]
+        if _is_model(item):
             return "array of tables (below)"
-        text = f"array of {_type_text(get_args(annotation)[0])}"
+        text = "array of policy tables (any kind)"
+        if not _is_policy_union(item):
+            text = f"array of {_type_text(item)}"
         low, high = constraints.get("min_length"), constraints.get("max_length")
         if low is not None and low == high:
             return f"{text}, {low} items"
@@ -191,7 +240,7 @@ def _base_type_text(annotation: Any, constraints: dict[str, Any]) -> str:
             if annotation == alias:
                 return title
         return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in get_args(annotation))
-    names = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", Any: "any value"}
     return " ".join([names.get(annotation, str(annotation)), *_bounds(constraints)])
 
 
@@ -253,24 +302,97 @@ def _escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+_POLICIES_INTRO = """\
+# Policy families
+
+<!-- Generated from the policy registry by `python -m sim.docgen policies`; do not edit by hand.
+     CI checks it with `python -m sim.docgen --check docs/policies.md`. -->
+
+A scenario's `[policy]` section picks one family by its `kind` and sets that family's keys;
+every key has a default, so `kind` alone is a complete policy. A policy sees a lead's activities
+and observable fit (never its hidden intent) and decides whether and when the lead becomes an MQL,
+with a reason a person can read. The same code runs in the simulator and on a recorded event log
+(`mqlsim replay`). The combinations and the data gate hold policy tables of any kind, so rules
+nest. Every key is also listed in [the scenario reference](scenarios.md).
+
+A `kind` that is not built in names third-party code — `"package.module:Class"` or an installed
+entry point of the group `mqlsim.policies` — and **imports and runs that code**; see
+[plug-ins](plugins.md). The scenario files shipped with mqlsim never name one.
+"""
+
+
+def render_policies() -> str:
+    """The policy families page as Markdown: one section per family module."""
+    modules: dict[str, list[str]] = {}
+    for kind, (_, factory) in POLICIES.items():
+        modules.setdefault(factory.__module__, []).append(kind)
+    contents = " · ".join(
+        f"[{', '.join(f'`{k}`' for k in kinds)}](#{_anchor(kinds)})" for kinds in modules.values()
+    )
+    parts = [_POLICIES_INTRO, f"Families: {contents} · [plug-ins](#plug-ins)\n"]
+    for module, kinds in modules.items():
+        title = ", ".join(f"`{kind}`" for kind in kinds)
+        parts.append(f"## {title}\n\n{_markdown(sys.modules[module].__doc__ or '')}\n")
+        examples = [
+            f"[`scenarios/{name}`](../scenarios/{name})"
+            for name in (f"policy_{kind}.toml" for kind in kinds)
+            if (_ROOT / "scenarios" / name).is_file()
+        ]
+        if examples:
+            parts.append(f"Example: {', '.join(examples)}\n")
+        for kind in kinds:
+            header = f"`[policy]` with kind = {json.dumps(kind)}"
+            parts.extend(_model_section("policy", header, POLICIES[kind][0], level=3))
+    parts.append(
+        "## Plug-ins\n\nAny other `kind` names a policy class from another package; its settings "
+        "go in `params`. See [plug-ins](plugins.md).\n"
+    )
+    header = f"`[policy]` with kind = {json.dumps(_kind_tag(PluginPolicyConfig))}"
+    parts.extend(_model_section("policy", header, PluginPolicyConfig, level=3))
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _anchor(kinds: list[str]) -> str:
+    """GitHub's anchor for a heading listing ``kinds`` in code spans."""
+    return re.sub(r"[^a-z0-9_ -]", "", ", ".join(kinds).lower()).replace(" ", "-")
+
+
+def _markdown(docstring: str) -> str:
+    """A module docstring as Markdown: Sphinx roles and ``::`` become plain code and colons."""
+    text = _SPHINX_ROLE.sub(r"`\1`", inspect.cleandoc(docstring))
+    return re.sub(r"::$", ":", text, flags=re.MULTILINE)
+
+
+PAGES = {"scenarios": render, "policies": render_policies}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the page, or with ``--check FILE`` exit 1 when FILE differs from it."""
+    """Print a page, or with ``--check FILE...`` exit 1 when a FILE differs from its page.
+
+    A checked file is compared with the page of its name (``scenarios.md``, ``policies.md``),
+    or with the page given when its name is another.
+    """
     parser = argparse.ArgumentParser(prog="python -m sim.docgen", description=__doc__)
-    parser.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not up to date")
+    parser.add_argument("page", nargs="?", choices=PAGES, default="scenarios", help="page")
+    parser.add_argument(
+        "--check", nargs="+", metavar="FILE", help="exit 1 if a FILE is not up to date"
+    )
     args = parser.parse_args(argv)
-    page = render()
     if args.check is None:
-        sys.stdout.write(page)
+        sys.stdout.write(PAGES[args.page]())
         return 0
-    path = Path(args.check)
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    if current != page:
-        print(
-            f"{path} is out of date; regenerate it: python -m sim.docgen > {path}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    stale = 0
+    for name in args.check:
+        path = Path(name)
+        page = path.stem if path.stem in PAGES else args.page
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current != PAGES[page]():
+            print(
+                f"{path} is out of date; regenerate it: python -m sim.docgen {page} > {path}",
+                file=sys.stderr,
+            )
+            stale = 1
+    return stale
 
 
 if __name__ == "__main__":

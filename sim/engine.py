@@ -2,9 +2,10 @@
 
 Only what interacts in time runs in SimPy: the sales queue, and recycled leads returning to
 nurture. Everything before a lead's first MQL is computed with arrays, and it is exact: a
-touch can only cause events after it is sent, so the first MQL found on the journey with the
-uninterrupted nurture run is the first MQL of the run that stops at MQL; touches after it are
-then dropped.
+touch can only cause events at or after it is sent, so the first MQL found on the journey with
+the uninterrupted nurture run is the first MQL of the run that stops at MQL; touches after it
+are then dropped. The other ways a run stops (unsubscribe, sunset) only cut later touches, and
+what a cadence plans depends on organic activity, never on touch-caused activity.
 """
 
 from __future__ import annotations
@@ -70,19 +71,40 @@ class Nurture:
         self.sent: list[Touches] = []
 
     def _answers(self, lead: np.ndarray, time: np.ndarray, uniforms: np.ndarray) -> Touches:
-        return respond_to_touches(
+        """The answers to uninterrupted runs' touches, cut at unsubscribes and sunsets.
+
+        Each touch's answers depend only on its own draws and on earlier touches (fatigue), so
+        cutting a run after a touch leaves the answers before it as they were.
+        """
+        touches = respond_to_touches(
             self.population, self.scenario.journeys, self.rates, lead, time, uniforms
         )
+        return touches.select(self.cadence.running(touches.lead, touches.opened))
+
+    def _earlier(self, leads: np.ndarray) -> Touches:
+        """The touches sent to ``leads`` before now: their answers are part of the history."""
+        earlier = Touches.concatenate(self.sent)
+        member = np.zeros(self.population.size, dtype=bool)
+        member[leads] = True
+        return earlier.select(member[earlier.lead])
 
     def _decide(
-        self, leads: np.ndarray, since: np.ndarray, organic: EventLog, touches: Touches
+        self,
+        leads: np.ndarray,
+        since: np.ndarray,
+        organic: EventLog,
+        touches: Touches,
+        earlier: Touches | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """MQL time and priority of ``leads`` (sorted), whose organic events are ``organic``.
+        """MQL time and priority of ``leads`` (sorted), whose organic events are ``organic``
+        and whose touches of this run are ``touches``; the MQL can only fire at an event at or
+        after ``since``. The policy also sees the answers to ``earlier`` touches (history).
 
         Records the touches that were really sent: those up to the lead's MQL.
         """
         local = np.searchsorted(leads, touches.lead)
-        answer_lead, time, activity = touches.events()
+        seen = touches if earlier is None else Touches.concatenate([earlier, touches])
+        answer_lead, time, activity = seen.events()
         answers = EventLog.from_unsorted(
             np.searchsorted(leads, answer_lead), time, activity, leads.size
         )
@@ -101,7 +123,7 @@ class Nurture:
     def first_mqls(self) -> tuple[np.ndarray, np.ndarray]:
         """Every lead's first MQL (time, priority) on its journey from arrival."""
         pop = self.population
-        lead, time = self.cadence.touch_times(pop.arrival, self.horizon)
+        lead, time = self.cadence.touch_times(pop.arrival, self.horizon, self.organic)
         uniforms = self.streams.generator(Purpose.TOUCHES).random((lead.size, 4))
         touches = self._answers(lead, time, uniforms)
         return self._decide(np.arange(pop.size), pop.arrival, self.organic, touches)
@@ -111,10 +133,12 @@ class Nurture:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Recycled ``leads`` (sorted) start a new nurture run at ``since``: their next MQL.
 
-        Their score starts afresh at ``since``; unsubscribed leads get no touches. Each lead's
+        The policy sees their whole history but can fire only at or after ``since`` (whether
+        the history counts is its choice); unsubscribed leads get no touches. Each lead's
         answers come from its own stream, keyed by lead and pass.
         """
-        local, time = self.cadence.touch_times(since, self.horizon)
+        organic = self.organic.take_leads(leads)
+        local, time = self.cadence.touch_times(since, self.horizon, organic)
         keep = ~self.unsubscribed[leads[local]]
         local, time = local[keep], time[keep]
         counts = np.bincount(local, minlength=leads.size)
@@ -126,7 +150,7 @@ class Nurture:
         ]
         uniforms_array = np.concatenate(uniforms) if uniforms else np.empty((0, 4))
         touches = self._answers(leads[local], time, uniforms_array)
-        return self._decide(leads, since, self.organic.take_leads(leads), touches)
+        return self._decide(leads, since, organic, touches, self._earlier(leads))
 
 
 class Recycler:

@@ -1,12 +1,35 @@
-"""Replications of one scenario: seeds, execution and the per-replication metric rows."""
+"""Replications of scenarios: seeds, execution (in process, process pool, Dask) and the cache.
+
+Replication ``r`` of a scenario depends only on the scenario and ``r`` (its random streams are
+spawned from ``(seed, r)``), so where it runs changes nothing: serial, in a local process pool
+or on a Dask ``distributed`` cluster, every metric of every replication is the same, bit for bit.
+Replications are sent in batches (several per task when there are many) to keep per-task
+overhead small, and every finished replication is stored in the cache as soon as it arrives.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
+from sim.cache import ReplicationCache, scenario_key
 from sim.engine import run_replication
+from sim.errors import InputError
 from sim.scenario import Scenario
+
+#: Aim for this many tasks per worker slot, so a slow batch does not leave the others idle...
+TASKS_PER_SLOT = 4
+#: ...but never more replications per task than this (a lost task loses at most this many).
+MAX_BATCH = 16
+
+Progress = Callable[[int, int], None]
+Batch = list[tuple[Scenario, int]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,17 +44,153 @@ class ExperimentResult:
     replications: list[dict[str, float]]
 
 
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def run_experiment(
-    scenario: Scenario, progress: Callable[[int, int], None] | None = None
+    scenario: Scenario,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: ReplicationCache | None = None,
 ) -> ExperimentResult:
     """Run ``scenario.scenario.replications`` replications from ``scenario.scenario.seed``.
 
-    ``progress(done, total)`` is called after each replication.
+    See :func:`run_experiments` for ``progress``, ``workers``, ``scheduler`` and ``cache``.
     """
-    total = scenario.scenario.replications
-    rows = []
-    for index in range(total):
-        rows.append(run_replication(scenario, index).metrics)
+    (result,) = run_experiments(
+        [scenario], progress, workers=workers, scheduler=scheduler, cache=cache
+    )
+    return result
+
+
+def run_experiments(
+    scenarios: Sequence[Scenario],
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: ReplicationCache | None = None,
+) -> list[ExperimentResult]:
+    """Run every replication of every scenario, all of them sharing one pool; one result each.
+
+    ``progress(done, total)`` is called as replications finish (cached ones count as done).
+    ``workers`` is the size of the local process pool (default: every core; 1 runs in this
+    process); ``scheduler`` is a Dask scheduler address to run on instead. With ``cache``,
+    replications found there are reused and finished ones are stored as they arrive.
+
+    Raises :class:`InputError` when the scheduler cannot be reached or has no workers.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    keys = [scenario_key(scenario) for scenario in scenarios] if cache is not None else []
+    rows: dict[tuple[int, int], dict[str, float]] = {}
+    pending: list[tuple[int, int]] = []
+    for index, scenario in enumerate(scenarios):
+        for replication in range(scenario.scenario.replications):
+            row = cache.load(keys[index], replication) if cache is not None else None
+            if row is None:
+                pending.append((index, replication))
+            else:
+                rows[index, replication] = row
+    total = len(rows) + len(pending)
+    if progress is not None and rows:
+        progress(len(rows), total)
+
+    def finish(index: int, replication: int, metrics: dict[str, float]) -> None:
+        rows[index, replication] = metrics
+        if cache is not None:
+            cache.store(keys[index], replication, metrics)
         if progress is not None:
-            progress(index + 1, total)
-    return ExperimentResult(scenario=scenario, replications=rows)
+            progress(len(rows), total)
+
+    if pending:
+        with _executor(workers, scheduler, len(pending)) as (executor, slots):
+            if executor is None:
+                for index, replication in pending:
+                    metrics = run_replication(scenarios[index], replication).metrics
+                    finish(index, replication, metrics)
+            else:
+                futures: dict[Future[list[dict[str, float]]], list[tuple[int, int]]] = {}
+                for part in batches(pending, slots):
+                    batch = [(scenarios[index], replication) for index, replication in part]
+                    futures[executor.submit(run_batch, batch)] = part
+                for future in as_completed(futures):
+                    for where, metrics in zip(futures[future], future.result(), strict=True):
+                        finish(*where, metrics)
+    return [
+        ExperimentResult(
+            scenario=scenario,
+            replications=[rows[index, r] for r in range(scenario.scenario.replications)],
+        )
+        for index, scenario in enumerate(scenarios)
+    ]
+
+
+def run_batch(batch: Batch) -> list[dict[str, float]]:
+    """The metrics of each ``(scenario, replication)`` of ``batch``: one task of a pool."""
+    return [run_replication(scenario, replication).metrics for scenario, replication in batch]
+
+
+def batches(items: Sequence[T], slots: int) -> list[list[T]]:
+    """Split ``items`` in order into batches: about :data:`TASKS_PER_SLOT` per slot, each of at
+    most :data:`MAX_BATCH` items (one item per batch when there are few)."""
+    size = max(1, min(MAX_BATCH, math.ceil(len(items) / (slots * TASKS_PER_SLOT))))
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+@contextmanager
+def _executor(
+    workers: int | None, scheduler: str | None, tasks: int
+) -> Iterator[tuple[Executor | None, int]]:
+    """The executor for ``tasks`` replications and its number of slots; ``None`` for serial."""
+    if scheduler is not None:
+        with _dask_executor(scheduler) as dask:
+            yield dask
+        return
+    slots = min(workers or default_workers(), tasks)
+    if slots == 1:
+        yield None, 1
+        return
+    pool = ProcessPoolExecutor(max_workers=slots)
+    try:
+        yield pool, slots
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
+    """An executor on the Dask cluster at ``address`` (``client.get_executor()``) and its threads.
+
+    Connecting waits up to Dask's ``distributed.comm.timeouts.connect`` (30 s by default), and
+    as long again for a first worker.
+    """
+    import dask.config
+    from distributed import Client
+
+    timeout = dask.config.get("distributed.comm.timeouts.connect")
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError) as error:  # TimeoutError is an OSError
+        raise InputError(
+            f"--scheduler {address}: cannot reach a Dask scheduler ({error})"
+        ) from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise InputError(
+                f"--scheduler {address}: the scheduler has no workers (start some with "
+                f"`dask worker {address}`)"
+            ) from None
+        slots = sum(client.nthreads().values())
+        yield client.get_executor(), slots
+    finally:
+        client.close()

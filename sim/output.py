@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-import secrets
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sim.atomic import write_atomic
 from sim.experiment import ExperimentResult
 from sim.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from sim.summary import MetricSummary
@@ -87,9 +87,8 @@ def write_outputs(
 ) -> None:
     """Write `results.json` and `replications.csv` into ``out_dir`` (created if missing).
 
-    Both files are first written in full to temporary files beside their targets and only then
-    moved over them with :func:`os.replace`, so a failure leaves each target either as it was or
-    complete, and no temporary file behind.
+    Each file is written atomically (:func:`sim.atomic.write_atomic`): a failure leaves it
+    either as it was or complete, and no temporary file behind.
     """
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -97,21 +96,8 @@ def write_outputs(
         RESULTS_FILE: _dump_json(results_document(result, summaries)),
         REPLICATIONS_FILE: _replications_csv(result),
     }
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, text in contents.items():
-            # Not tempfile.mkstemp: its files are private (0600); "x" keeps the user's umask.
-            temporary = directory / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            staged.append((temporary, directory / name))
-            with open(temporary, "x", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-        for temporary, target in staged:
-            os.replace(temporary, target)
-    finally:
-        for temporary, _ in staged:
-            temporary.unlink(missing_ok=True)
+    for name, text in contents.items():
+        write_atomic(directory / name, text.encode("utf-8"))
 
 
 def _percent(value: float) -> str:

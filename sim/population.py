@@ -1,6 +1,8 @@
 """Lead populations as column arrays: arrivals, observable fit and hidden intent.
 
 One row per lead, ordered by arrival time; a lead's index is its identity for the whole run.
+A fit field the lead did not disclose (``population.missing_field_probability``) holds
+:data:`~policies.base.MISSING_CODE` (-1) and earns 0 ICP points.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from policies.base import MISSING_CODE
 from sim.rng import Purpose, Streams
 from sim.scenario import ICP, PopulationConfig, ScenarioMeta
 from sim.vocabulary import FIT_ATTRIBUTES
@@ -24,7 +27,7 @@ class Population:
     arrival: np.ndarray  # days, sorted
     channel: np.ndarray  # index into population.channels
     persona: np.ndarray  # index into population.personas
-    fit: dict[str, np.ndarray]  # attribute -> code into FIT_ATTRIBUTES[attribute]
+    fit: dict[str, np.ndarray]  # attribute -> code into FIT_ATTRIBUTES[attribute]; -1: missing
     icp_points: np.ndarray
     grade: np.ndarray  # 0 = A ... 3 = D
     # hidden
@@ -90,13 +93,27 @@ def grade_of(points: np.ndarray, icp: ICP) -> np.ndarray:
 
 
 def icp_points_of(fit: dict[str, np.ndarray], icp: ICP) -> np.ndarray:
-    """Sum of the ICP's points for each lead's fit attributes."""
+    """Sum of the ICP's points for each lead's fit attributes (a missing one earns 0)."""
     total = np.zeros(len(fit["job_level"]))
     for attribute, values in FIT_ATTRIBUTES.items():
         table = getattr(icp, f"{attribute}_points")
         points = np.array([table.get(value, 0.0) for value in values], dtype=float)
-        total += points[fit[attribute]]
+        codes = fit[attribute]
+        total += np.where(codes == MISSING_CODE, 0.0, points[codes])
     return total
+
+
+def hide_fields(
+    fit: dict[str, np.ndarray], probability: dict[str, float], rng: np.random.Generator
+) -> None:
+    """Mark fit fields missing in place: field ``a`` of lead ``i`` with ``probability[a]``.
+
+    One uniform per lead and field, every field drawn whatever its probability, so changing one
+    field's probability moves no other draw.
+    """
+    uniforms = rng.random((len(FIT_ATTRIBUTES), len(fit["job_level"])))
+    for row, attribute in enumerate(FIT_ATTRIBUTES):
+        fit[attribute][uniforms[row] < probability.get(attribute, 0.0)] = MISSING_CODE
 
 
 def _categorical(weights: dict[str, float], values: tuple[str, ...], size: int, rng) -> np.ndarray:
@@ -146,6 +163,10 @@ def generate_population(
         )
 
     outcome_uniforms = rng.random((4, n))
+    if any(config.missing_field_probability.values()):
+        hide_fields(
+            fit, config.missing_field_probability, streams.generator(Purpose.MISSING_FIELDS)
+        )
     icp_points = icp_points_of(fit, config.icp)
     return Population(
         arrival=arrival,

@@ -23,6 +23,7 @@ class Purpose(IntEnum):
     TOUCHES = 3
     SALES = 4
     RECYCLED_TOUCHES = 5
+    MISSING_FIELDS = 6
 
 
 class Streams:

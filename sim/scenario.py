@@ -12,8 +12,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from policies import CadenceConfig, PolicyConfig, default_cadence, default_policy
+from policies.base import FitAttribute
 from sim.schema import NonNegative, Positive, Probability, StrictModel
-from sim.vocabulary import Activity, CompanySize, Grade, Industry, JobLevel, Region
+from sim.vocabulary import (
+    FIT_ATTRIBUTES,
+    Activity,
+    CompanySize,
+    Grade,
+    Industry,
+    JobLevel,
+    Region,
+)
 
 
 class ScenarioMeta(StrictModel):
@@ -240,6 +249,13 @@ class PopulationConfig(StrictModel):
         default_factory=_default_personas, min_length=1, description="Persona mixture."
     )
     icp: ICP = Field(default_factory=ICP, description="Ideal customer profile grading fit A-D.")
+    missing_field_probability: dict[FitAttribute, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(FIT_ATTRIBUTES, 0.0),
+        description=(
+            "Chance each fit field is unknown for a lead, drawn per lead and field (not listed "
+            "= 0). An unknown field earns 0 ICP points and fails a data gate requiring it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _shares_and_names(self) -> PopulationConfig:

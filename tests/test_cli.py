@@ -39,7 +39,10 @@ class FakeEngine:
         self.progress: Callable[[int, int], None] | None = None
 
     def __call__(
-        self, scenario: Scenario, progress: Callable[[int, int], None] | None = None
+        self,
+        scenario: Scenario,
+        progress: Callable[[int, int], None] | None = None,
+        **execution: object,
     ) -> ExperimentResult:
         self.progress = progress
         total = scenario.scenario.replications

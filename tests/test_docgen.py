@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
 
-from sim.docgen import main, render
+from policies import POLICIES
+from policies.base import PolicyConfigBase
+from sim.docgen import main, render, render_policies
 from sim.scenario import Scenario
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "scenarios.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "scenarios.md"
+POLICY_DOCS = ROOT / "docs" / "policies.md"
 
 
 def leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Dotted keys of every non-table field, list items written ``key[]``."""
+    """Dotted keys of every non-table field, list items written ``key[]``.
+
+    A field that may hold several models (a section's kinds) is walked into each of them, except
+    inside a policy, where a rule holding a policy of any kind is a key of its own.
+    """
     keys = []
     for name, field in model.model_fields.items():
         dotted = f"{prefix}{name}"
         annotation: Any = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        models = union_models(annotation)
+        if issubclass_model(annotation):
             keys += leaf_keys(annotation, dotted + ".")
         elif get_origin(annotation) is list and issubclass_model(get_args(annotation)[0]):
             keys += leaf_keys(get_args(annotation)[0], dotted + "[].")
+        elif len(models) > 1 and not issubclass(model, PolicyConfigBase):
+            keys += [key for member in models for key in leaf_keys(member, dotted + ".")]
         else:
             keys.append(dotted)
     return keys
+
+
+def union_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models of a union, ``Annotated`` tags stripped."""
+    members = [get_args(arg)[0] if get_args(arg) else arg for arg in get_args(annotation)]
+    return [member for member in members if issubclass_model(member)]
 
 
 def issubclass_model(annotation: Any) -> bool:
@@ -60,6 +78,50 @@ def test_docs_file_is_up_to_date() -> None:
     assert main(["--check", str(DOCS)]) == 0, "run: python -m sim.docgen > docs/scenarios.md"
 
 
+def test_policy_docs_file_is_up_to_date() -> None:
+    assert main(["--check", str(DOCS), str(POLICY_DOCS)]) == 0, (
+        "run: python -m sim.docgen policies > docs/policies.md"
+    )
+
+
+def test_policy_page_has_every_family_with_docs_keys_and_examples() -> None:
+    page = render_policies()
+    for kind, (config, factory) in POLICIES.items():
+        assert f'### `[policy]` with kind = "{kind}"' in page
+        assert sys.modules[factory.__module__].__doc__.splitlines()[0] in page
+        for name in config.model_fields:
+            assert f"| `policy.{name}` |" in page, (kind, name)
+        example = ROOT / "scenarios" / f"policy_{kind}.toml"
+        assert (f"(../scenarios/policy_{kind}.toml)" in page) == example.is_file()
+    assert '`[policy]` with kind = "package.module:Class"' in page
+    assert "imports and runs that code" in page
+    assert "](#any_of-all_of)" in page and "## `any_of`, `all_of`" in page
+
+
+def test_policy_page_renders_docstrings_as_markdown() -> None:
+    page = render_policies()
+    assert ":mod:" not in page and ":class:" not in page
+    assert (
+        "| `policy.rules` | array of policy tables (any kind), at least 1 items | required |"
+        in page
+    )
+    assert "| `policy.rule` | policy table (any kind) | required |" in page
+
+
+def test_check_compares_each_file_with_the_page_of_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "policies.md").write_text(render_policies(), encoding="utf-8")
+    (tmp_path / "scenarios.md").write_text(render_policies(), encoding="utf-8")
+    assert main(["--check", str(tmp_path / "policies.md")]) == 0
+    assert main(["--check", str(tmp_path / "policies.md"), str(tmp_path / "scenarios.md")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("out of date") == 1 and "scenarios.md is out of date" in err
+    other = tmp_path / "reference.md"
+    other.write_text(render_policies(), encoding="utf-8")
+    assert main(["policies", "--check", str(other)]) == 0
+
+
 @pytest.mark.parametrize("content", [None, "# stale\n"])
 def test_check_fails_on_a_stale_or_missing_file(
     tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]
@@ -74,3 +136,5 @@ def test_check_fails_on_a_stale_or_missing_file(
 def test_main_prints_the_page(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     assert capsys.readouterr().out == render()
+    assert main(["policies"]) == 0
+    assert capsys.readouterr().out == render_policies()

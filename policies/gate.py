@@ -1,0 +1,85 @@
+"""Data gate: MQL only for leads whose required fit fields are known.
+
+`rule` is the wrapped policy (any kind). A lead whose `required_fields` are all known becomes MQL
+when, and as, the rule says; a lead missing one of them never does, however engaged it is. Fit
+fields do not change during a lead's life (in the simulator and in a recorded log alike), so the
+gate blocks a lead rather than delaying it. A field is missing when the population leaves it
+unknown (`population.missing_field_probability`), or, in a replayed event log, when its column
+is empty for the lead or absent from the log.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import Field
+
+from policies.base import (
+    MISSING_CODE,
+    FitAttribute,
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    make_policy,
+    register_policy,
+)
+
+if TYPE_CHECKING:
+    from policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+
+
+class GatePolicyConfig(PolicyConfigBase):
+    """`[policy]` with `kind = "gate"`: the wrapped `rule`, for leads whose `required_fields`
+    are known."""
+
+    kind: Literal["gate"] = Field("gate", description="Policy family.")
+    required_fields: list[FitAttribute] = Field(
+        default_factory=lambda: ["job_level", "company_size"],
+        description="Fit fields a lead must have for the rule to make it MQL.",
+    )
+    rule: PolicyConfig = Field(description="The gated policy: a policy table with its own kind.")
+
+    def check_horizon(self, horizon_days: float) -> None:
+        """The gated rule must fit the horizon."""
+        self.rule.check_horizon(horizon_days)
+
+
+@register_policy("gate", GatePolicyConfig)
+class GatePolicy:
+    """The wrapped rule's decision for leads with every required field, none for the others."""
+
+    def __init__(self, config: GatePolicyConfig) -> None:
+        self.config = config
+        self.rule = make_policy(config.rule)
+
+    def missing(self, view: LeadView) -> np.ndarray:
+        """Per lead, whether any required field is unknown."""
+        absent = np.zeros(view.events.n_leads, dtype=bool)
+        for field in self.config.required_fields:
+            if field not in view.fit:
+                return np.ones_like(absent)
+            absent |= view.fit[field] == MISSING_CODE
+        return absent
+
+    def qualify(self, view: LeadView) -> Qualification:
+        """The rule's decisions, withdrawn for leads missing a required field."""
+        decision = self.rule.qualify(view)
+        blocked = self.missing(view)
+        return Qualification(
+            time=np.where(blocked, np.nan, decision.time),
+            priority=np.where(blocked, np.nan, decision.priority),
+            event=np.where(blocked, -1, decision.event),
+        )
+
+    def explain(self, view: LeadView, lead: int) -> str:
+        """``gate: job_level, company_size known [<the rule's reason>]``, or why it is blocked."""
+        alone = view.subset(np.array([lead]))
+        reason = self.rule.explain(alone, 0)
+        fields = self.config.required_fields
+        lacking = [f for f in fields if f not in alone.fit or alone.fit[f][0] == MISSING_CODE]
+        if lacking:
+            return f"not MQL: gate: missing {', '.join(lacking)} (rule: {reason})"
+        if np.isnan(self.rule.qualify(alone).time[0]):
+            return "not MQL"
+        return f"gate: {', '.join(fields) or 'no fields'} known [{reason}]"

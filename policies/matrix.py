@@ -1,0 +1,92 @@
+"""Fit × engagement matrix: the lead's ICP fit grade (A–D) against its engagement score.
+
+The engagement score is the points score of :mod:`policies.score` (points per activity,
+frequency caps, decay) without grade points, since the grade is the matrix's other axis.
+``cells`` gives, per grade, the score at or above which a lead of that grade becomes MQL; a
+grade that is not listed never qualifies. So ``cells = { A = 50, B = 50, C = 90 }`` qualifies
+grade A or B with a score of at least 50, grade C with at least 90, and grade D never.
+
+As with the score, the lead becomes MQL at the first event where its score reaches its grade's
+cell (scores only decay between events). The priority is the score at that event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from policies.base import (
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
+from policies.score import ScorePolicy, ScorePolicyConfig
+from sim.vocabulary import GRADES, Grade
+
+
+class MatrixPolicyConfig(PolicyConfigBase):
+    """`[policy]` with `kind = "matrix"`: MQL when the engagement score reaches the cell of the
+    lead's fit grade."""
+
+    kind: Literal["matrix"] = Field("matrix", description="Policy family.")
+    cells: dict[Grade, float] = Field(
+        default_factory=lambda: {"A": 50.0, "B": 50.0, "C": 90.0},
+        description="Per fit grade, the engagement score at or above which the lead becomes "
+        "MQL (a grade not listed never qualifies).",
+    )
+    engagement: ScorePolicyConfig = Field(
+        default_factory=lambda: ScorePolicyConfig(grade_points={}),
+        description="The engagement score: a score policy's points, caps and decay. It has no "
+        "grade_points (the grade is the other axis) and its threshold is unused (the cells are "
+        "the thresholds).",
+    )
+
+    @field_validator("engagement", mode="before")
+    @classmethod
+    def _without_grade_points(cls, engagement: Any) -> Any:
+        """An engagement table starts from no grade points (a score's default has some)."""
+        if isinstance(engagement, dict):
+            return {"grade_points": {}, **engagement}
+        return engagement
+
+    @field_validator("engagement")
+    @classmethod
+    def _no_grade_points(cls, engagement: ScorePolicyConfig) -> ScorePolicyConfig:
+        if engagement.grade_points:
+            raise ValueError("grade_points must be empty: the matrix's other axis is the grade")
+        return engagement
+
+    def check_horizon(self, horizon_days: float) -> None:
+        """The engagement score's decay must fit the horizon."""
+        self.engagement.check_horizon(horizon_days)
+
+
+@register_policy("matrix", MatrixPolicyConfig)
+class MatrixPolicy:
+    """MQL when the engagement score reaches the cell of the lead's grade."""
+
+    def __init__(self, config: MatrixPolicyConfig) -> None:
+        self.config = config
+        self.engagement = ScorePolicy(config.engagement)
+        self.cells = np.array([config.cells.get(grade, np.inf) for grade in GRADES])
+
+    def qualify(self, view: LeadView) -> Qualification:
+        """First event per lead whose engagement score reaches its grade's cell."""
+        score = self.engagement.scores(view)
+        cell = self.cells[view.grade[view.events.lead]]
+        hits = np.flatnonzero(score >= cell)  # nan (before since) never hits
+        return first_hits(view, hits, score[hits])
+
+    def explain(self, view: LeadView, lead: int) -> str:
+        """``matrix: grade B with score 62 >= 50``."""
+        alone = view.subset(np.array([lead]))
+        qualification = self.qualify(alone)
+        if qualification.event[0] < 0:
+            return "not MQL"
+        grade = GRADES[int(alone.grade[0])]
+        score = qualification.priority[0]
+        return f"matrix: grade {grade} with score {score:.4g} >= {self.config.cells[grade]:g}"

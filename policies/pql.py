@@ -1,0 +1,103 @@
+"""Product-qualified lead: ``usage_events`` product-usage events early in a trial make an MQL.
+
+Only events at or after the view's ``since`` count. A ``trial_signup`` at time ``s`` starts a
+trial whose first ``window_days`` are the half-open window ``[s, s + window_days)``. At a
+``product_usage`` event at time ``t``, the lead's trial is its earliest counted sign-up before
+this event (in log order) with ``t < s + window_days``, and the usage count is the number of
+usage events after that sign-up up to and including this one — all of them inside the trial's
+window. The rule holds when the count reaches ``usage_events``; the lead becomes MQL at the first
+usage event where it holds.
+
+So usage before any sign-up never counts, and a later sign-up does not reset a trial that is
+still in its window. With the defaults (3 events, 7 days), a sign-up on day 10 and usage on days
+11, 12.5 and 16.9 fire on day 16.9; usage on day 17 would be outside [10, 17). ``window_days =
+inf`` counts every usage after the first sign-up. The priority is the usage count
+(``usage_events`` when the rule first holds).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from policies.base import LeadView, PolicyConfigBase, Qualification, first_hits, register_policy
+from policies.trigger import days
+from sim.schema import Positive
+from sim.vocabulary import ACTIVITY_CODE
+
+_SIGNUP = ACTIVITY_CODE["trial_signup"]
+_USAGE = ACTIVITY_CODE["product_usage"]
+
+
+class PqlPolicyConfig(PolicyConfigBase):
+    """`[policy]` with `kind = "pql"`: MQL at `usage_events` product-usage events within the
+    first `window_days` after a trial sign-up."""
+
+    kind: Literal["pql"] = Field("pql", description="Policy family.")
+    usage_events: int = Field(3, ge=1, description="Product-usage events needed in the window.")
+    window_days: Positive = Field(
+        7.0, description="Days from a trial sign-up during which usage counts; inf for no limit."
+    )
+
+
+@register_policy("pql", PqlPolicyConfig)
+class PqlPolicy:
+    """MQL at the first usage event that brings a trial's early usage to ``usage_events``."""
+
+    def __init__(self, config: PqlPolicyConfig) -> None:
+        self.config = config
+
+    def trials(self, view: LeadView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Counted usage events, each one's trial sign-up (-1: none) and usage count so far.
+
+        The earliest sign-up whose window is still open is found for every usage event at once:
+        window ends ``s + window_days`` and usage times are sorted together, lead by lead (a
+        sign-up first at equal values: a usage exactly at the end is outside), and each usage
+        takes the next sign-up after it in that order.
+        """
+        events = view.events
+        counted = events.time >= view.since[events.lead]
+        signup = np.flatnonzero(counted & (events.activity == _SIGNUP))
+        is_usage = counted & (events.activity == _USAGE)
+        usage = np.flatnonzero(is_usage)
+        lead = np.concatenate((events.lead[signup], events.lead[usage]))
+        value = np.concatenate((events.time[signup] + self.config.window_days, events.time[usage]))
+        is_query = np.arange(lead.size) >= signup.size
+        order = np.lexsort((is_query, value, lead))
+        # Sign-up numbers rise along the order, so a running minimum from the end gives, at
+        # each position, the next sign-up at or after it.
+        none = signup.size
+        following = np.minimum.accumulate(np.where(is_query[order], none, order)[::-1])[::-1]
+        queries = is_query[order]
+        nearest = np.empty(usage.size, dtype=np.int64)
+        nearest[order[queries] - signup.size] = following[queries]
+        trial = np.append(signup, -1)[nearest]
+        # A next sign-up logged after the usage (this lead's or a later lead's) is no trial.
+        valid = (trial >= 0) & (trial < usage)
+        trial = np.where(valid, trial, -1)
+        usages_up_to = np.cumsum(is_usage)
+        count = np.where(valid, usages_up_to[usage] - usages_up_to[np.maximum(trial, 0)], 0)
+        return usage, trial, count
+
+    def qualify(self, view: LeadView) -> Qualification:
+        """First usage event per lead whose trial's usage count reaches ``usage_events``."""
+        usage, _, count = self.trials(view)
+        holds = count >= self.config.usage_events
+        return first_hits(view, usage[holds], count[holds].astype(float))
+
+    def explain(self, view: LeadView, lead: int) -> str:
+        """``pql: 3 product_usage events within 7 days of the trial_signup on day 10.0 (...)``."""
+        single = view.subset(np.array([lead]))
+        fired = int(self.qualify(single).event[0])
+        if fired < 0:
+            return "not MQL"
+        usage, trial, count = self.trials(single)
+        k = int(np.searchsorted(usage, fired))
+        used = usage[(usage > trial[k]) & (usage <= fired)]
+        time = single.events.time
+        return (
+            f"pql: {count[k]} product_usage events within {self.config.window_days:g} days of "
+            f"the trial_signup on day {time[trial[k]]:.1f} (days {days(time[used])})"
+        )
