@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args, runtime_checkable
 
 import numpy as np
 from pydantic import Discriminator, Tag, ValidationError, WrapValidator
@@ -93,6 +93,49 @@ class Policy(Protocol):
 
     def explain(self, view: LeadView, lead: int) -> str:
         """Why ``lead`` became MQL, for a person: the rule and the values behind it."""
+        ...
+
+
+@dataclass(frozen=True)
+class History:
+    """What a run has observed by ``time``, for a policy that learns from it.
+
+    ``view`` holds the activity (up to ``time``) and fit of the leads that have been MQL, with
+    ``since`` at their arrival; ``episode_*`` describe every MQL episode sales has opened so far:
+    its lead (into ``view``), when it became MQL, and when sales found it an SQL (``nan``: not,
+    or not yet). Only observed outcomes: never the hidden intent.
+    """
+
+    time: float
+    view: LeadView
+    episode_lead: np.ndarray
+    episode_mql_time: np.ndarray
+    episode_sql_time: np.ndarray
+
+
+@runtime_checkable
+class Refittable(Protocol):
+    """Optional hooks of a policy that learns from the run it is part of (predictive models).
+
+    The engine gives such a policy *epochs*: version ``k`` decides from the ``k``-th refit time
+    on. At each refit time it calls :meth:`refit` with the history observed so far; when the
+    policy changed, it decides again the first MQL of every lead not yet MQL (firing only at
+    events from then on; the history still counts). Recycled leads are decided by the version
+    in force when they resume. Every other policy is a single version for the whole run.
+    """
+
+    def refit_times(self, horizon_days: float) -> list[float]:
+        """A run over ``horizon_days`` starts: the times (ascending, in (0, horizon)) at which
+        to call :meth:`refit`. Until this is called the policy is not part of a run."""
+        ...
+
+    def refit(self, time: float, history: History) -> bool:
+        """Learn from ``history`` a version valid from ``time`` on; ``False`` when the policy
+        kept its previous version (the engine then has nothing to decide again)."""
+        ...
+
+    def report(self) -> dict[str, Any]:
+        """What the policy learnt, as plain JSON data (for ``results.json``)."""
         ...
 
 

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqlsim",
         description="Simulate marketing-qualified-lead policies before changing them in a CRM.",
+        epilog="A scenario whose policy or nurture kind names a plug-in ('package.module:Class' "
+        "or an installed entry point) imports and runs that code; the shipped scenarios never "
+        "do. See docs/plugins.md.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     scenario_options = _scenario_options()
