@@ -20,6 +20,7 @@ MODULES = (
     "handraise",
     "pql",
     "matrix",
+    "predictive",
     "combine",
     "gate",
     "nurture",

@@ -23,8 +23,10 @@ import importlib.metadata
 import json
 import os
 import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import policies
 import sim
@@ -32,7 +34,7 @@ from sim.atomic import write_atomic
 from sim.metric_catalog import METRIC_NAMES
 from sim.scenario import Scenario
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -70,6 +72,16 @@ def scenario_key(scenario: Scenario) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What one replication yields to an experiment: its metric row, and what its policy
+    learnt (a JSON-ready report, e.g. a predictive policy's fitted weights; ``None`` for
+    policies that learn nothing)."""
+
+    metrics: dict[str, float]
+    policy_report: dict[str, Any] | None = None
+
+
 class ReplicationCache:
     """Metric rows of finished replications under ``directory``, keyed by :func:`scenario_key`.
 
@@ -91,8 +103,8 @@ class ReplicationCache:
         """Where replication ``replication`` of the scenario with ``key`` is kept."""
         return self.directory / key / f"{replication}.json"
 
-    def load(self, key: str, replication: int) -> dict[str, float] | None:
-        """The cached metric row, or ``None`` when there is no valid entry."""
+    def load(self, key: str, replication: int) -> Measured | None:
+        """The cached replication, or ``None`` when there is no valid entry."""
         path = self.path(key, replication)
         try:
             document = json.loads(path.read_bytes())
@@ -107,15 +119,16 @@ class ReplicationCache:
         self.hits += 1
         return row
 
-    def store(self, key: str, replication: int, metrics: dict[str, float]) -> None:
-        """Keep ``metrics`` (one value per catalogue metric) for later runs."""
+    def store(self, key: str, replication: int, measured: Measured) -> None:
+        """Keep a finished replication (one value per catalogue metric) for later runs."""
         if not self.writable:
             return
         document = {
             "format": FORMAT_VERSION,
             "key": key,
             "replication": replication,
-            "metrics": {name: float(metrics[name]) for name in METRIC_NAMES},
+            "metrics": {name: float(measured.metrics[name]) for name in METRIC_NAMES},
+            "policy_report": measured.policy_report,
         }
         path = self.path(key, replication)
         try:
@@ -137,13 +150,14 @@ class ReplicationCache:
         self.rejected += 1
 
 
-def _valid_row(document: object, key: str, replication: int) -> dict[str, float] | None:
-    """The metric row of a parsed entry if it is exactly what :meth:`store` writes."""
+def _valid_row(document: object, key: str, replication: int) -> Measured | None:
+    """The replication of a parsed entry if it is exactly what :meth:`store` writes."""
     if not isinstance(document, dict) or set(document) != {
         "format",
         "key",
         "replication",
         "metrics",
+        "policy_report",
     }:
         return None
     if (document["format"], document["key"], document["replication"]) != (
@@ -157,4 +171,7 @@ def _valid_row(document: object, key: str, replication: int) -> dict[str, float]
         return None
     if not all(type(metrics[name]) is float for name in METRIC_NAMES):
         return None
-    return {name: metrics[name] for name in METRIC_NAMES}
+    report = document["policy_report"]
+    if report is not None and not isinstance(report, dict):
+        return None
+    return Measured({name: metrics[name] for name in METRIC_NAMES}, report)

@@ -34,7 +34,7 @@ EXIT_BAD_INPUT = 2
 #: Modules that add a command: each has ``add_command(commands, scenario_options)``, which
 #: adds its subparser (listing ``scenario_options`` as a parent if it runs scenarios) and sets
 #: ``handler``. Listing a module here is all it takes to add a command.
-COMMAND_MODULES: tuple[str, ...] = ("sim.compare", "sim.replay", "sim.sweep")
+COMMAND_MODULES: tuple[str, ...] = ("sim.compare", "sim.explain", "sim.replay", "sim.sweep")
 
 
 def _scenario_options() -> argparse.ArgumentParser:

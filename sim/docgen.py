@@ -271,6 +271,8 @@ def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    if _is_policy_union(field.annotation):  # a policy table of any kind: its kind's defaults
+        return f"`{{ kind = {_toml_value(value.kind)} }}`"
     if _list_item_model(field.annotation) or isinstance(value, BaseModel):
         return "see below"
     return "none" if value is None else f"`{_toml_value(value)}`"

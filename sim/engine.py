@@ -6,6 +6,12 @@ touch can only cause events at or after it is sent, so the first MQL found on th
 the uninterrupted nurture run is the first MQL of the run that stops at MQL; touches after it
 are then dropped. The other ways a run stops (unsubscribe, sunset) only cut later touches, and
 what a cadence plans depends on organic activity, never on touch-caused activity.
+
+A policy that learns from the run (:class:`~policies.base.Refittable`) has epochs: at each of
+its refit times it is refitted on what has been observed, and the first MQL of every lead not
+yet MQL is decided again, firing only at events from then on. That keeps the argument exact: a
+lead not yet MQL has received every planned touch up to then, and its first-run touches are
+recorded up to its MQL as decided last, which is final once the MQL has happened.
 """
 
 from __future__ import annotations
@@ -13,18 +19,19 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
 
 from policies import make_cadence, make_policy
-from policies.base import Cadence, LeadView, Policy
+from policies.base import Cadence, History, LeadView, Policy, Refittable
 from sim.events import EventLog
 from sim.journeys import RateTable, Touches, organic_events, respond_to_touches
 from sim.metrics import SalesRecord, compute_metrics, final_states
 from sim.population import Population, generate_population
 from sim.rng import Purpose, Streams
-from sim.sales import SalesFloor
+from sim.sales import SQL_OUTCOMES, SalesFloor, SalesLog
 from sim.scenario import Scenario
 
 #: Recycled leads due back in nurture within this many days are processed as one batch.
@@ -33,7 +40,12 @@ RECYCLE_BATCH_DAYS = 7.0
 
 @dataclass(frozen=True)
 class ReplicationResult:
-    """Everything one replication produced: the metrics and the data behind them."""
+    """Everything one replication produced: the metrics and the data behind them.
+
+    ``policy`` is the policy as the run left it (a learning policy holds its fitted versions), so
+    it can explain the run's decisions; ``policy_report`` is what such a policy learnt (``None``
+    for others).
+    """
 
     metrics: dict[str, float]
     population: Population
@@ -41,6 +53,8 @@ class ReplicationResult:
     touches: Touches
     sales: SalesRecord
     final_state: np.ndarray
+    policy: Policy
+    policy_report: dict[str, Any] | None = None
 
     def observed_events(self) -> EventLog:
         """The activity marketing saw: organic events and the answers to touches sent."""
@@ -68,7 +82,12 @@ class Nurture:
             streams.generator(Purpose.JOURNEYS),
         )
         self.unsubscribed = np.zeros(population.size, dtype=bool)
+        #: Touches sent: the first runs' (up to each lead's first MQL as decided so far), then
+        #: each batch of recycled runs'.
         self.sent: list[Touches] = []
+        self.first_run: Touches | None = None  # the first runs' planned touches, answered
+        self.first_time = np.full(population.size, np.nan)
+        self.first_priority = np.full(population.size, np.nan)
 
     def _answers(self, lead: np.ndarray, time: np.ndarray, uniforms: np.ndarray) -> Touches:
         """The answers to uninterrupted runs' touches, cut at unsubscribes and sunsets.
@@ -99,10 +118,7 @@ class Nurture:
         """MQL time and priority of ``leads`` (sorted), whose organic events are ``organic``
         and whose touches of this run are ``touches``; the MQL can only fire at an event at or
         after ``since``. The policy also sees the answers to ``earlier`` touches (history).
-
-        Records the touches that were really sent: those up to the lead's MQL.
         """
-        local = np.searchsorted(leads, touches.lead)
         seen = touches if earlier is None else Touches.concatenate([earlier, touches])
         answer_lead, time, activity = seen.events()
         answers = EventLog.from_unsorted(
@@ -115,18 +131,75 @@ class Nurture:
             since=since,
         )
         decision = self.policy.qualify(view)
-        sent = touches.select(~(touches.time > decision.time[local]))  # nan compares False
-        self.sent.append(sent)
-        self.unsubscribed[sent.lead[sent.unsubscribed]] = True
         return decision.time, decision.priority
 
-    def first_mqls(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every lead's first MQL (time, priority) on its journey from arrival."""
+    def _record(self, leads: np.ndarray, touches: Touches, time: np.ndarray) -> Touches:
+        """The touches of ``leads`` (sorted) really sent: those up to each one's MQL ``time``;
+        marks the leads they unsubscribed."""
+        local = np.searchsorted(leads, touches.lead)
+        sent = touches.select(~(touches.time > time[local]))  # nan compares False
+        self.unsubscribed[sent.lead[sent.unsubscribed]] = True
+        return sent
+
+    def first_mqls(self) -> None:
+        """Decide every lead's first MQL (``first_time``, ``first_priority``) on its journey
+        from arrival, with its uninterrupted first run of touches."""
         pop = self.population
         lead, time = self.cadence.touch_times(pop.arrival, self.horizon, self.organic)
         uniforms = self.streams.generator(Purpose.TOUCHES).random((lead.size, 4))
-        touches = self._answers(lead, time, uniforms)
-        return self._decide(np.arange(pop.size), pop.arrival, self.organic, touches)
+        self.first_run = self._answers(lead, time, uniforms)
+        leads = np.arange(pop.size)
+        decision = self._decide(leads, pop.arrival, self.organic, self.first_run)
+        self.first_time, self.first_priority = decision
+        self.sent.append(self._record(leads, self.first_run, self.first_time))
+
+    def refit(self, time: float, log: SalesLog) -> None:
+        """Refit the policy on what has been observed by ``time``; if it changed, decide again
+        the first MQL of every lead not yet MQL, at its events from ``time`` on."""
+        assert isinstance(self.policy, Refittable) and self.first_run is not None
+        if not self.policy.refit(time, self._history(time, log)):
+            return
+        pop = self.population
+        leads = np.flatnonzero(~(self.first_time < time))  # nan: never MQL so far
+        member = np.zeros(pop.size, dtype=bool)
+        member[leads] = True
+        touches = self.first_run.select(member[self.first_run.lead])
+        since = np.maximum(pop.arrival[leads], time)
+        organic = self.organic.take_leads(leads)
+        decision = self._decide(leads, since, organic, touches)
+        self.first_time[leads], self.first_priority[leads] = decision
+        # Not yet MQL means never recycled: their unsubscribes all come from the first run.
+        self.unsubscribed[leads] = False
+        self.sent[0] = self._record(np.arange(pop.size), self.first_run, self.first_time)
+
+    def _history(self, time: float, log: SalesLog) -> History:
+        """What has been observed by ``time``: the MQL episodes and outcomes in ``log``, and
+        the activity up to ``time`` (organic, and answers to the touches sent) of their leads."""
+        episode_lead = np.array(log.episode_lead, dtype=np.int64)
+        leads, local = np.unique(episode_lead, return_inverse=True)
+        organic = self.organic.take_leads(leads)
+        touches = self._earlier(leads)
+        answer_lead, answer_time, activity = touches.events()
+        answers = EventLog.from_unsorted(
+            np.searchsorted(leads, answer_lead), answer_time, activity, leads.size
+        )
+        events = EventLog.concatenate([organic, answers])
+        view = LeadView(
+            events=events.select(events.time <= time),
+            grade=self.population.grade[leads],
+            fit={name: codes[leads] for name, codes in self.population.fit.items()},
+            since=self.population.arrival[leads],
+        )
+        outcome = np.array(log.episode_outcome)
+        return History(
+            time=time,
+            view=view,
+            episode_lead=local,
+            episode_mql_time=np.array(log.episode_mql_time, dtype=float),
+            episode_sql_time=np.where(
+                np.isin(outcome, SQL_OUTCOMES), np.array(log.episode_end, dtype=float), np.nan
+            ),
+        )
 
     def resume(
         self, leads: np.ndarray, passes: np.ndarray, since: np.ndarray
@@ -150,20 +223,52 @@ class Nurture:
         ]
         uniforms_array = np.concatenate(uniforms) if uniforms else np.empty((0, 4))
         touches = self._answers(leads[local], time, uniforms_array)
-        return self._decide(leads, since, organic, touches, self._earlier(leads))
+        decision = self._decide(leads, since, organic, touches, self._earlier(leads))
+        self.sent.append(self._record(leads, touches, decision[0]))
+        return decision
+
+
+class Epochs:
+    """The refit times of the run's policy (none unless it is refittable), and how many of the
+    refits have been done; ``done`` fires after each one."""
+
+    def __init__(self, env: simpy.Environment, times: list[float]) -> None:
+        self.env = env
+        self.times = times
+        self.started = 0
+        self.done = env.event()
+
+    def next_start(self) -> float:
+        """When the next epoch starts (inf: never)."""
+        return self.times[self.started] if self.started < len(self.times) else math.inf
+
+    def behind(self) -> bool:
+        """Whether a refit is due by now but has not been done yet (it is due at this instant)."""
+        return self.next_start() <= self.env.now
+
+    def advance(self) -> None:
+        """The next refit has been done: its epoch starts."""
+        self.started += 1
+        done, self.done = self.done, self.env.event()
+        done.succeed()
 
 
 class Recycler:
     """Brings recycled leads back to nurture and queues their next MQL (a SimPy process).
 
     Leads due back within :data:`RECYCLE_BATCH_DAYS` of the earliest are handled together, each
-    from its own resume time, so batching changes nothing but speed.
+    from its own resume time, so batching changes nothing but speed. A batch never spans the
+    start of an epoch, and waits for the refit due at its time: each lead is decided by the
+    policy's version in force when it resumes.
     """
 
-    def __init__(self, env: simpy.Environment, nurture: Nurture, cooldown_days: float) -> None:
+    def __init__(
+        self, env: simpy.Environment, nurture: Nurture, cooldown_days: float, epochs: Epochs
+    ) -> None:
         self.env = env
         self.nurture = nurture
         self.cooldown = cooldown_days
+        self.epochs = epochs
         self.floor: SalesFloor | None = None
         self._due: list[tuple[float, int, int]] = []  # heap of (resume time, lead, next pass)
         self._sleeping_until = math.inf
@@ -188,9 +293,13 @@ class Recycler:
                 if self._wake.triggered:
                     self._wake = env.event()
                 continue
+            if self.epochs.behind():
+                yield self.epochs.done
+                continue
             self._sleeping_until = env.now
             batch = []
-            while self._due and self._due[0][0] < earliest + RECYCLE_BATCH_DAYS:
+            end = min(earliest + RECYCLE_BATCH_DAYS, self.epochs.next_start())
+            while self._due and self._due[0][0] < end:
                 resume, lead, pass_index = heapq.heappop(self._due)
                 batch.append((lead, pass_index, resume))
             self._schedule(np.array(sorted(batch), dtype=float))
@@ -208,13 +317,28 @@ class Recycler:
             )
 
 
-def _first_mql_arrivals(env: simpy.Environment, floor: SalesFloor, times, priorities):
-    """Feed first MQLs to sales in time order: one SimPy event per MQL, none pending ahead."""
-    order = np.flatnonzero(np.isfinite(times))
-    order = order[np.argsort(times[order], kind="stable")]
-    for lead in order:
-        yield env.timeout(times[lead] - env.now)
-        floor.receive(int(lead), 0, float(priorities[lead]))
+def _first_mql_arrivals(
+    env: simpy.Environment, floor: SalesFloor, nurture: Nurture, epochs: Epochs
+):
+    """Feed first MQLs to sales in time order: one SimPy event per MQL, none pending ahead.
+
+    Epoch by epoch: at the start of each after the first, the policy is refitted and the
+    leads not yet MQL decided again, which replaces their pending arrivals.
+    """
+    start = 0.0
+    for end in [*epochs.times, math.inf]:
+        times, priorities = nurture.first_time, nurture.first_priority
+        order = np.flatnonzero((times >= start) & (times < end))
+        order = order[np.argsort(times[order], kind="stable")]
+        for lead in order:
+            yield env.timeout(times[lead] - env.now)
+            floor.receive(int(lead), 0, float(priorities[lead]))
+        if math.isinf(end):
+            return
+        yield env.timeout(end - env.now)
+        nurture.refit(end, floor.log)
+        epochs.advance()
+        start = end
 
 
 def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:
@@ -223,13 +347,17 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:
     streams = Streams(meta.seed, replication)
     population = generate_population(scenario.population, meta, streams)
     nurture = Nurture(scenario, population, streams)
-    first_times, first_priorities = nurture.first_mqls()
+    policy = nurture.policy
+    refittable = isinstance(policy, Refittable)
+    refit_times = policy.refit_times(meta.horizon_days) if refittable else []
+    nurture.first_mqls()
 
     env = simpy.Environment()
-    recycler = Recycler(env, nurture, scenario.nurture.recycle_cooldown_days)
+    epochs = Epochs(env, refit_times)
+    recycler = Recycler(env, nurture, scenario.nurture.recycle_cooldown_days, epochs)
     floor = SalesFloor(env, scenario.sales, population, streams, recycler.recycle)
     recycler.floor = floor
-    env.process(_first_mql_arrivals(env, floor, first_times, first_priorities))
+    env.process(_first_mql_arrivals(env, floor, nurture, epochs))
     env.run(until=meta.horizon_days)
 
     sales = SalesRecord.from_log(floor.log)
@@ -245,4 +373,6 @@ def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:
         touches=touches,
         sales=sales,
         final_state=states,
+        policy=policy,
+        policy_report=policy.report() if refittable else None,
     )

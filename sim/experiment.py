@@ -14,10 +14,10 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from sim.cache import ReplicationCache, scenario_key
+from sim.cache import Measured, ReplicationCache, scenario_key
 from sim.engine import run_replication
 from sim.errors import InputError
 from sim.scenario import Scenario
@@ -37,11 +37,14 @@ class ExperimentResult:
     """What a run produced: the scenario as run and one metric row per replication.
 
     ``replications[r]`` maps every name in :data:`sim.metric_catalog.METRIC_NAMES` to the value
-    replication ``r`` measured (``nan`` where a ratio has no denominator).
+    replication ``r`` measured (``nan`` where a ratio has no denominator). ``policy_reports[r]``
+    is what replication ``r``'s policy learnt (``None`` for policies that learn nothing); empty
+    when no replication reported anything.
     """
 
     scenario: Scenario
     replications: list[dict[str, float]]
+    policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
 
 
 def default_workers() -> int:
@@ -90,7 +93,7 @@ def run_experiments(
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     keys = [scenario_key(scenario) for scenario in scenarios] if cache is not None else []
-    rows: dict[tuple[int, int], dict[str, float]] = {}
+    rows: dict[tuple[int, int], Measured] = {}
     pending: list[tuple[int, int]] = []
     for index, scenario in enumerate(scenarios):
         for replication in range(scenario.scenario.replications):
@@ -103,10 +106,10 @@ def run_experiments(
     if progress is not None and rows:
         progress(len(rows), total)
 
-    def finish(index: int, replication: int, metrics: dict[str, float]) -> None:
-        rows[index, replication] = metrics
+    def finish(index: int, replication: int, measured: Measured) -> None:
+        rows[index, replication] = measured
         if cache is not None:
-            cache.store(keys[index], replication, metrics)
+            cache.store(keys[index], replication, measured)
         if progress is not None:
             progress(len(rows), total)
 
@@ -114,28 +117,38 @@ def run_experiments(
         with _executor(workers, scheduler, len(pending)) as (executor, slots):
             if executor is None:
                 for index, replication in pending:
-                    metrics = run_replication(scenarios[index], replication).metrics
-                    finish(index, replication, metrics)
+                    finish(index, replication, measure(scenarios[index], replication))
             else:
-                futures: dict[Future[list[dict[str, float]]], list[tuple[int, int]]] = {}
+                futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
                 for part in batches(pending, slots):
                     batch = [(scenarios[index], replication) for index, replication in part]
                     futures[executor.submit(run_batch, batch)] = part
                 for future in as_completed(futures):
-                    for where, metrics in zip(futures[future], future.result(), strict=True):
-                        finish(*where, metrics)
-    return [
-        ExperimentResult(
-            scenario=scenario,
-            replications=[rows[index, r] for r in range(scenario.scenario.replications)],
+                    for where, measured in zip(futures[future], future.result(), strict=True):
+                        finish(*where, measured)
+    results = []
+    for index, scenario in enumerate(scenarios):
+        measured = [rows[index, r] for r in range(scenario.scenario.replications)]
+        reports = [m.policy_report for m in measured]
+        results.append(
+            ExperimentResult(
+                scenario=scenario,
+                replications=[m.metrics for m in measured],
+                policy_reports=reports if any(r is not None for r in reports) else [],
+            )
         )
-        for index, scenario in enumerate(scenarios)
-    ]
+    return results
 
 
-def run_batch(batch: Batch) -> list[dict[str, float]]:
-    """The metrics of each ``(scenario, replication)`` of ``batch``: one task of a pool."""
-    return [run_replication(scenario, replication).metrics for scenario, replication in batch]
+def measure(scenario: Scenario, replication: int) -> Measured:
+    """Run one replication and keep what an experiment needs of it."""
+    result = run_replication(scenario, replication)
+    return Measured(result.metrics, result.policy_report)
+
+
+def run_batch(batch: Batch) -> list[Measured]:
+    """Each ``(scenario, replication)`` of ``batch``, measured: one task of a pool."""
+    return [measure(scenario, replication) for scenario, replication in batch]
 
 
 def batches(items: Sequence[T], slots: int) -> list[list[T]]:

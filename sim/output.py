@@ -59,8 +59,13 @@ def _dump_json(document: Mapping[str, Any]) -> str:
 def results_document(
     result: ExperimentResult, summaries: Mapping[str, MetricSummary]
 ) -> dict[str, Any]:
-    """The content of `results.json`: enough to reproduce the run and read every metric."""
-    return {
+    """The content of `results.json`: enough to reproduce the run and read every metric.
+
+    What a policy that learns from the run learnt (one report per replication, such as the
+    fitted weights of a predictive policy) goes under `policy_reports`; for every other policy
+    the key is left out.
+    """
+    document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "package_version": importlib.metadata.version("mqlsim"),
         "scenario": json.loads(result.scenario.model_dump_json()),
@@ -68,6 +73,9 @@ def results_document(
         "replications": len(result.replications),
         "metrics": _metrics_json(summaries),
     }
+    if result.policy_reports:
+        document["policy_reports"] = result.policy_reports
+    return document
 
 
 def _replications_csv(result: ExperimentResult) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 import sim.experiment
 from sim import cache as cache_module
-from sim.cache import ReplicationCache, default_cache_dir, scenario_key
+from sim.cache import Measured, ReplicationCache, default_cache_dir, scenario_key
 from sim.cli import main
 from sim.engine import run_replication
 from sim.experiment import MAX_BATCH, batches, run_experiment, run_experiments
@@ -241,8 +241,15 @@ class TestCache:
     def test_nan_survives_the_cache(self, tmp_path: Path) -> None:
         cache = ReplicationCache(tmp_path / "c")
         row = {name: math.nan if index % 2 else 1.0 / 3 for index, name in enumerate(METRIC_NAMES)}
-        cache.store("k", 0, row)
-        assert bits([cache.load("k", 0)]) == bits([row])
+        cache.store("k", 0, Measured(row))
+        assert bits([cache.load("k", 0).metrics]) == bits([row])
+
+    def test_a_policy_report_survives_the_cache(self, tmp_path: Path) -> None:
+        cache = ReplicationCache(tmp_path / "c")
+        row = {name: 1.0 for name in METRIC_NAMES}
+        report = {"versions": [{"fitted_day": 90.0, "weights": {"pricing_page": 1.25}}]}
+        cache.store("k", 0, Measured(row, report))
+        assert cache.load("k", 0) == Measured(row, report)
 
     def test_key_is_scenario_version_and_code_not_replication_count(
         self, monkeypatch: pytest.MonkeyPatch

@@ -1,0 +1,405 @@
+"""Predictive: a logistic model of "sales will find this lead an SQL", fitted on the run's outcomes.
+
+Features, at each event of a lead, from what marketing sees (the lead's whole history since
+arrival, recycled or not):
+
+- per activity, its decayed count: `sum of 2 ** (-(t - t_e) / feature_half_life_days)` over the
+  lead's events `e` of that activity up to and including this one (at time `t`);
+- the fit grade, one-hot (`grade_A` ... `grade_D`; all 0 when the grade is unknown);
+- `intercept` (always 1).
+
+The lead becomes MQL at the first event, at or after the view's `since`, where the predicted
+probability `p = 1 / (1 + exp(-w·x))` reaches `cutoff`. The priority (a sales queue worked by
+score) is `p`.
+
+**Training on the simulated history.** Until `training_days`, leads are qualified by `bootstrap`
+(a policy table of any kind; by default the baseline's score). At `training_days`, and then
+every `retrain_every_days` (the "regular review"; `inf`: never), the model is fitted on every
+MQL episode that sales opened at least `label_window_days` earlier, so that its label is known:
+1 when sales found the lead an SQL within `label_window_days` of the MQL (observed outcomes
+only, never the hidden intent), 0 otherwise; its features are those at the MQL event. The fit
+maximises the log-likelihood minus `l2_penalty / 2` times the squared weights (the intercept is
+not penalised), with L-BFGS-B and the analytic gradient from all-zero weights, so it has no
+randomness. With fewer than `min_training_mqls` labelled MQLs, or only one class among them, the
+previous version stays in force and the report says why.
+
+**Versions.** Each fit is a version in force from its fit time until the next one: a lead's first
+MQL is at the first event where the version in force then fires (the bootstrap's rule before
+the first fit, the model after). A recycled lead is decided by the version in force when it
+resumes. The fitted weights of every version, with the training size and positives, are written
+to `results.json` under `policy_reports`.
+
+**Fixed model.** `weights = { pricing_page = 1.2, grade_A = 0.8, intercept = -4.1 }` (a missing
+feature weighs 0) is a model fitted already: no bootstrap and no training. Use it, with the same
+`feature_half_life_days`, to run a model fitted in a simulation on a recorded log
+(`mqlsim replay`). Without `weights` the policy needs sales outcomes, which only a simulation
+has: it cannot run on a recorded log, nor inside another policy.
+
+The reason lists the largest contributions `w·x` to the log-odds, e.g.
+`predictive p=0.34 >= 0.30 (model fitted day 120 on 412 MQLs): pricing_page +1.21, grade_A
++0.8, ..., intercept -3.9`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from policies.base import (
+    POLICIES,
+    History,
+    LeadView,
+    Policy,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    make_policy,
+    register_policy,
+)
+from policies.score import ScorePolicy, ScorePolicyConfig
+from sim.errors import InputError
+from sim.schema import NonNegative, Positive
+from sim.vocabulary import ACTIVITIES, GRADES
+
+if TYPE_CHECKING:
+    from policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+
+#: The model's features, in the order of its weight vectors.
+FEATURES: tuple[str, ...] = (*ACTIVITIES, *(f"grade_{grade}" for grade in GRADES), "intercept")
+_GRADE_COLUMNS = slice(len(ACTIVITIES), len(ACTIVITIES) + len(GRADES))
+_INTERCEPT = len(FEATURES) - 1
+#: An episode's MQL time is the SimPy clock, which can differ from the time of the event that
+#: made the MQL by float rounding (about 1e-14 days): events this close after it still count.
+_CLOCK_TOLERANCE_DAYS = 1e-9
+#: Most contributions a reason lists (besides the intercept).
+_SHOWN = 6
+
+
+def _baseline_score() -> PolicyConfigBase:
+    return POLICIES["score"][0]()
+
+
+class PredictivePolicyConfig(PolicyConfigBase):
+    """`[policy]` with `kind = "predictive"`: MQL when a logistic model's probability of an SQL
+    reaches `cutoff`; the model is fitted on the run's own sales outcomes, or given as `weights`."""
+
+    kind: Literal["predictive"] = Field("predictive", description="Policy family.")
+    cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.3, description="Predicted probability at or above which the lead becomes MQL."
+    )
+    feature_half_life_days: Positive = Field(
+        30.0, description="Activity counts halve every this many days (inf: plain counts)."
+    )
+    bootstrap: PolicyConfig = Field(
+        default_factory=_baseline_score,
+        description=(
+            "The policy in force until the first fit: a policy table with its own kind "
+            "(default: the baseline's score)."
+        ),
+    )
+    training_days: Positive = Field(120.0, description="Day of the first fit.")
+    retrain_every_days: Positive = Field(
+        math.inf, description="Days between later fits on all outcomes observed so far; inf: none."
+    )
+    label_window_days: Positive = Field(
+        30.0,
+        description=(
+            "An MQL counts as positive when sales found it an SQL within this many days; "
+            "only MQLs at least this old at a fit are used."
+        ),
+    )
+    min_training_mqls: int = Field(
+        100, ge=1, description="Fewest labelled MQLs a fit needs; with fewer, no new version."
+    )
+    l2_penalty: NonNegative = Field(
+        1.0, description="Weight of the L2 penalty on the weights (not the intercept)."
+    )
+    weights: dict[str, float] | None = Field(
+        None,
+        description=(
+            "A fitted model: weight by feature (activity names, `grade_A` ... `grade_D`, "
+            "`intercept`; missing = 0). With it there is no bootstrap and no training."
+        ),
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _known_features(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
+        for name, value in (weights or {}).items():
+            if name not in FEATURES:
+                close = difflib.get_close_matches(name, FEATURES, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown feature {name!r}{hint}; expected activity names, grade_A ... "
+                    "grade_D or intercept"
+                )
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: expected a finite weight, found {value}")
+        return weights
+
+    def check_horizon(self, horizon_days: float) -> None:
+        """Decay weights must stay representable, and the bootstrap must fit the horizon."""
+        if horizon_days / self.feature_half_life_days > 1000:
+            raise ValueError(
+                "policy.feature_half_life_days must be at least horizon_days / 1000 "
+                f"({horizon_days / 1000:g})"
+            )
+        if self.weights is None:
+            self.bootstrap.check_horizon(horizon_days)
+
+
+def fit_logistic(
+    features: np.ndarray, labels: np.ndarray, l2_penalty: float, penalised: np.ndarray
+) -> np.ndarray:
+    """Weights maximising the log-likelihood of ``labels`` (0/1) given ``features`` minus
+    ``l2_penalty / 2`` times the sum of the squared ``penalised`` weights.
+
+    L-BFGS-B with the analytic gradient from all-zero weights: no randomness.
+    """
+    y = labels.astype(float)
+    mask = penalised.astype(float)
+
+    def objective(weights: np.ndarray) -> tuple[float, np.ndarray]:
+        z = features @ weights
+        loss = np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * l2_penalty * np.sum(mask * weights**2)
+        gradient = features.T @ (expit(z) - y) + l2_penalty * mask * weights
+        return float(loss), gradient
+
+    start = np.zeros(features.shape[1])
+    options = {"maxiter": 10_000, "ftol": 1e-13, "gtol": 1e-9}
+    return minimize(objective, start, jac=True, method="L-BFGS-B", options=options).x
+
+
+@dataclass(frozen=True)
+class Model:
+    """One fitted version: in force from ``start``; ``training_mqls`` is ``None`` for fixed
+    weights. ``activity_score`` sums the activity terms of ``w·x`` as one decayed score."""
+
+    start: float
+    weights: np.ndarray
+    activity_score: ScorePolicy
+    training_mqls: int | None = None
+    positives: int | None = None
+
+    def describe(self) -> str:
+        """Where the weights come from, for a reason."""
+        if self.training_mqls is None:
+            return "fixed weights"
+        return f"model fitted day {self.start:g} on {self.training_mqls} MQLs"
+
+
+def _one_hot(grade: np.ndarray) -> np.ndarray:
+    """Grade codes as one-hot rows; an unknown grade (any other code) is all zeros."""
+    return grade[:, None] == np.arange(len(GRADES))[None, :]
+
+
+def _decayed_score(points: dict[str, float], half_life_days: float) -> ScorePolicy:
+    """A score summing ``points`` per event, decayed with ``half_life_days``, over the whole
+    history: no caps, no fit points, no reset on recycle."""
+    config = ScorePolicyConfig(
+        points=points,
+        frequency_caps={},
+        decay="half_life",
+        decay_half_life_days=half_life_days,
+        grade_points={},
+        reset_on_recycle=False,
+    )
+    return ScorePolicy(config)
+
+
+@register_policy("predictive", PredictivePolicyConfig)
+class PredictivePolicy:
+    """MQL when the version in force predicts an SQL with probability at least ``cutoff``."""
+
+    def __init__(self, config: PredictivePolicyConfig) -> None:
+        self.config = config
+        half_life = config.feature_half_life_days
+        # The decayed count of each activity is a score with one point for that activity.
+        self.counters = [_decayed_score({activity: 1.0}, half_life) for activity in ACTIVITIES]
+        self.bootstrap: Policy | None = None
+        self.models: list[Model] = []
+        self.kept: list[dict[str, Any]] = []
+        if config.weights is not None:
+            fixed = np.array([config.weights.get(name, 0.0) for name in FEATURES])
+            self.models.append(self._model(0.0, fixed))
+
+    def _model(self, start: float, weights: np.ndarray, **training: int) -> Model:
+        points = dict(zip(ACTIVITIES, weights[: len(ACTIVITIES)].tolist(), strict=True))
+        score = _decayed_score(points, self.config.feature_half_life_days)
+        return Model(start=start, weights=weights, activity_score=score, **training)
+
+    # --- features and probabilities -------------------------------------------------------
+
+    def features(self, view: LeadView) -> np.ndarray:
+        """The features right after each event of ``view`` (events × :data:`FEATURES`)."""
+        events = view.events
+        matrix = np.zeros((len(events), len(FEATURES)))
+        for code, counter in enumerate(self.counters):
+            matrix[:, code] = counter.scores(view)
+        matrix[:, _GRADE_COLUMNS] = _one_hot(view.grade[events.lead])
+        matrix[:, _INTERCEPT] = 1.0
+        return matrix
+
+    def probability(self, model: Model, view: LeadView) -> np.ndarray:
+        """``model``'s probability right after each event: ``w·x`` is linear in the decayed
+        counts, so its activity part is one decayed score with the weights as points."""
+        fit = _one_hot(view.grade) @ model.weights[_GRADE_COLUMNS] + model.weights[_INTERCEPT]
+        return expit(model.activity_score.scores(view) + fit[view.events.lead])
+
+    def _features_at(self, view: LeadView, lead: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """The features of ``lead[k]`` at its last event up to ``time[k]`` (activity counts 0
+        when it has none).
+
+        Events and queries are sorted together, lead by lead and in time (a query after the
+        events of its time), so the events before a query are those up to it.
+        """
+        leads, local = np.unique(lead, return_inverse=True)
+        alone = view.subset(leads)
+        events = alone.events
+        is_query = np.repeat([False, True], [len(events), lead.size])
+        order = np.lexsort(
+            (
+                is_query,
+                np.concatenate((events.time, time + _CLOCK_TOLERANCE_DAYS)),
+                np.concatenate((events.lead, local)),
+            )
+        )
+        queries = is_query[order]
+        last = np.empty(lead.size, dtype=np.int64)
+        last[order[queries] - len(events)] = np.cumsum(~queries)[queries] - 1
+        has_event = last >= events.starts[local]
+        rows = np.zeros((lead.size, len(FEATURES)))
+        rows[has_event] = self.features(alone)[last[has_event]]
+        rows[:, _GRADE_COLUMNS] = _one_hot(alone.grade[local])
+        rows[:, _INTERCEPT] = 1.0
+        return rows
+
+    # --- the Policy protocol --------------------------------------------------------------
+
+    def _first_fit(self) -> float:
+        return self.models[0].start if self.models else math.inf
+
+    def qualify(self, view: LeadView) -> Qualification:
+        """Each lead's first event, at or after ``since``, where the version in force fires."""
+        if self.bootstrap is None and not self.models:
+            raise InputError(
+                'policy: kind = "predictive" without `weights` learns from simulated sales '
+                "outcomes, so it runs only as a simulation's [policy] (not on a recorded log, "
+                "nor inside another policy); give it fitted `weights` (a simulation's "
+                "results.json lists them under policy_reports)"
+            )
+        events = view.events
+        n_leads = events.n_leads
+        time = np.full(n_leads, np.nan)
+        priority = np.full(n_leads, np.nan)
+        event = np.full(n_leads, -1, dtype=np.int64)
+        first_fit = self._first_fit()
+        if self.bootstrap is not None and np.any(view.since < first_fit):
+            early = self.bootstrap.qualify(view)
+            before = early.time < first_fit  # nan compares False
+            time[before] = early.time[before]
+            priority[before] = early.priority[before]
+            event[before] = early.event[before]
+        eligible = events.time >= view.since[events.lead]
+        hits, chances = [], []
+        ends = [model.start for model in self.models[1:]] + [math.inf]
+        for model, end in zip(self.models, ends, strict=False):  # no models: no ends
+            inside = eligible & (events.time >= model.start) & (events.time < end)
+            if inside.any():
+                chance = self.probability(model, view)
+                hit = np.flatnonzero(inside & (chance >= self.config.cutoff))
+                hits.append(hit)
+                chances.append(chance[hit])
+        if hits:
+            later = first_hits(view, np.concatenate(hits), np.concatenate(chances))
+            undecided = np.isnan(time)
+            time[undecided] = later.time[undecided]
+            priority[undecided] = later.priority[undecided]
+            event[undecided] = later.event[undecided]
+        return Qualification(time=time, priority=priority, event=event)
+
+    def explain(self, view: LeadView, lead: int) -> str:
+        """The probability, the version that fired and the largest contributions to the
+        log-odds; before the first fit, the bootstrap's own reason."""
+        alone = view.subset(np.array([lead]))
+        decision = self.qualify(alone)
+        when = decision.time[0]
+        if np.isnan(when):
+            return "not MQL"
+        if when < self._first_fit():
+            assert self.bootstrap is not None  # only the bootstrap decides before the first fit
+            until = f"until day {self._first_fit():g}" if self.models else "before any fit"
+            return f"predictive bootstrap {until} [{self.bootstrap.explain(alone, 0)}]"
+        model = next(m for m in reversed(self.models) if m.start <= when)
+        contribution = model.weights * self.features(alone)[decision.event[0]]
+        ranked = sorted(
+            (index for index in range(_INTERCEPT) if contribution[index] != 0),
+            key=lambda index: (-abs(contribution[index]), index),
+        )
+        parts = [f"{FEATURES[index]} {contribution[index]:+.3g}" for index in ranked[:_SHOWN]]
+        parts.append(f"intercept {contribution[_INTERCEPT]:+.3g}")
+        return (
+            f"predictive p={decision.priority[0]:.2f} >= {self.config.cutoff:.2f} "
+            f"({model.describe()}): " + ", ".join(parts)
+        )
+
+    # --- the Refittable hooks -------------------------------------------------------------
+
+    def refit_times(self, horizon_days: float) -> list[float]:
+        """The bootstrap is in force from day 0; fits at ``training_days`` and every
+        ``retrain_every_days`` after it, before the horizon (none with fixed weights)."""
+        config = self.config
+        if config.weights is not None:
+            return []
+        self.bootstrap = make_policy(config.bootstrap)
+        if config.training_days >= horizon_days:
+            return []
+        if math.isinf(config.retrain_every_days):
+            return [config.training_days]
+        count = math.ceil((horizon_days - config.training_days) / config.retrain_every_days)
+        times = config.training_days + config.retrain_every_days * np.arange(count)
+        return times[times < horizon_days].tolist()
+
+    def refit(self, time: float, history: History) -> bool:
+        """Fit a version on the MQLs whose label is known by ``time``; keep the previous
+        version (and say why) when there are too few of them or only one class."""
+        window = self.config.label_window_days
+        known = history.episode_mql_time <= time - window
+        mql_time = history.episode_mql_time[known]
+        labels = history.episode_sql_time[known] - mql_time <= window  # nan: False
+        size, positives = int(known.sum()), int(labels.sum())
+        counts = {"training_mqls": size, "positives": positives}
+        if size < self.config.min_training_mqls or positives in (0, size):
+            why = (
+                f"only {size} labelled MQLs (min_training_mqls = {self.config.min_training_mqls})"
+                if size < self.config.min_training_mqls
+                else "only one class among the labelled MQLs"
+            )
+            self.kept.append({"fit_day": time, **counts, "reason": why})
+            return False
+        features = self._features_at(history.view, history.episode_lead[known], mql_time)
+        penalised = np.arange(len(FEATURES)) != _INTERCEPT
+        weights = fit_logistic(features, labels, self.config.l2_penalty, penalised)
+        self.models.append(self._model(time, weights, **counts))
+        return True
+
+    def report(self) -> dict[str, Any]:
+        """Every version (from which day, how it was fitted, its weights by feature) and every
+        fit that kept the previous version."""
+        versions: list[dict[str, Any]] = []
+        if self.bootstrap is not None:
+            versions.append({"from_day": 0.0, "bootstrap": self.config.bootstrap.kind})
+        for model in self.models:
+            entry: dict[str, Any] = {"from_day": model.start}
+            if model.training_mqls is not None:
+                entry |= {"training_mqls": model.training_mqls, "positives": model.positives}
+            entry["weights"] = dict(zip(FEATURES, model.weights.tolist(), strict=True))
+            versions.append(entry)
+        return {"versions": versions, "kept_previous": list(self.kept)}
