@@ -34,7 +34,13 @@ EXIT_BAD_INPUT = 2
 #: Modules that add a command: each has ``add_command(commands, scenario_options)``, which
 #: adds its subparser (listing ``scenario_options`` as a parent if it runs scenarios) and sets
 #: ``handler``. Listing a module here is all it takes to add a command.
-COMMAND_MODULES: tuple[str, ...] = ("sim.compare", "sim.explain", "sim.replay", "sim.sweep")
+COMMAND_MODULES: tuple[str, ...] = (
+    "sim.compare",
+    "sim.explain",
+    "sim.replay",
+    "sim.report",
+    "sim.sweep",
+)
 
 
 def _scenario_options() -> argparse.ArgumentParser:
@@ -150,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="write results.json and replications.csv here"
     )
     run.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    run.add_argument(
+        "--plots",
+        action="store_true",
+        help="also write the figures (PNG and SVG, see docs/figures.md) beside results.json;"
+        " needs --out",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
@@ -183,6 +195,8 @@ def progress_callback(total: int) -> Iterator[Callable[[int, int], None] | None]
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.plots and args.out is None:
+        raise InputError("--plots: give --out DIR too; the figures are written beside results.json")
     options = execution_options(args)
     scenario = _load_scenario(args.scenario, scenario_overrides(args))
     with progress_callback(scenario.scenario.replications) as progress:
@@ -191,6 +205,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None:
         try:
             write_outputs(args.out, result, summaries)
+            if args.plots:
+                from sim.figures import RunData, write_figures  # loads matplotlib: only here
+
+                write_figures(args.out, RunData.from_experiment(result))
         except OSError as error:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"

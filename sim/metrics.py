@@ -112,7 +112,8 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q)) if values.size else float("nan")
 
 
-def _overlap(start: np.ndarray, end: np.ndarray, begin: float, finish: float) -> np.ndarray:
+def overlap(start: np.ndarray, end: np.ndarray, begin: float, finish: float) -> np.ndarray:
+    """How much of each interval ``[start, end)`` lies inside ``[begin, finish)``."""
     return np.clip(np.minimum(end, finish) - np.maximum(start, begin), 0.0, None)
 
 
@@ -198,9 +199,7 @@ def compute_metrics(
     leave = np.where(np.isnan(sales.queue_leave), horizon, sales.queue_leave)
     entered = (sales.queue_enter >= begin) & (sales.queue_enter < horizon)
     m["queue_wait_hours"] = _mean((leave[entered] - sales.queue_enter[entered]) * HOURS_PER_DAY)
-    m["queue_length"] = float(
-        _overlap(sales.queue_enter, leave, begin, horizon).sum() / period_days
-    )
+    m["queue_length"] = float(overlap(sales.queue_enter, leave, begin, horizon).sum() / period_days)
 
     spend = _marketing_spend(scenario, pop, touches, created, begin, horizon)
     m["cost_per_mql"] = _ratio(spend, m["mqls"])

@@ -45,7 +45,7 @@ from sim.cli import (
 from sim.errors import InputError
 from sim.experiment import ExperimentResult, Progress, run_experiments
 from sim.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
-from sim.output import UNIT_FORMATS, format_value, results_document
+from sim.output import format_value, results_document
 from sim.scenario import Scenario
 from sim.summary import MetricSummary, summarize, summarize_result
 
@@ -66,11 +66,6 @@ TABLE_METRICS: tuple[str, ...] = (
     "missed_opportunities",
     "lost_pipeline_value",
     "revenue_won",
-)
-#: The trade-off plots: (x, y) metric pairs.
-PLOTS: tuple[tuple[str, str], ...] = (
-    ("missed_opportunities", "wasted_sales_hours"),
-    ("sales_hours", "lost_pipeline_value"),
 )
 FILES: tuple[str, ...] = ("sweep.csv", "sweep.json", "sweep.png", "sweep.svg")
 _PARAM_SYNTAX = "expected KEY=START:STOP:STEP or KEY=V1,V2,..."
@@ -319,7 +314,9 @@ def run_sweep(
     results = run_experiments([scenario for _, scenario in grid], progress, **execution)
     points = []
     for (settings, _), result in zip(grid, results, strict=True):
-        label = ", ".join(f"{key.rsplit('.', 1)[-1]}={_show(v)}" for key, v in settings.items())
+        label = ", ".join(
+            f"{key.rsplit('.', 1)[-1]}={setting_label(v)}" for key, v in settings.items()
+        )
         points.append(
             SweepPoint(
                 settings=settings,
@@ -332,7 +329,7 @@ def run_sweep(
     return Sweep(base=base, params=tuple(params), objective=objective, points=tuple(points))
 
 
-def _show(value: Any) -> str:
+def setting_label(value: Any) -> str:
     """A setting as a label shows it: ``100`` for ``100.0``, ``0.3`` for ``0.3``."""
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
@@ -428,7 +425,7 @@ def _table(sweep: Sweep) -> tuple[list[str], list[list[str]]]:
     best = sweep.best
     rows = []
     for index, point in enumerate(sweep.points):
-        row = [_show(point.settings[param.key]) for param in sweep.params]
+        row = [setting_label(point.settings[param.key]) for param in sweep.params]
         row += [_interval(point.summaries[n], METRIC_BY_NAME[n].unit) for n in TABLE_METRICS]
         row.append(point.band)
         if point.objective is not None:
@@ -527,88 +524,11 @@ def _triple(summary: MetricSummary) -> list[str]:
 
 
 def plot_sweep(sweep: Sweep) -> dict[str, bytes]:
-    """The trade-off figure as PNG and SVG bytes (deterministic: no dates, fixed SVG ids).
+    """The trade-off figure (:func:`sim.figures.trade_off_figure`) as PNG and SVG bytes."""
+    from sim.figures import FORMATS, TRADE_OFF, render, trade_off_figure  # loads matplotlib
 
-    Left: ``wasted_sales_hours`` against ``missed_opportunities``; right: ``lost_pipeline_value``
-    against ``sales_hours``. One point per setting with its 95 % intervals as error bars,
-    labelled with its settings; filled when its MQL→SQL rate is in the healthy band, hollow
-    otherwise; the best point by the objective is marked with a star.
-    """
-    import matplotlib
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-
-    figure = Figure(figsize=(13, 5.5), layout="constrained")
-    axes = figure.subplots(1, len(PLOTS))
-    best = sweep.best
-    groups: dict[Any, list[int]] = {}
-    for index, point in enumerate(sweep.points):
-        rest = tuple(point.settings[param.key] for param in sweep.params[1:])
-        groups.setdefault(rest, []).append(index)
-    for ax, (x_name, y_name) in zip(axes, PLOTS, strict=True):
-        x = [point.summaries[x_name] for point in sweep.points]
-        y = [point.summaries[y_name] for point in sweep.points]
-        for members in groups.values():  # one line along the first param per other setting
-            ax.plot([x[i].mean for i in members], [y[i].mean for i in members], color="0.75", lw=1)
-        for index, point in enumerate(sweep.points):
-            healthy = point.band == "healthy"
-            ax.errorbar(
-                x[index].mean,
-                y[index].mean,
-                xerr=_half_width(x[index]),
-                yerr=_half_width(y[index]),
-                fmt="o",
-                ms=7,
-                color="tab:green" if healthy else "tab:orange",
-                mfc="tab:green" if healthy else "white",
-                capsize=3,
-                zorder=3,
-            )
-            if index == best:
-                ax.plot(x[index].mean, y[index].mean, "*", ms=18, mfc="none", mec="black", zorder=4)
-            ax.annotate(
-                point.label,
-                (x[index].mean, y[index].mean),
-                xytext=(5, 5),
-                textcoords="offset points",
-                fontsize=8,
-            )
-        ax.ticklabel_format(style="plain", useOffset=False)
-        ax.set_xlabel(_axis_label(x_name))
-        ax.set_ylabel(_axis_label(y_name))
-        ax.grid(True, color="0.92")
-    handles = [
-        Line2D(
-            [], [], marker="o", ls="", color="tab:green", label="MQL→SQL rate 20–40 % (healthy)"
-        ),
-        Line2D([], [], marker="o", ls="", color="tab:orange", mfc="white", label="outside 20–40 %"),
-    ]
-    if best is not None:
-        handles.append(
-            Line2D([], [], marker="*", ls="", ms=12, mfc="none", mec="black", label="best")
-        )
-    axes[0].legend(handles=handles, loc="best", fontsize=8)
-    meta = sweep.base.scenario
-    figure.suptitle(
-        f"{meta.name}: sweep of {', '.join(param.key for param in sweep.params)}"
-        f" (mean and 95 % CI of {meta.replications} replications, seed {meta.seed})"
-    )
-    images = {}
-    with matplotlib.rc_context({"svg.hashsalt": "mqlsim", "svg.fonttype": "none"}):
-        for fmt, metadata in (("png", {"Software": None}), ("svg", {"Date": None})):
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
-            images[fmt] = buffer.getvalue()
-    return images
-
-
-def _half_width(summary: MetricSummary) -> float:
-    half = summary.ci_high - summary.mean
-    return half if math.isfinite(half) else 0.0
-
-
-def _axis_label(name: str) -> str:
-    return f"{name} ({UNIT_FORMATS[METRIC_BY_NAME[name].unit][1]}, mean per replication)"
+    figure = trade_off_figure(sweep)
+    return {fmt: render(figure, fmt, TRADE_OFF) for fmt in FORMATS}
 
 
 def write_sweep(out_dir: Path, sweep: Sweep) -> None:

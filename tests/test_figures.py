@@ -1,0 +1,229 @@
+"""Figures: the data behind each matches the metrics, drawing is byte-identical, `run --plots`."""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.cli import main
+from sim.experiment import ExperimentResult, run_experiment
+from sim.figures import (
+    FORMATS,
+    RUN_FIGURES,
+    TRADE_OFF,
+    RunData,
+    figure_svgs,
+    figures,
+    funnel_data,
+    missed_data,
+    render,
+    trade_off_figure,
+    truth_data,
+    weekly_data,
+    write_figures,
+)
+from sim.loading import load_scenario
+from sim.summary import summarize_result
+from sim.sweep import Sweep, SweepPoint, parse_param
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = str(ROOT / "scenarios" / "baseline.toml")
+#: Small but busy: a queue, recycling, misses of every kind; 110 measured days (a part week).
+SMALL = [
+    "population.leads_per_day=10",
+    "scenario.horizon_days=150",
+    "scenario.warmup_days=40",
+    "scenario.replications=2",
+]
+
+
+def _run(path: str, overrides: list[str]) -> RunData:
+    result = run_experiment(load_scenario(path, overrides), workers=1)
+    return RunData.from_experiment(result)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> RunData:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MQLSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return _run(BASELINE, SMALL)
+
+
+@pytest.fixture(scope="module")
+def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> RunData:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MQLSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        return _run(str(ROOT / "scenarios" / "policy_matrix.toml"), SMALL)
+
+
+def test_the_detailed_replication_is_the_row_it_stands_for(run: RunData) -> None:
+    assert run.detail.metrics == run.rows[0]
+    assert run.rows[0] != run.rows[1]
+
+
+class TestData:
+    def test_funnel_counts_and_rates_are_the_metrics(self, run: RunData) -> None:
+        row = run.rows[0]
+        data = funnel_data([row])
+        assert [count.mean for count in data.counts] == [row[name] for name in data.stages]
+        assert data.stages == ("leads", "mqls", "sals", "sqls", "opportunities", "deals_won")
+        assert data.rates[0] is None
+        assert data.rates[1].mean == row["lead_to_mql_rate"]
+        assert data.rates[2].mean == row["mql_to_sal_rate"]
+        assert data.rates[3].mean == row["sqls"] / row["sals"]
+        assert data.mql_to_sql.mean == row["mql_to_sql_rate"]
+        both = funnel_data(run.rows)
+        assert both.counts[1].mean == pytest.approx((run.rows[0]["mqls"] + run.rows[1]["mqls"]) / 2)
+        rates = [r["mql_to_sal_rate"] for r in run.rows]
+        assert both.rates[2].mean == pytest.approx(sum(rates) / 2)  # mean of the metric
+        assert both.rates[2].ci_low < both.rates[2].mean < both.rates[2].ci_high
+
+    def test_missed_causes_add_up_to_missed_opportunities(self, run: RunData) -> None:
+        for row in run.rows:
+            data = missed_data([row])
+            assert sum(count.mean for count in data.counts) == row["missed_opportunities"]
+            assert data.total.mean == row["missed_opportunities"] > 0
+            assert data.lost_value.mean == row["lost_pipeline_value"]
+        data = missed_data(run.rows)
+        assert sum(count.mean for count in data.counts) == pytest.approx(data.total.mean)
+
+    def test_weekly_series_add_up_to_the_metrics(self, run: RunData) -> None:
+        weekly = weekly_data(run.scenario, run.detail)
+        row = run.detail.metrics
+        assert weekly.edges[0] == 40 and weekly.edges[-1] == 150
+        assert np.all(weekly.days[:-1] == 7) and weekly.days[-1] == 110 % 7
+        assert (weekly.first_mqls + weekly.re_mqls).sum() == row["mql_events"]
+        assert weekly.re_mqls.sum() > 0
+        assert weekly.queue_length @ weekly.days / 110 == pytest.approx(row["queue_length"])
+        spent = weekly.productive_hours + weekly.wasted_hours + weekly.open_hours
+        assert spent.sum() == pytest.approx(row["sales_hours"], rel=1e-12)
+        assert weekly.wasted_hours.sum() == pytest.approx(row["wasted_sales_hours"], rel=1e-12)
+        assert weekly.productive_hours.sum() > 0 and weekly.open_hours.sum() > 0
+        utilisation = spent.sum() / weekly.hours_at_work.sum()
+        assert utilisation == pytest.approx(row["rep_utilization"], rel=1e-12)
+        medians = weekly.speed_median[np.isfinite(weekly.speed_median)]
+        assert medians.size > 10 and np.all(weekly.speed_p90 >= weekly.speed_median)
+
+    def test_whole_weeks_leave_out_the_part_week(self, run: RunData) -> None:
+        weekly = weekly_data(run.scenario, run.detail)
+        whole = weekly.whole_weeks()
+        assert whole.edges.size == weekly.edges.size - 1 and np.all(whole.days == 7)
+        assert np.array_equal(whole.first_mqls, weekly.first_mqls[:-1])
+        assert np.array_equal(whole.hours_at_work, weekly.hours_at_work[:-1])
+
+    def test_confusion_matrix_covers_the_leads_of_the_period(self, run: RunData) -> None:
+        data = truth_data(run.scenario, run.detail)
+        row = run.detail.metrics
+        assert data.confusion.sum() == row["leads"]
+        assert 0 < data.confusion[:, 0].sum() <= row["mqls"]
+        assert np.all(data.confusion > 0)
+
+    def test_score_reaches_the_threshold_exactly_for_the_mqls(self, run: RunData) -> None:
+        data = truth_data(run.scenario, run.detail)
+        assert data.thresholds == {"threshold": 100.0}
+        assert data.score is not None and data.bar is not None
+        assert np.array_equal(data.score >= data.bar, data.mql)
+
+    def test_matrix_bars_are_the_cells_of_each_grade(self, matrix_run: RunData) -> None:
+        data = truth_data(matrix_run.scenario, matrix_run.detail)
+        assert data.thresholds == {"grade A, B": 50.0, "grade C": 90.0}
+        assert data.score is not None and data.bar is not None
+        assert np.array_equal(data.score >= data.bar, data.mql)
+        grade = matrix_run.detail.population.grade[
+            (matrix_run.detail.population.arrival >= 40)
+            & (matrix_run.detail.population.arrival < 150)
+        ]
+        assert np.all(np.isinf(data.bar[grade == 3])) and not data.mql[grade == 3].any()
+
+    def test_a_policy_without_a_score_has_no_distribution(self) -> None:
+        small = _run(str(ROOT / "scenarios" / "policy_trigger.toml"), SMALL)
+        data = truth_data(small.scenario, small.detail)
+        assert data.score is None and data.bar is None and data.thresholds == {}
+        assert data.confusion.sum() == small.detail.metrics["leads"]
+        svg = render(figures(small)["policy_vs_truth"], "svg").decode()
+        assert "qualifies by rule, not by one" in svg
+
+
+def _sweep(run: RunData) -> Sweep:
+    """A two-point sweep built from the run's two replications (no new simulation)."""
+    param = parse_param("policy.threshold=60,100")
+    points = []
+    for value, row in zip(param.values, run.rows, strict=True):
+        result = ExperimentResult(run.scenario, [row, row])
+        summaries = summarize_result(result)
+        points.append(SweepPoint({param.key: value}, f"threshold={value}", result, summaries, None))
+    return Sweep(run.scenario, (param,), None, tuple(points))
+
+
+class TestDrawing:
+    def test_drawing_twice_gives_the_same_bytes(self, run: RunData) -> None:
+        first, second = figures(run, _sweep(run)), figures(run, _sweep(run))
+        assert list(first) == [*RUN_FIGURES, TRADE_OFF]
+        for name in first:
+            for fmt in FORMATS:
+                image = render(first[name], fmt)
+                assert image == render(second[name], fmt), (name, fmt)
+        svg = render(first["funnel"], "svg").decode()
+        assert "<dc:date>" not in svg and "Matplotlib v" not in svg
+        png = render(first["funnel"], "png")
+        assert b"Software" not in png and png.startswith(b"\x89PNG")
+
+    def test_svgs_for_html_are_bare_svg_elements_with_takeaways(self, run: RunData) -> None:
+        svgs = figure_svgs(run, _sweep(run))
+        assert list(svgs) == [*RUN_FIGURES, TRADE_OFF]
+        for svg in svgs.values():
+            assert svg.startswith("<svg") and "viewBox" in svg
+            ElementTree.fromstring(svg)
+        rate = run.rows[0]["mql_to_sql_rate"], run.rows[1]["mql_to_sql_rate"]
+        assert f"MQL→SQL is {sum(rate) / 2 * 100:.1f} %" in svgs["funnel"]
+        assert "20–40 %" in svgs["funnel"]
+        assert "Never MQL" in svgs["missed_opportunities"]
+        assert "mean of 2 replications" in svgs["missed_opportunities"]
+        assert "replication 0 of 2" in svgs["over_time"] and "SLA 4 h" in svgs["over_time"]
+        assert "threshold 100" in svgs["policy_vs_truth"]
+        for text in ("threshold=60", "threshold=100", "wasted_sales_hours", "20–40 % (healthy)"):
+            assert text in svgs[TRADE_OFF]
+
+    def test_trade_off_alone(self, run: RunData) -> None:
+        assert list(figure_svgs(sweep=_sweep(run))) == [TRADE_OFF]
+        assert trade_off_figure(_sweep(run)).axes[0].get_xlabel() == (
+            "missed_opportunities (leads)"
+        )
+
+    def test_write_figures_writes_png_and_svg_of_each(self, run: RunData, tmp_path: Path) -> None:
+        written = write_figures(tmp_path / "figures", run)
+        expected = sorted(f"{name}.{fmt}" for name in RUN_FIGURES for fmt in FORMATS)
+        assert sorted(path.name for path in written) == expected
+        assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == expected
+
+
+class TestCommandLine:
+    def test_run_plots_writes_the_figures_beside_results(self, tmp_path: Path) -> None:
+        argv = ["run", BASELINE, *(f"--set={item}" for item in SMALL), "--workers", "1"]
+        assert main([*argv, "--plots", "--out", str(tmp_path / "a")]) == 0
+        names = sorted(path.name for path in (tmp_path / "a").iterdir())
+        figures_written = [f"{name}.{fmt}" for name in RUN_FIGURES for fmt in FORMATS]
+        assert names == sorted(["results.json", "replications.csv", *figures_written])
+        assert main([*argv, "--plots", "--out", str(tmp_path / "b")]) == 0
+        for name in names:
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+    def test_plots_without_out_is_bad_input(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["run", BASELINE, "--plots"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1 and "--plots" in captured.err
+        assert "--out" in captured.err
+
+
+def test_unmeasured_values_draw_without_error(tmp_path: Path) -> None:
+    """No MQL at all: every ratio is nan, every weekly speed is nan; figures still draw."""
+    quiet = _run(BASELINE, [*SMALL[:3], "scenario.replications=1", "policy.threshold=1e9"])
+    assert quiet.rows[0]["mqls"] == 0 and math.isnan(quiet.rows[0]["mql_to_sql_rate"])
+    svgs = figure_svgs(quiet)
+    assert "MQL→SQL rate not measured" in svgs["funnel"]
+    assert "No rep hours were spent on MQLs" in svgs["rep_hours"]

@@ -1,0 +1,207 @@
+"""`mqlsim report` without a browser: self-contained, complete, reproducible, strict on input."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.experiment import run_experiment
+from sim.loading import load_scenario
+from sim.metric_catalog import METRIC_BY_NAME
+from sim.output import format_value
+from sim.report import KEY_METRICS, MODEL_DOC, markdown_to_html
+from sim.summary import summarize_result
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOSE = str(ROOT / "scenarios" / "loose.toml")
+STRICT = str(ROOT / "scenarios" / "strict.toml")
+BASELINE = str(ROOT / "scenarios" / "baseline.toml")
+SMALL = [
+    "--set=population.leads_per_day=5",
+    "--set=scenario.horizon_days=120",
+    "--set=scenario.warmup_days=30",
+    "--replications=2",
+    "--workers=1",
+]
+#: loose.toml's own threshold is 80: the slider starts at the second point.
+SWEEP = "policy.threshold=60,80,100"
+
+
+class Page(HTMLParser):
+    """Every tag with its attributes, the text of each settings ``<pre>`` and of each script."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.pre: list[str] = []
+        self.scripts: dict[str | None, str] = {}
+        self._open: tuple[str, str | None] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if (tag, dict(attrs).get("class")) == ("pre", "settings") or tag == "script":
+            self._open = (tag, dict(attrs).get("id"))
+            if tag == "pre":
+                self.pre.append("")
+            else:
+                self.scripts[self._open[1]] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open and self._open[0] == tag:
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is None:
+            return
+        if self._open[0] == "pre":
+            self.pre[-1] += data
+        else:
+            self.scripts[self._open[1]] += data
+
+
+def _report(out: Path, *args: str) -> str:
+    assert main(["report", *args, *SMALL, "--out", str(out)]) == 0
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Page, dict]:
+    """A report of loose and strict over three thresholds."""
+    out = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MQLSIM_CACHE_DIR", str(out / "cache"))
+        text = _report(out / "report.html", LOOSE, STRICT, "--sweep", SWEEP)
+    page = Page(text)
+    return text, page, json.loads(page.scripts["sweep-data"])
+
+
+def test_self_contained(swept: tuple[str, Page, dict]) -> None:
+    text, page, _ = swept
+    names = {tag for tag, _ in page.tags}
+    assert not names & {"link", "img", "iframe", "object", "embed"}
+    assert all("src" not in attrs for tag, attrs in page.tags if tag == "script")
+    for tag, attrs in page.tags:
+        for name in ("href", "xlink:href", "src"):
+            target = attrs.get(name)
+            if target is not None and not target.startswith(("#", "data:")):
+                assert tag == "a" and target.startswith(("http://", "https://")), (tag, attrs)
+    assert "@import" not in text
+    assert not re.search(r"url\((?!#)", text)
+
+
+def test_names_settings_and_assumptions(swept: tuple[str, Page, dict]) -> None:
+    text, page, _ = swept
+    overrides = [option.removeprefix("--set=") for option in SMALL[:3]]
+    for path, name in ((LOOSE, "loose"), (STRICT, "strict")):
+        scenario = load_scenario(path, [*overrides, "scenario.replications=2"])
+        assert f">{name}<" in text
+        assert json.loads(scenario.model_dump_json()) in [json.loads(pre) for pre in page.pre]
+    headings = re.findall(r"^## (.*)$", MODEL_DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(headings) >= 5
+    summaries = re.findall(r"<summary>(.*?)</summary>", text)
+    assert [re.sub(r"<[^>]+>|`", "", h) for h in headings] == [
+        re.sub(r"<[^>]+>", "", s).replace("&quot;", '"') for s in summaries[-len(headings) :]
+    ]
+    assert "Common random numbers." in text
+
+
+def test_grid_json_and_the_numbers_shown(swept: tuple[str, Page, dict]) -> None:
+    text, _, data = swept
+    assert data["key"] == "policy.threshold"
+    assert data["values"] == [60, 80, 100]
+    assert data["start"] == 1
+    assert [scenario["name"] for scenario in data["scenarios"]] == ["loose", "strict"]
+    for column, scenario in enumerate(data["scenarios"]):
+        assert len(scenario["points"]) == 3
+        for metric in KEY_METRICS:
+            shown = scenario["points"][1][metric]
+            assert f'id="v-{column}-{metric}">{shown["text"]}<' in text
+    # one ring per point on each of the two panels of each scenario's trade-off figure
+    assert len(re.findall(r'<circle data-point="\d"', text)) == 3 * 2 * 2
+    assert len(re.findall(r'<circle data-point="1" class="current"', text)) == 2 * 2
+
+
+def test_grid_numbers_are_the_runs_of_each_point(swept: tuple[str, Page, dict]) -> None:
+    """Point 2 of the strict column is strict.toml run at threshold 100 (common seed)."""
+    _, _, data = swept
+    overrides = [option.removeprefix("--set=") for option in SMALL[:3]]
+    point = ["scenario.replications=2", "policy.threshold=100"]
+    scenario = load_scenario(STRICT, [*overrides, *point])
+    summaries = summarize_result(run_experiment(scenario, workers=1))
+    for metric in KEY_METRICS:
+        shown = data["scenarios"][1]["points"][2][metric]
+        mean = summaries[metric].mean
+        assert shown["text"] == format_value(mean, METRIC_BY_NAME[metric].unit)
+        assert shown["mean"] == pytest.approx(mean, nan_ok=True) or shown["mean"] is None
+
+
+def test_same_inputs_same_bytes(tmp_path: Path) -> None:
+    first = _report(tmp_path / "a.html", BASELINE)
+    second = _report(tmp_path / "b.html", BASELINE, "--no-cache")
+    assert first == second
+    assert "sweep-data" not in first and "<script" not in first
+    for name in ("funnel", "missed opportunities", "rep hours", "over time", "policy vs truth"):
+        assert f"<h3>{name.capitalize()}</h3>" in first
+    ids = re.findall(r'\bid="([^"]+)"', first)
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.toml"], "missing.toml"),
+        ([BASELINE, "--sweep", "policy.threshold"], "--sweep 'policy.threshold': expected"),
+        ([BASELINE, "--sweep", "policy.threshold=1:5:0"], "--sweep 'policy.threshold=1:5:0'"),
+        ([BASELINE, "--sweep", "policy.nope=1,2"], "--sweep 'policy.nope=1,2'"),
+        ([BASELINE, "--set", "sales.reps=-1"], "sales.reps"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", *args, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("mqlsim: error: ")
+    assert message in error
+    assert not out.exists()
+
+
+def test_out_must_not_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", BASELINE, "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_markdown_subset() -> None:
+    text = (
+        "Intro with `a<b` and **bold `x`** and *it*.\n"
+        "continued [doc](other.md) and [site](https://example.org).\n"
+        "\n"
+        "- one\n"
+        "  more of one\n"
+        "  - nested\n"
+        "- two\n"
+        "\n"
+        "```\n"
+        "x < y\n"
+        "```\n"
+        "\n"
+        "| a | b |\n"
+        "|---|---|\n"
+        "| 1 | `2` |\n"
+        "### Head\n"
+    )
+    assert markdown_to_html(text).splitlines() == [
+        "<p>Intro with <code>a&lt;b</code> and <strong>bold <code>x</code></strong> and"
+        ' <em>it</em>. continued doc and <a href="https://example.org">site</a>.</p>',
+        "<ul><li>one more of one<ul><li>nested</li></ul></li><li>two</li></ul>",
+        "<pre><code>x &lt; y</code></pre>",
+        "<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td><code>2</code></td></tr></table>",
+        "<h4>Head</h4>",
+    ]
