@@ -100,10 +100,10 @@ class Policy(Protocol):
 class History:
     """What a run has observed by ``time``, for a policy that learns from it.
 
-    ``view`` holds the activity (up to ``time``) and fit of the leads that have been MQL, with
-    ``since`` at their arrival; ``episode_*`` describe every MQL episode sales has opened so far:
-    its lead (into ``view``), when it became MQL, and when sales found it an SQL (``nan``: not,
-    or not yet). Only observed outcomes: never the hidden intent.
+    ``view`` holds the activity (up to ``time``) and fit of every lead arrived by ``time``,
+    with ``since`` at its arrival; ``episode_*`` describe every MQL episode sales has opened so
+    far: its lead (into ``view``), when it became MQL, and when sales found it an SQL (``nan``:
+    not, or not yet). Only observed outcomes: never the hidden intent.
     """
 
     time: float

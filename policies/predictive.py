@@ -14,20 +14,34 @@ score) is `p`.
 
 **Training on the simulated history.** Until `training_days`, leads are qualified by `bootstrap`
 (a policy table of any kind; by default the baseline's score). At `training_days`, and then
-every `retrain_every_days` (the "regular review"; `inf`: never), the model is fitted on every
-MQL episode that sales opened at least `label_window_days` earlier, so that its label is known:
-1 when sales found the lead an SQL within `label_window_days` of the MQL (observed outcomes
-only, never the hidden intent), 0 otherwise; its features are those at the MQL event. The fit
-maximises the log-likelihood minus `l2_penalty / 2` times the squared weights (the intercept is
-not penalised), with L-BFGS-B and the analytic gradient from all-zero weights, so it has no
-randomness. With fewer than `min_training_mqls` labelled MQLs, or only one class among them, the
-previous version stays in force and the report says why.
+every `retrain_every_days` (the "regular review"; `inf`: never), the model is fitted on the
+outcomes observed so far (sales' SQLs, never the hidden intent), with one of two
+`training_examples`:
+
+- `"all_leads"` (the default): every lead in the run's history (as the engine passes it, the
+  leads that have been MQL at least once), at a sample of its moments. A moment is an event
+  time `t` (events at the same time are one moment, after the last of them) at least
+  `label_window_days` before the fit, so that its label is known, and before the lead's first
+  SQL. Of a lead's `n` moments, `k = min(n, max_examples_per_lead)` are used, the
+  `floor(j n / k)`-th for `j = 0 ... k - 1` (its arrival, then evenly spaced: no randomness,
+  and heavy clickers do not dominate). The label is 1 when sales found the lead an SQL within
+  `label_window_days` after `t`. A lead never sent to sales is a 0, as in a real team's data.
+- `"mql_episodes"`: every MQL episode sales opened at least `label_window_days` before the fit,
+  at its MQL event, labelled 1 when it became an SQL within `label_window_days`. These are only
+  the leads the policy in force picked: the model never sees a lead with little activity, and
+  may qualify well-fitting leads at their arrival.
+
+The fit maximises the log-likelihood minus `l2_penalty / 2` times the squared weights (the
+intercept is not penalised), with L-BFGS-B and the analytic gradient from all-zero weights, so
+it has no randomness. With fewer than `min_training_mqls` labelled MQL episodes, or only one
+class among the examples, the previous version stays in force and the report says why.
 
 **Versions.** Each fit is a version in force from its fit time until the next one: a lead's first
 MQL is at the first event where the version in force then fires (the bootstrap's rule before
 the first fit, the model after). A recycled lead is decided by the version in force when it
-resumes. The fitted weights of every version, with the training size and positives, are written
-to `results.json` under `policy_reports`.
+resumes. The fitted weights of every version, with the training set's size (labelled MQLs; for
+all leads, also leads and examples) and positives, are written to `results.json` under
+`policy_reports`.
 
 **Fixed model.** `weights = { pricing_page = 1.2, grade_A = 0.8, intercept = -4.1 }` (a missing
 feature weighs 0) is a model fitted already: no bootstrap and no training. Use it, with the same
@@ -36,8 +50,8 @@ feature weighs 0) is a model fitted already: no bootstrap and no training. Use i
 has: it cannot run on a recorded log, nor inside another policy.
 
 The reason lists the largest contributions `w·x` to the log-odds, e.g.
-`predictive p=0.34 >= 0.30 (model fitted day 120 on 412 MQLs): pricing_page +1.21, grade_A
-+0.8, ..., intercept -3.9`.
+`predictive p=0.34 >= 0.30 (model fitted day 120 on 20705 moments of 3575 leads): pricing_page
++1.21, grade_A +0.8, ..., intercept -3.9`.
 """
 
 from __future__ import annotations
@@ -111,9 +125,23 @@ class PredictivePolicyConfig(PolicyConfigBase):
     label_window_days: Positive = Field(
         30.0,
         description=(
-            "An MQL counts as positive when sales found it an SQL within this many days; "
-            "only MQLs at least this old at a fit are used."
+            "An example (an MQL, or a lead's moment) counts as positive when sales found the "
+            "lead an SQL within this many days of it; only examples at least this old at a "
+            "fit are used."
         ),
+    )
+    training_examples: Literal["all_leads", "mql_episodes"] = Field(
+        "all_leads",
+        description=(
+            '"all_leads": each lead of the history at up to max_examples_per_lead of its '
+            "moments, positive when sales found it an SQL within label_window_days; "
+            '"mql_episodes": only the MQL episodes, at their MQL.'
+        ),
+    )
+    max_examples_per_lead: int = Field(
+        10,
+        ge=1,
+        description='With "all_leads": most moments of one lead used in a fit, evenly spaced.',
     )
     min_training_mqls: int = Field(
         100, ge=1, description="Fewest labelled MQLs a fit needs; with fewer, no new version."
@@ -161,38 +189,63 @@ def fit_logistic(
     """Weights maximising the log-likelihood of ``labels`` (0/1) given ``features`` minus
     ``l2_penalty / 2`` times the sum of the squared ``penalised`` weights.
 
-    L-BFGS-B with the analytic gradient from all-zero weights: no randomness.
+    L-BFGS-B with the analytic gradient from all-zero weights: no randomness. It works on the
+    features divided by their root mean square (the same objective in other units), which
+    conditions the problem: decayed counts and one-hot grades differ in scale by orders of
+    magnitude, and unscaled, a fit on many examples takes thousands of iterations.
     """
     y = labels.astype(float)
     mask = penalised.astype(float)
+    scale = np.sqrt(np.mean(features**2, axis=0)) if len(features) else np.ones(features.shape[1])
+    scale[scale == 0.0] = 1.0
+    scaled = features / scale
+    penalty = l2_penalty * mask / scale**2  # the penalty on the unscaled weights
 
     def objective(weights: np.ndarray) -> tuple[float, np.ndarray]:
-        z = features @ weights
-        loss = np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * l2_penalty * np.sum(mask * weights**2)
-        gradient = features.T @ (expit(z) - y) + l2_penalty * mask * weights
+        z = scaled @ weights
+        loss = np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(penalty * weights**2)
+        gradient = scaled.T @ (expit(z) - y) + penalty * weights
         return float(loss), gradient
 
     start = np.zeros(features.shape[1])
     options = {"maxiter": 10_000, "ftol": 1e-13, "gtol": 1e-9}
-    return minimize(objective, start, jac=True, method="L-BFGS-B", options=options).x
+    solution = minimize(objective, start, jac=True, method="L-BFGS-B", options=options)
+    return solution.x / scale
 
 
 @dataclass(frozen=True)
 class Model:
-    """One fitted version: in force from ``start``; ``training_mqls`` is ``None`` for fixed
-    weights. ``activity_score`` sums the activity terms of ``w·x`` as one decayed score."""
+    """One fitted version: in force from ``start``; ``training`` (the sizes of its training
+    set, as reported) is ``None`` for fixed weights. ``activity_score`` sums the activity
+    terms of ``w·x`` as one decayed score."""
 
     start: float
     weights: np.ndarray
     activity_score: ScorePolicy
-    training_mqls: int | None = None
-    positives: int | None = None
+    training: dict[str, int] | None = None
 
     def describe(self) -> str:
         """Where the weights come from, for a reason."""
-        if self.training_mqls is None:
+        if self.training is None:
             return "fixed weights"
-        return f"model fitted day {self.start:g} on {self.training_mqls} MQLs"
+        if "training_examples" in self.training:
+            return (
+                f"model fitted day {self.start:g} on {self.training['training_examples']} "
+                f"moments of {self.training['training_leads']} leads"
+            )
+        return f"model fitted day {self.start:g} on {self.training['training_mqls']} MQLs"
+
+
+@dataclass(frozen=True)
+class Examples:
+    """A training set: ``features`` (examples × :data:`FEATURES`) and 0/1 ``labels``; for the
+    all-leads examples also each one's ``lead`` (into the history's view) and ``event``
+    (index into its events; -1 for an MQL episode, whose moment is its MQL time)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    lead: np.ndarray
+    event: np.ndarray
 
 
 def _one_hot(grade: np.ndarray) -> np.ndarray:
@@ -230,10 +283,12 @@ class PredictivePolicy:
             fixed = np.array([config.weights.get(name, 0.0) for name in FEATURES])
             self.models.append(self._model(0.0, fixed))
 
-    def _model(self, start: float, weights: np.ndarray, **training: int) -> Model:
+    def _model(
+        self, start: float, weights: np.ndarray, training: dict[str, int] | None = None
+    ) -> Model:
         points = dict(zip(ACTIVITIES, weights[: len(ACTIVITIES)].tolist(), strict=True))
         score = _decayed_score(points, self.config.feature_half_life_days)
-        return Model(start=start, weights=weights, activity_score=score, **training)
+        return Model(start=start, weights=weights, activity_score=score, training=training)
 
     # --- features and probabilities -------------------------------------------------------
 
@@ -368,27 +423,84 @@ class PredictivePolicy:
         return times[times < horizon_days].tolist()
 
     def refit(self, time: float, history: History) -> bool:
-        """Fit a version on the MQLs whose label is known by ``time``; keep the previous
-        version (and say why) when there are too few of them or only one class."""
-        window = self.config.label_window_days
-        known = history.episode_mql_time <= time - window
-        mql_time = history.episode_mql_time[known]
-        labels = history.episode_sql_time[known] - mql_time <= window  # nan: False
-        size, positives = int(known.sum()), int(labels.sum())
-        counts = {"training_mqls": size, "positives": positives}
-        if size < self.config.min_training_mqls or positives in (0, size):
+        """Fit a version on the examples whose label is known by ``time``; keep the previous
+        version (and say why) when there are too few labelled MQLs or only one class."""
+        known = history.episode_mql_time <= history.time - self.config.label_window_days
+        size = int(known.sum())
+        examples = (
+            self.all_leads_examples(history)
+            if self.config.training_examples == "all_leads"
+            else self.mql_examples(history)
+        )
+        positives = int(examples.labels.sum())
+        counts = {"training_mqls": size}
+        if self.config.training_examples == "all_leads":
+            counts["training_leads"] = int(np.unique(examples.lead).size)
+            counts["training_examples"] = int(examples.labels.size)
+        counts["positives"] = positives
+        if size < self.config.min_training_mqls or positives in (0, examples.labels.size):
             why = (
                 f"only {size} labelled MQLs (min_training_mqls = {self.config.min_training_mqls})"
                 if size < self.config.min_training_mqls
-                else "only one class among the labelled MQLs"
+                else "only one class among the labelled examples"
             )
             self.kept.append({"fit_day": time, **counts, "reason": why})
             return False
-        features = self._features_at(history.view, history.episode_lead[known], mql_time)
         penalised = np.arange(len(FEATURES)) != _INTERCEPT
-        weights = fit_logistic(features, labels, self.config.l2_penalty, penalised)
-        self.models.append(self._model(time, weights, **counts))
+        weights = fit_logistic(
+            examples.features, examples.labels, self.config.l2_penalty, penalised
+        )
+        self.models.append(self._model(time, weights, counts))
         return True
+
+    def mql_examples(self, history: History) -> Examples:
+        """One example per MQL episode opened at least ``label_window_days`` before the
+        history's time: the features at its MQL event, labelled 1 when sales found it an SQL
+        within ``label_window_days`` of the MQL."""
+        window = self.config.label_window_days
+        known = history.episode_mql_time <= history.time - window
+        mql_time = history.episode_mql_time[known]
+        labels = history.episode_sql_time[known] - mql_time <= window  # nan: False
+        lead = history.episode_lead[known]
+        features = self._features_at(history.view, lead, mql_time)
+        event = np.full(lead.size, -1, dtype=np.int64)
+        return Examples(features=features, labels=labels, lead=lead, event=event)
+
+    def all_leads_examples(self, history: History) -> Examples:
+        """Examples from every lead of the history's view: its state right after a sample of
+        its event times ``t``, labelled 1 when sales found it an SQL in ``(t, t + window]``.
+
+        Only moments with ``t <= time - window`` count (their label is known), and only
+        moments before the lead's first SQL (from then on the lead is sales', not a
+        qualification question). Events at the same time are one moment (after the last of
+        them). Of a lead's ``n`` moments, ``k = min(n, max_examples_per_lead)`` are used, the
+        ``floor(j n / k)``-th for ``j = 0 ... k - 1``: the first (its arrival) and evenly
+        spaced after it, with no randomness.
+        """
+        window = self.config.label_window_days
+        view = history.view
+        events = view.events
+        first_sql = np.full(events.n_leads, np.inf)
+        sql = ~np.isnan(history.episode_sql_time)
+        np.minimum.at(first_sql, history.episode_lead[sql], history.episode_sql_time[sql])
+        lead, event_time = events.lead, events.time
+        last_at_time = np.ones(len(events), dtype=bool)
+        last_at_time[:-1] = (lead[1:] != lead[:-1]) | (event_time[1:] != event_time[:-1])
+        moment = np.flatnonzero(
+            last_at_time
+            & (event_time <= history.time - window)
+            & (event_time >= view.since[lead])
+            & (event_time < first_sql[lead])
+        )
+        counts = np.bincount(lead[moment], minlength=events.n_leads)
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        taken = np.minimum(counts, self.config.max_examples_per_lead)
+        owner = np.repeat(np.arange(events.n_leads), taken)
+        j = np.arange(taken.sum()) - np.repeat(np.cumsum(taken) - taken, taken)
+        chosen = moment[starts[owner] + j * counts[owner] // taken[owner]]
+        labels = first_sql[lead[chosen]] <= event_time[chosen] + window
+        features = self.features(view)[chosen]
+        return Examples(features=features, labels=labels, lead=lead[chosen], event=chosen)
 
     def report(self) -> dict[str, Any]:
         """Every version (from which day, how it was fitted, its weights by feature) and every
@@ -398,8 +510,7 @@ class PredictivePolicy:
             versions.append({"from_day": 0.0, "bootstrap": self.config.bootstrap.kind})
         for model in self.models:
             entry: dict[str, Any] = {"from_day": model.start}
-            if model.training_mqls is not None:
-                entry |= {"training_mqls": model.training_mqls, "positives": model.positives}
+            entry |= model.training or {}
             entry["weights"] = dict(zip(FEATURES, model.weights.tolist(), strict=True))
             versions.append(entry)
         return {"versions": versions, "kept_previous": list(self.kept)}

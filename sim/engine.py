@@ -174,9 +174,11 @@ class Nurture:
 
     def _history(self, time: float, log: SalesLog) -> History:
         """What has been observed by ``time``: the MQL episodes and outcomes in ``log``, and
-        the activity up to ``time`` (organic, and answers to the touches sent) of their leads."""
+        the activity up to ``time`` (organic, and answers to the touches sent) of every lead
+        arrived by then."""
         episode_lead = np.array(log.episode_lead, dtype=np.int64)
-        leads, local = np.unique(episode_lead, return_inverse=True)
+        leads = np.flatnonzero(self.population.arrival <= time)  # every episode's lead too
+        local = np.searchsorted(leads, episode_lead)
         organic = self.organic.take_leads(leads)
         touches = self._earlier(leads)
         answer_lead, answer_time, activity = touches.events()

@@ -13,7 +13,7 @@ from scipy.special import expit
 
 import sim.engine
 from policies import make_policy
-from policies.base import History, LeadView
+from policies.base import History, LeadView, Qualification
 from policies.predictive import FEATURES, PredictivePolicy, PredictivePolicyConfig, fit_logistic
 from policies.score import ScorePolicy
 from sim.cli import main
@@ -23,6 +23,7 @@ from sim.events import EventLog
 from sim.experiment import ExperimentResult
 from sim.loading import load_scenario
 from sim.output import RESULTS_FILE, write_outputs
+from sim.sales import SQL_OUTCOMES
 from sim.summary import summarize_result
 from sim.vocabulary import ACTIVITY_CODE
 
@@ -174,8 +175,9 @@ def test_replay_needs_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["replay", str(log), "--policy", str(PREDICTIVE)]) == 2
     assert "give it fitted `weights`" in capsys.readouterr().err
     sets = ["--set", "policy.weights={ pricing_page = 3.0, intercept = -2.0 }"]
+    sets += ["--set", "policy.cutoff=0.5"]
     assert main(["replay", str(log), "--policy", str(PREDICTIVE), *sets, "--format", "json"]) == 0
-    assert "predictive p=0.73 >= 0.22 (fixed weights): pricing_page +3" in capsys.readouterr().out
+    assert "predictive p=0.73 >= 0.50 (fixed weights): pricing_page +3" in capsys.readouterr().out
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -199,7 +201,8 @@ def training_history(time: float, positives: int, negatives: int, recent: int = 
 
 
 def versioned(**settings) -> PredictivePolicy:
-    """Bootstrap: 50 points per pricing view, threshold 100, no decay; first fit on day 100."""
+    """Bootstrap: 50 points per pricing view, threshold 100, no decay; first fit on day 100;
+    trained on the MQL episodes unless ``settings`` say otherwise."""
     bootstrap = {
         "kind": "score",
         "points": {"pricing_page": 50.0},
@@ -207,14 +210,22 @@ def versioned(**settings) -> PredictivePolicy:
         "decay_half_life_days": math.inf,
         "grade_points": {},
     }
-    base = {"bootstrap": bootstrap, "training_days": 100.0, "min_training_mqls": 10, "cutoff": 0.5}
+    base = {
+        "bootstrap": bootstrap,
+        "training_days": 100.0,
+        "min_training_mqls": 10,
+        "cutoff": 0.5,
+        "training_examples": "mql_episodes",
+    }
     return predictive(**(base | settings))
 
 
 def test_bootstrap_decides_before_the_first_fit_and_the_model_after() -> None:
     policy = versioned(l2_penalty=0.1)
     assert policy.refit_times(365.0) == [100.0]
-    assert policy.refit(100.0, training_history(100.0, positives=6, negatives=6))
+    # More negatives than positives: a lead with neither a demo request nor a webinar has
+    # p < 0.5 (balanced classes would put it at exactly 0.5, the cutoff).
+    assert policy.refit(100.0, training_history(100.0, positives=5, negatives=7))
     events = [
         (0, 10.0, "pricing_page"),
         (0, 20.0, "pricing_page"),  # bootstrap: 100 points on day 20
@@ -253,10 +264,11 @@ def test_labels_need_the_window_to_have_passed_and_an_sql_within_it() -> None:
     ("positives", "negatives", "reason"),
     [(3, 4, "only 7 labelled MQLs (min_training_mqls = 10)"), (0, 12, "only one class")],
 )
+@pytest.mark.parametrize("examples", ["mql_episodes", "all_leads"])
 def test_too_little_data_keeps_the_previous_version(
-    positives: int, negatives: int, reason: str
+    positives: int, negatives: int, reason: str, examples: str
 ) -> None:
-    policy = versioned()
+    policy = versioned(training_examples=examples)
     policy.refit_times(365.0)
     v = view([(0, 10.0, "pricing_page"), (0, 150.0, "pricing_page")], grades=[2])
     before = policy.qualify(v)
@@ -271,6 +283,185 @@ def test_refit_times_follow_training_and_retraining_days() -> None:
     assert versioned(retrain_every_days=60.0).refit_times(365.0) == [100, 160, 220, 280, 340]
     assert versioned(retrain_every_days=65.0).refit_times(360.0) == [100, 165, 230, 295]
     assert versioned(training_days=400.0).refit_times(365.0) == []
+
+
+# --- training examples ----------------------------------------------------------------------
+
+
+def hand_history() -> History:
+    """A history on day 100 (label window 30: moments up to day 70 count).
+
+    Lead 0: MQL on day 20, SQL on day 32; two events on day 5 are one moment; its day-80
+    event is after its SQL (and too late). Lead 1: never sent to sales; its day-75 moment is
+    too late. Lead 2: ten events on days 0 ... 9, never SQL. Lead 3: arrives on day 80 and is
+    MQL on day 85: nothing is known yet. Lead 4: MQL on day 30 (no SQL) and again on day 50,
+    SQL on day 55; its day-60 event is after the SQL.
+    """
+    events = [
+        (0, 0.0, "form_fill"),
+        (0, 5.0, "pricing_page"),
+        (0, 5.0, "web_visit"),
+        (0, 20.0, "demo_request"),
+        (0, 80.0, "pricing_page"),
+        (1, 10.0, "form_fill"),
+        (1, 40.0, "blog_post"),
+        (1, 60.0, "case_study"),
+        (1, 75.0, "pricing_page"),
+        *((2, float(day), "web_visit") for day in range(10)),
+        (3, 80.0, "form_fill"),
+        (3, 85.0, "demo_request"),
+        (4, 30.0, "form_fill"),
+        (4, 45.0, "pricing_page"),
+        (4, 50.0, "demo_request"),
+        (4, 60.0, "pricing_page"),
+    ]
+    return History(
+        time=100.0,
+        view=view(events, grades=[0, 1, 2, 3, -1], since=[0.0, 10.0, 0.0, 80.0, 30.0]),
+        episode_lead=np.array([0, 4, 4, 3]),
+        episode_mql_time=np.array([20.0, 30.0, 50.0, 85.0]),
+        episode_sql_time=np.array([32.0, np.nan, 55.0, np.nan]),
+    )
+
+
+def test_all_leads_examples_are_sampled_moments_labelled_by_a_later_sql() -> None:
+    history = hand_history()
+    policy = predictive(training_examples="all_leads", max_examples_per_lead=4)
+    examples = policy.all_leads_examples(history)
+    events = history.view.events
+    moments = list(zip(examples.lead.tolist(), events.time[examples.event].tolist(), strict=True))
+    assert moments == [
+        (0, 0.0),
+        (0, 5.0),  # after both day-5 events: the moment, not the first of them
+        (0, 20.0),
+        (1, 10.0),
+        (1, 40.0),
+        (1, 60.0),
+        (2, 0.0),  # 4 of 10 moments: the floor(j x 10 / 4)-th, j = 0 ... 3
+        (2, 2.0),
+        (2, 5.0),
+        (2, 7.0),
+        (4, 30.0),
+        (4, 45.0),
+        (4, 50.0),
+    ]
+    assert events.activity[examples.event[1]] == ACTIVITY_CODE["web_visit"]
+    # SQL within 30 days of the moment: lead 0's day-32 SQL is 32 days after its arrival.
+    assert examples.labels.tolist() == [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(examples.features, policy.features(history.view)[examples.event])
+
+
+def test_all_leads_examples_take_every_moment_under_the_cap_and_none_unlabelled() -> None:
+    history = hand_history()
+    examples = predictive(training_examples="all_leads").all_leads_examples(history)
+    assert np.bincount(examples.lead, minlength=5).tolist() == [3, 3, 10, 0, 3]
+    late = dataclasses.replace(history, time=50.0)  # moments up to day 20 only
+    examples = predictive(training_examples="all_leads").all_leads_examples(late)
+    times = late.view.events.time[examples.event]
+    assert times.max() == 20.0 and np.bincount(examples.lead).tolist() == [3, 1, 10]
+    # Lead 0's SQL on day 32 is in the data, but it is within 30 days of none of these
+    # moments except day 5 and day 20: labels are what was observable.
+    assert examples.labels.tolist() == [0, 1, 1] + [0] * 11
+
+
+def test_mql_examples_are_the_labelled_episodes_at_their_mql() -> None:
+    history = hand_history()
+    policy = predictive(training_examples="mql_episodes")
+    examples = policy.mql_examples(history)
+    assert examples.lead.tolist() == [0, 4, 4]  # lead 3's day-85 MQL is not labelled yet
+    assert examples.labels.tolist() == [1, 0, 1]
+    features = policy.features(history.view)
+    np.testing.assert_array_equal(examples.features, features[[3, 21, 23]])
+
+
+@pytest.mark.parametrize("examples", ["mql_episodes", "all_leads"])
+def test_both_modes_fit_and_report_their_training_sets(examples: str) -> None:
+    history = training_history(100.0, positives=6, negatives=6, recent=5)
+    policy = versioned(training_examples=examples, l2_penalty=0.1)
+    policy.refit_times(365.0)
+    assert policy.refit(100.0, history)
+    version = policy.report()["versions"][1]
+    assert version["training_mqls"] == 12
+    if examples == "all_leads":
+        # Per lead, the day-9 form fill and the day-10 event: also the 5 leads whose MQL on
+        # day 99 is not labelled yet, since no SQL followed those moments within 30 days.
+        # The positives are the 6 buyers' two moments before their day-11 SQL.
+        assert version["training_leads"] == 17
+        assert version["training_examples"] == 34 and version["positives"] == 12
+    else:
+        assert "training_examples" not in version and version["positives"] == 6
+    weights = version["weights"]
+    assert weights["demo_request"] > 0 > weights["webinar_attended"]
+
+
+def test_all_leads_fits_are_deterministic() -> None:
+    history = hand_history()
+    fits = []
+    for _ in range(2):
+        policy = predictive(training_examples="all_leads", min_training_mqls=1, training_days=100)
+        policy.refit_times(365.0)
+        assert policy.refit(100.0, history)
+        fits.append(policy.models[0].weights)
+    np.testing.assert_array_equal(fits[0], fits[1])
+
+
+@pytest.mark.parametrize("observed", ["every lead", "MQL leads"])
+def test_all_leads_beat_mql_episodes_on_the_shipped_population(observed: str) -> None:
+    """The first fit of the shipped example (day 120, bootstrap = the baseline's score) on the
+    history of a baseline run, judged on the leads that arrive in the next 60 days (their
+    organic activity): at the score's MQL volume, the share of MQLs made while the lead was in
+    market (``mql_precision``). Trained on MQL episodes alone, grade and the arrival form fill
+    qualify leads on day one. ``observed`` is which leads the history holds: every lead
+    arrived by then, or (as the engine passes today) those that have been MQL."""
+    fit_day = 120.0
+    result = run_replication(load_scenario(BASELINE, []), 0)
+    pop, sales = result.population, result.sales
+    known = np.flatnonzero(pop.arrival <= fit_day)
+    if observed == "MQL leads":
+        known = np.unique(sales.lead[sales.mql_time <= fit_day])
+    events = result.observed_events().take_leads(known)
+    opened = sales.mql_time <= fit_day
+    sql = np.isin(sales.outcome, SQL_OUTCOMES) & (sales.end <= fit_day)
+    history = History(
+        time=fit_day,
+        view=LeadView(
+            events=events.select(events.time <= fit_day),
+            grade=pop.grade[known],
+            fit={},
+            since=pop.arrival[known],
+        ),
+        episode_lead=np.searchsorted(known, sales.lead[opened]),
+        episode_mql_time=sales.mql_time[opened],
+        episode_sql_time=np.where(sql, sales.end, np.nan)[opened],
+    )
+    new = np.flatnonzero((pop.arrival >= fit_day) & (pop.arrival < fit_day + 60.0))
+    organic = result.organic.take_leads(new)
+    later = LeadView(events=organic, grade=pop.grade[new], fit={}, since=pop.arrival[new])
+
+    def precision(decision: Qualification) -> tuple[int, float]:
+        mql = ~np.isnan(decision.time)
+        lead, time = new[mql], decision.time[mql]
+        in_market = (
+            pop.buyer[lead] & (time >= pop.window_start[lead]) & (time < pop.window_end[lead])
+        )
+        return int(mql.sum()), float(in_market.mean())
+
+    score = make_policy(load_scenario(BASELINE, []).policy)
+    volume, score_precision = precision(score.qualify(later))
+    found = {}
+    for examples in ("mql_episodes", "all_leads"):
+        policy = predictive(training_examples=examples, training_days=fit_day)
+        policy.refit_times(365.0)
+        assert policy.refit(fit_day, history)
+        best = np.full(new.size, -np.inf)  # a lead is MQL iff its best p reaches the cutoff
+        np.maximum.at(best, organic.lead, policy.probability(policy.models[0], later))
+        cutoff = float(np.sort(best)[::-1][volume - 1])
+        weights = dict(zip(FEATURES, policy.models[0].weights.tolist(), strict=True))
+        found[examples] = precision(predictive(weights=weights, cutoff=cutoff).qualify(later))
+    # Ties (grade and the arrival form fill alone) can only push the MQL episodes' volume up.
+    assert found["all_leads"][0] == volume <= found["mql_episodes"][0]
+    assert found["all_leads"][1] > found["mql_episodes"][1] + 0.1
+    assert found["all_leads"][1] > 0.6 * score_precision
 
 
 # --- the engine -------------------------------------------------------------------------------
@@ -303,7 +494,8 @@ def test_engine_fits_versions_and_reports_them(predictive_run) -> None:
     assert [version["from_day"] for version in versions] == [0.0, 90.0, 150.0, 210.0]
     for version in versions[1:]:
         assert list(version["weights"]) == list(FEATURES)
-        assert 0 < version["positives"] < version["training_mqls"]
+        assert 0 < version["positives"] < version["training_examples"]
+        assert version["training_leads"] <= version["training_examples"]
     assert versions[1]["training_mqls"] < versions[2]["training_mqls"]
     json.dumps(result.policy_report, allow_nan=False)
 
