@@ -19,7 +19,7 @@ from sim.events import EventLog
 from sim.loading import load_scenario
 from sim.population import generate_population
 from sim.rng import Streams
-from sim.vocabulary import ACTIVITY_CODE
+from tests.builders import event_log
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BASELINE = SCENARIOS / "baseline.toml"
@@ -31,22 +31,13 @@ def cadence(**settings) -> DripCadence:
     return DripCadence(DripNurtureConfig(**({"max_touches": 0} | settings)))
 
 
-def log(events: list[tuple[int, float, str]], n_leads: int) -> EventLog:
-    return EventLog.from_unsorted(
-        np.array([e[0] for e in events], dtype=np.int64),
-        np.array([e[1] for e in events]),
-        np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
-        n_leads,
-    )
-
-
 # --- by hand ----------------------------------------------------------------------------------
 
 
 def test_follow_up_touch_d_days_after_the_activity() -> None:
     """Pricing view on day 3 -> touch on day 4; webinar on day 10 -> day 12; a visit, an
     activity before the run's start and a follow-up at the horizon bring nothing."""
-    organic = log(
+    organic = event_log(
         [
             (0, 3.0, "pricing_page"),
             (0, 5.0, "web_visit"),
@@ -63,7 +54,7 @@ def test_follow_up_touch_d_days_after_the_activity() -> None:
 
 
 def test_follow_ups_merge_with_the_drip_in_time_order() -> None:
-    organic = log([(0, 8.5, "pricing_page"), (1, 0.5, "pricing_page")], n_leads=2)
+    organic = event_log([(0, 8.5, "pricing_page"), (1, 0.5, "pricing_page")], n_leads=2)
     plan = cadence(max_touches=2, interval_days=7.0, follow_ups={"pricing_page": 1.0})
     lead, time = plan.touch_times(np.array([0.0, 0.0]), 100.0, organic)
     assert lead.tolist() == [0, 0, 0, 1, 1, 1]
@@ -89,7 +80,7 @@ def test_weekly_cap_keeps_the_first_touches_of_each_calendar_week() -> None:
 
 
 def test_weekly_cap_applies_to_follow_ups_and_drip_together() -> None:
-    organic = log([(0, 0.5, "pricing_page"), (0, 1.5, "pricing_page")], n_leads=1)
+    organic = event_log([(0, 0.5, "pricing_page"), (0, 1.5, "pricing_page")], n_leads=1)
     plan = cadence(
         max_touches=2, interval_days=3.0, follow_ups={"pricing_page": 1.0}, max_touches_per_week=2
     )

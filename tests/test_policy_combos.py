@@ -16,13 +16,13 @@ from policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
 from policies.gate import GatePolicyConfig
 from policies.matrix import MatrixPolicyConfig
 from sim.errors import InputError
-from sim.events import EventLog
 from sim.journeys import RateTable, organic_events
 from sim.loading import load_scenario
 from sim.population import generate_population, icp_points_of
 from sim.rng import Purpose, Streams
 from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
-from sim.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from sim.vocabulary import FIT_ATTRIBUTES, GRADES
+from tests.builders import event_log
 
 INF = float("inf")
 NAN = float("nan")
@@ -46,12 +46,7 @@ def view(
     if n_leads is None:
         n_leads = len(grades) if grades else max(e[0] for e in events) + 1
     return LeadView(
-        events=EventLog.from_unsorted(
-            np.array([e[0] for e in events], dtype=np.int64),
-            np.array([e[1] for e in events], dtype=float),
-            np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
-            n_leads,
-        ),
+        events=event_log(events, n_leads),
         grade=np.array([GRADES.index(g) for g in grades or "C" * n_leads], dtype=np.int8),
         fit={name: np.array(codes, dtype=np.int8) for name, codes in (fit or {}).items()},
         since=np.zeros(n_leads),

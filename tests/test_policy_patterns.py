@@ -22,13 +22,13 @@ from policies.handraise import HandRaisePolicy, HandRaisePolicyConfig
 from policies.pql import PqlPolicy, PqlPolicyConfig
 from policies.trigger import TriggerPolicy, TriggerPolicyConfig
 from sim.cli import main
-from sim.events import EventLog
 from sim.journeys import RateTable, organic_events
 from sim.loading import load_scenario
 from sim.population import generate_population
 from sim.rng import Purpose, Streams
 from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE
+from sim.vocabulary import ACTIVITIES
+from tests.builders import event_log
 
 INF = float("inf")
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -40,12 +40,7 @@ def view(
     """A view from ``(lead, time, activity)`` triples (ties keep the order written)."""
     n_leads = max([n_leads, *(e[0] + 1 for e in events)])
     return LeadView(
-        events=EventLog.from_unsorted(
-            np.array([e[0] for e in events], dtype=np.int64),
-            np.array([e[1] for e in events], dtype=float),
-            np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
-            n_leads,
-        ),
+        events=event_log(events, n_leads),
         grade=np.zeros(n_leads, dtype=np.int8),
         fit={},
         since=np.zeros(n_leads) if since is None else np.array(since, dtype=float),

@@ -26,6 +26,7 @@ from sim.output import RESULTS_FILE, write_outputs
 from sim.sales import SQL_OUTCOMES
 from sim.summary import summarize_result
 from sim.vocabulary import ACTIVITY_CODE
+from tests.builders import event_log
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 PREDICTIVE = SCENARIOS / "policy_predictive.toml"
@@ -41,12 +42,7 @@ def view(
     """A view from ``(lead, time, activity)`` triples and grade codes (-1: unknown)."""
     n_leads = len(grades)
     return LeadView(
-        events=EventLog.from_unsorted(
-            np.array([e[0] for e in events], dtype=np.int64),
-            np.array([e[1] for e in events], dtype=float),
-            np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
-            n_leads,
-        ),
+        events=event_log(events, n_leads),
         grade=np.array(grades, dtype=np.int8),
         fit={},
         since=np.zeros(n_leads) if since is None else np.array(since, dtype=float),

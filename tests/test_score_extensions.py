@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from policies.base import MISSING_CODE, LeadView
 from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.events import EventLog
-from sim.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from sim.vocabulary import FIT_ATTRIBUTES, GRADES
+from tests.builders import event_log
 
 INF = float("inf")
 
@@ -36,12 +36,7 @@ def view(
         for name, values in (fit or {}).items()
     }
     return LeadView(
-        events=EventLog.from_unsorted(
-            np.array([e[0] for e in events], dtype=np.int64),
-            np.array([e[1] for e in events], dtype=float),
-            np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
-            n_leads,
-        ),
+        events=event_log(events, n_leads),
         grade=np.array([GRADES.index(g) for g in grades or ["C"] * n_leads], dtype=np.int8),
         fit=codes,
         since=np.zeros(n_leads) if since is None else np.array(since, dtype=float),

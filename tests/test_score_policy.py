@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 
 from policies.base import LeadView
 from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.events import EventLog
 from sim.journeys import RateTable, organic_events
 from sim.population import generate_population
 from sim.rng import Purpose, Streams
 from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, GRADES
+from sim.vocabulary import ACTIVITIES, GRADES
+from tests.builders import event_log
 
 INF = float("inf")
 
@@ -30,12 +30,9 @@ def view(
     """A view from ``(lead, time, activity)`` triples; grade C (0 points by default) if unset."""
     if n_leads is None:
         n_leads = len(grades) if grades else max((e[0] for e in events), default=-1) + 1
-    lead = np.array([e[0] for e in events], dtype=np.int64)
-    time = np.array([e[1] for e in events], dtype=float)
-    activity = np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8)
     grade = np.array([GRADES.index(g) for g in grades or ["C"] * n_leads], dtype=np.int8)
     return LeadView(
-        events=EventLog.from_unsorted(lead, time, activity, n_leads),
+        events=event_log(events, n_leads),
         grade=grade,
         fit={},
         since=np.zeros(n_leads) if since is None else np.array(since, dtype=float),
