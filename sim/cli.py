@@ -43,10 +43,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _scenario_options() -> argparse.ArgumentParser:
-    """The options of every command that runs a scenario."""
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument(
+def add_set_option(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable), read into ``args.sets``."""
+    parser.add_argument(
         "--set",
         dest="sets",
         action="append",
@@ -54,6 +53,12 @@ def _scenario_options() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one scenario key, e.g. --set policy.threshold=80 (repeatable)",
     )
+
+
+def _scenario_options() -> argparse.ArgumentParser:
+    """The options of every command that runs a scenario."""
+    parent = argparse.ArgumentParser(add_help=False)
+    add_set_option(parent)
     parent.add_argument(
         "--replications",
         type=int,

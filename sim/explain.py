@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policies.base import LeadView
+from sim.cli import EXIT_OK, scenario_overrides
 from sim.engine import ReplicationResult, run_replication
 from sim.errors import InputError
 from sim.loading import load_scenario
@@ -124,8 +125,6 @@ def add_command(
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from sim.cli import EXIT_OK, scenario_overrides
-
     scenario = load_scenario(args.scenario, scenario_overrides(args))
     if not 0 <= args.replication < scenario.scenario.replications:
         raise InputError(

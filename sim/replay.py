@@ -42,6 +42,7 @@ from rich.table import Table
 from policies import make_policy
 from policies.base import MISSING_CODE, LeadView, Policy
 from sim.atomic import write_atomic
+from sim.cli import add_set_option
 from sim.errors import InputError
 from sim.events import EventLog
 from sim.population import grade_of, icp_points_of
@@ -664,14 +665,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     parser.add_argument(
         "--policy", required=True, metavar="SCENARIO", help="scenario TOML whose policy to run"
     )
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one scenario key, e.g. --set policy.threshold=80 (repeatable)",
-    )
+    add_set_option(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help=f"write {CSV_FILE} and {JSON_FILE}")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument(
