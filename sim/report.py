@@ -21,6 +21,7 @@ import json
 import math
 import re
 import sys
+import sysconfig
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,7 +62,11 @@ KEY_METRICS: tuple[str, ...] = (
     "sla_breach_rate",
     "cost_per_sql",
 )
-MODEL_DOC = Path(__file__).resolve().parent.parent / "docs" / "model.md"
+#: docs/model.md: in a source checkout (also an editable install), and where installs put it.
+MODEL_DOC_PLACES = (
+    Path(__file__).resolve().parent.parent / "docs" / "model.md",
+    Path(sysconfig.get_path("data")) / "share" / "mqlsim" / "model.md",
+)
 
 
 @dataclass(frozen=True)
@@ -366,11 +371,14 @@ def _settings_section(reports: Sequence[ScenarioReport], names: Sequence[str]) -
 
 def _assumptions_section() -> str:
     parts = ['<section id="assumptions"><h2>What the model assumes</h2>']
-    try:
-        text = MODEL_DOC.read_text(encoding="utf-8")
-    except OSError:
-        parts.append("<p>See docs/model.md in the mqlsim sources.</p></section>")
-        return "".join(parts)
+    place = next((path for path in MODEL_DOC_PLACES if path.is_file()), None)
+    if place is None:
+        raise InputError(
+            "cannot find docs/model.md (the model's assumptions the report shows) in "
+            + " or ".join(str(path) for path in MODEL_DOC_PLACES)
+            + "; reinstall mqlsim"
+        )
+    text = place.read_text(encoding="utf-8")
     intro, *sections = re.split(r"^## ", text, flags=re.MULTILINE)
     parts.append(
         '<p class="sub">From docs/model.md of the mqlsim that wrote this report; open a heading'

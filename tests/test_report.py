@@ -14,7 +14,7 @@ from sim.experiment import run_experiment
 from sim.loading import load_scenario
 from sim.metric_catalog import METRIC_BY_NAME
 from sim.output import format_value
-from sim.report import KEY_METRICS, MODEL_DOC, markdown_to_html
+from sim.report import KEY_METRICS, MODEL_DOC_PLACES, markdown_to_html
 from sim.summary import summarize_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,9 @@ def test_names_settings_and_assumptions(swept: tuple[str, Page, dict]) -> None:
         scenario = load_scenario(path, [*overrides, "scenario.replications=2"])
         assert f">{name}<" in text
         assert json.loads(scenario.model_dump_json()) in [json.loads(pre) for pre in page.pre]
-    headings = re.findall(r"^## (.*)$", MODEL_DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    headings = re.findall(
+        r"^## (.*)$", MODEL_DOC_PLACES[0].read_text(encoding="utf-8"), re.MULTILINE
+    )
     assert len(headings) >= 5
     summaries = re.findall(r"<summary>(.*?)</summary>", text)
     assert [re.sub(r"<[^>]+>|`", "", h) for h in headings] == [
