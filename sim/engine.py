@@ -16,7 +16,9 @@ recorded up to its MQL as decided last, which is final once the MQL has happened
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -63,24 +65,102 @@ class ReplicationResult:
         return EventLog.concatenate([self.organic, touch_log])
 
 
+def stage_key(scenario: Scenario) -> str:
+    """What the shared stage of ``scenario`` depends on: the scenario as canonical JSON, without
+    its ``policy`` section and without ``scenario.replications`` (replication ``r`` is the same
+    whether 5 or 50 are run). Scenarios with equal keys share their replications' stages."""
+    resolved = json.loads(scenario.model_dump_json())
+    del resolved["policy"]
+    del resolved["scenario"]["replications"]
+    return json.dumps(resolved, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SharedStage:
+    """What replication ``replication`` computes before its policy has any say, so every
+    scenario with the same :func:`stage_key` can reuse it: the population, the organic events,
+    the first runs' planned touches with their answers (a cadence plans from organic activity
+    only, and answers come from the lead's own draws), and the log that the first MQL decision
+    reads (organic events and those answers, merged).
+
+    Its arrays are read-only: a run that tried to change them would change its neighbours'.
+    """
+
+    key: str
+    replication: int
+    population: Population
+    organic: EventLog
+    first_run: Touches
+    first_events: EventLog
+
+
+def _freeze(value: Any) -> None:
+    """Make the arrays of ``value`` (a dataclass, recursively, or a dict of arrays) read-only."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, dict):
+        for item in value.values():
+            _freeze(item)
+    elif dataclasses.is_dataclass(value):
+        for item in dataclasses.fields(value):
+            _freeze(getattr(value, item.name))
+
+
+def shared_stage(scenario: Scenario, replication: int) -> SharedStage:
+    """The policy-independent part of replication ``replication`` of ``scenario``."""
+    meta = scenario.scenario
+    streams = Streams(meta.seed, replication)
+    population = generate_population(scenario.population, meta, streams)
+    rates = RateTable(scenario.journeys, scenario.population)
+    organic = organic_events(
+        population,
+        scenario.journeys,
+        rates,
+        meta.horizon_days,
+        streams.generator(Purpose.JOURNEYS),
+    )
+    cadence = make_cadence(scenario.nurture)
+    lead, time = cadence.touch_times(population.arrival, meta.horizon_days, organic)
+    uniforms = streams.generator(Purpose.TOUCHES).random((lead.size, 4))
+    touches = respond_to_touches(population, scenario.journeys, rates, lead, time, uniforms)
+    first_run = touches.select(cadence.running(touches.lead, touches.opened))
+    leads = np.arange(population.size)
+    first_events = _merged_events(leads, organic, first_run)
+    stage = SharedStage(
+        key=stage_key(scenario),
+        replication=replication,
+        population=population,
+        organic=organic,
+        first_run=first_run,
+        first_events=first_events,
+    )
+    _freeze(stage)
+    return stage
+
+
+def _merged_events(leads: np.ndarray, organic: EventLog, touches: Touches) -> EventLog:
+    """The events of ``leads`` (sorted) that a policy reads: their organic events ``organic``
+    and the answers to ``touches``, merged."""
+    answer_lead, time, activity = touches.events()
+    answers = EventLog.from_unsorted(
+        np.searchsorted(leads, answer_lead), time, activity, leads.size
+    )
+    return EventLog.concatenate([organic, answers])
+
+
 class Nurture:
     """Nurture runs and their answers, and the MQL decisions made on them."""
 
-    def __init__(self, scenario: Scenario, population: Population, streams: Streams) -> None:
+    def __init__(self, scenario: Scenario, stage: SharedStage, streams: Streams) -> None:
         self.scenario = scenario
-        self.population = population
+        self.population = stage.population
         self.streams = streams
         self.horizon = scenario.scenario.horizon_days
         self.rates = RateTable(scenario.journeys, scenario.population)
         self.policy: Policy = make_policy(scenario.policy)
         self.cadence: Cadence = make_cadence(scenario.nurture)
-        self.organic = organic_events(
-            population,
-            scenario.journeys,
-            self.rates,
-            self.horizon,
-            streams.generator(Purpose.JOURNEYS),
-        )
+        self.organic = stage.organic
+        population = self.population
         self.unsubscribed = np.zeros(population.size, dtype=bool)
         #: Touches sent: the first runs' (up to each lead's first MQL as decided so far), then
         #: each batch of recycled runs'.
@@ -120,12 +200,14 @@ class Nurture:
         after ``since``. The policy also sees the answers to ``earlier`` touches (history).
         """
         seen = touches if earlier is None else Touches.concatenate([earlier, touches])
-        answer_lead, time, activity = seen.events()
-        answers = EventLog.from_unsorted(
-            np.searchsorted(leads, answer_lead), time, activity, leads.size
-        )
+        return self._qualify(leads, since, _merged_events(leads, organic, seen))
+
+    def _qualify(
+        self, leads: np.ndarray, since: np.ndarray, events: EventLog
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """MQL time and priority of ``leads`` (sorted), whose events are ``events``."""
         view = LeadView(
-            events=EventLog.concatenate([organic, answers]),
+            events=events,
             grade=self.population.grade[leads],
             fit={name: codes[leads] for name, codes in self.population.fit.items()},
             since=since,
@@ -141,15 +223,13 @@ class Nurture:
         self.unsubscribed[sent.lead[sent.unsubscribed]] = True
         return sent
 
-    def first_mqls(self) -> None:
+    def first_mqls(self, stage: SharedStage) -> None:
         """Decide every lead's first MQL (``first_time``, ``first_priority``) on its journey
-        from arrival, with its uninterrupted first run of touches."""
+        from arrival, with its uninterrupted first run of touches (both from ``stage``)."""
         pop = self.population
-        lead, time = self.cadence.touch_times(pop.arrival, self.horizon, self.organic)
-        uniforms = self.streams.generator(Purpose.TOUCHES).random((lead.size, 4))
-        self.first_run = self._answers(lead, time, uniforms)
+        self.first_run = stage.first_run
         leads = np.arange(pop.size)
-        decision = self._decide(leads, pop.arrival, self.organic, self.first_run)
+        decision = self._qualify(leads, pop.arrival, stage.first_events)
         self.first_time, self.first_priority = decision
         self.sent.append(self._record(leads, self.first_run, self.first_time))
 
@@ -343,16 +423,27 @@ def _first_mql_arrivals(
         start = end
 
 
-def run_replication(scenario: Scenario, replication: int) -> ReplicationResult:
-    """Simulate replication ``replication`` of ``scenario`` and measure it."""
+def run_replication(
+    scenario: Scenario, replication: int, stage: SharedStage | None = None
+) -> ReplicationResult:
+    """Simulate replication ``replication`` of ``scenario`` and measure it.
+
+    ``stage`` is its :class:`SharedStage` if already computed (for this replication of a
+    scenario with the same :func:`stage_key`); the result is the same, bit for bit.
+    """
     meta = scenario.scenario
+    if stage is None:
+        stage = shared_stage(scenario, replication)
+    elif (stage.key, stage.replication) != (stage_key(scenario), replication):
+        raise ValueError("the shared stage belongs to another scenario or replication")
     streams = Streams(meta.seed, replication)
-    population = generate_population(scenario.population, meta, streams)
-    nurture = Nurture(scenario, population, streams)
+    population = stage.population
+    nurture = Nurture(scenario, stage, streams)
     policy = nurture.policy
     refittable = isinstance(policy, Refittable)
     refit_times = policy.refit_times(meta.horizon_days) if refittable else []
-    nurture.first_mqls()
+    nurture.first_mqls(stage)
+    del stage  # a stage made here is not kept: its merged log is not needed any more
 
     env = simpy.Environment()
     epochs = Epochs(env, refit_times)

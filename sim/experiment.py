@@ -5,6 +5,12 @@ spawned from ``(seed, r)``), so where it runs changes nothing: serial, in a loca
 or on a Dask ``distributed`` cluster, every metric of every replication is the same, bit for bit.
 Replications are sent in batches (several per task when there are many) to keep per-task
 overhead small, and every finished replication is stored in the cache as soon as it arrives.
+
+Scenarios that differ only in their ``[policy]`` (a sweep of ``policy.threshold``, say) share
+each replication's policy-independent part, :class:`sim.engine.SharedStage` (population,
+journeys, first-run touches and their answers): the replications are ordered so that those
+sharing a stage are consecutive, and a batch computes each stage once for its run of
+consecutive replications, then drops it. Results are the same as each run on its own.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sim.cache import Measured, ReplicationCache, scenario_key
-from sim.engine import run_replication
+from sim.engine import SharedStage, run_replication, shared_stage, stage_key
 from sim.errors import InputError
 from sim.scenario import Scenario
 
@@ -102,6 +108,11 @@ def run_experiments(
                 pending.append((index, replication))
             else:
                 rows[index, replication] = row
+    # Replications that share a stage, consecutive: by stage key (first seen first), then by
+    # replication, then in the given order.
+    stages: dict[str, int] = {}
+    group = [stages.setdefault(stage_key(scenario), len(stages)) for scenario in scenarios]
+    pending.sort(key=lambda item: (group[item[0]], item[1], item[0]))
     total = len(rows) + len(pending)
     if progress is not None and rows:
         progress(len(rows), total)
@@ -116,8 +127,11 @@ def run_experiments(
     if pending:
         with _executor(workers, scheduler, len(pending)) as (executor, slots):
             if executor is None:
-                for index, replication in pending:
-                    finish(index, replication, measure(scenarios[index], replication))
+                batch = [(scenarios[index], replication) for index, replication in pending]
+                for (index, replication), measured in zip(
+                    pending, _measure_sharing(batch), strict=True
+                ):
+                    finish(index, replication, measured)
             else:
                 futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
                 for part in batches(pending, slots):
@@ -140,15 +154,33 @@ def run_experiments(
     return results
 
 
-def measure(scenario: Scenario, replication: int) -> Measured:
-    """Run one replication and keep what an experiment needs of it."""
-    result = run_replication(scenario, replication)
+def measure(scenario: Scenario, replication: int, stage: SharedStage | None = None) -> Measured:
+    """Run one replication (from its shared ``stage`` if given) and keep what an experiment
+    needs of it."""
+    if stage is None:
+        result = run_replication(scenario, replication)
+    else:
+        result = run_replication(scenario, replication, stage)
     return Measured(result.metrics, result.policy_report)
+
+
+def _measure_sharing(batch: Batch) -> Iterator[Measured]:
+    """Each ``(scenario, replication)`` of ``batch``, measured in order; consecutive ones that
+    share a stage compute it once. Only the current stage is held, so each is freed as soon as
+    its run of replications is done; a replication alone computes its own, as it would alone."""
+    shares = [(stage_key(scenario), replication) for scenario, replication in batch]
+    stage: SharedStage | None = None
+    for position, (scenario, replication) in enumerate(batch):
+        if stage is not None and (stage.key, stage.replication) != shares[position]:
+            stage = None  # dropped before the next is computed
+        if stage is None and shares[position] in shares[position + 1 : position + 2]:
+            stage = shared_stage(scenario, replication)
+        yield measure(scenario, replication, stage)
 
 
 def run_batch(batch: Batch) -> list[Measured]:
     """Each ``(scenario, replication)`` of ``batch``, measured: one task of a pool."""
-    return [measure(scenario, replication) for scenario, replication in batch]
+    return list(_measure_sharing(batch))
 
 
 def batches(items: Sequence[T], slots: int) -> list[list[T]]:

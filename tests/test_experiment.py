@@ -403,3 +403,62 @@ def test_a_killed_sweep_resumes_from_the_cache(tmp_path: Path) -> None:
     for name in ("sweep.json", "sweep.csv"):
         resumed_bytes = (tmp_path / "resumed" / name).read_bytes()
         assert resumed_bytes == (tmp_path / "fresh" / name).read_bytes()
+
+
+class TestSharedStage:
+    """Scenarios that differ only in ``[policy]`` share each replication's shared stage."""
+
+    POINTS = ["policy.threshold=40", "policy.threshold=60", "policy.threshold=80"]
+
+    @pytest.fixture
+    def stages(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+        made: list[tuple[str, int]] = []
+        original = sim.experiment.shared_stage
+
+        def spy(scenario: Scenario, replication: int):
+            stage = original(scenario, replication)
+            made.append((stage.key, replication))
+            return stage
+
+        monkeypatch.setattr(sim.experiment, "shared_stage", spy)
+        return made
+
+    def test_a_sweep_is_each_point_on_its_own_bit_for_bit(self, stages) -> None:
+        grid = [small(point, replications=2) for point in self.POINTS]
+        grid.append(small("policy.threshold=60", "nurture.interval_days=3", replications=2))
+        alone = [bits([run_replication(point, r).metrics for r in range(2)]) for point in grid]
+        for workers in (1, 2):
+            stages.clear()
+            results = run_experiments(grid, workers=workers)
+            assert [bits(result.replications) for result in results] == alone
+        # Serially: one stage per replication for the three threshold points; the point with
+        # another cadence shares nothing and computes its own inside run_replication.
+        stages.clear()
+        run_experiments(grid, workers=1)
+        assert [replication for _, replication in stages] == [0, 1]
+
+    def test_the_stage_key_ignores_the_policy_only(self) -> None:
+        from sim.engine import stage_key
+
+        base = stage_key(small())
+        assert stage_key(small("policy.threshold=99", replications=7)) == base
+        assert stage_key(small("nurture.interval_days=3")) != base
+        assert stage_key(small("scenario.seed=8")) != base
+
+    def test_a_stage_of_another_scenario_is_refused(self) -> None:
+        from sim.engine import shared_stage
+
+        stage = shared_stage(small(), 0)
+        with pytest.raises(ValueError, match="another scenario"):
+            run_replication(small("nurture.interval_days=3"), 0, stage)
+        with pytest.raises(ValueError, match="another scenario"):
+            run_replication(small(), 1, stage)
+
+    def test_the_stage_is_read_only(self) -> None:
+        from sim.engine import shared_stage
+
+        stage = shared_stage(small(), 0)
+        with pytest.raises(ValueError, match="read-only"):
+            stage.population.arrival[0] = 1.0
+        with pytest.raises(ValueError, match="read-only"):
+            stage.first_events.time[0] = 1.0

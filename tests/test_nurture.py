@@ -14,10 +14,9 @@ import sim.engine
 from policies import make_policy
 from policies.base import LeadView
 from policies.nurture import DripCadence, DripNurtureConfig
-from sim.engine import Nurture, ReplicationResult, run_replication
+from sim.engine import Nurture, ReplicationResult, run_replication, shared_stage
 from sim.events import EventLog
 from sim.loading import load_scenario
-from sim.population import generate_population
 from sim.rng import Streams
 from tests.builders import event_log
 
@@ -171,10 +170,9 @@ def test_first_mqls_replay_from_the_recorded_journeys(trigger_run: ReplicationRe
 
 def test_unsubscribed_leads_get_no_touches_when_recycled() -> None:
     scenario = load_scenario(TRIGGER, SMALL)
-    streams = Streams(scenario.scenario.seed, 0)
-    population = generate_population(scenario.population, scenario.scenario, streams)
-    nurture = Nurture(scenario, population, streams)
-    nurture.first_mqls()
+    stage = shared_stage(scenario, 0)
+    nurture = Nurture(scenario, stage, Streams(scenario.scenario.seed, 0))
+    nurture.first_mqls(stage)
     leads = np.array([3, 4, 5])
     nurture.unsubscribed[4] = True
     nurture.resume(leads, np.ones(3, dtype=np.int64), np.full(3, 10.0))
