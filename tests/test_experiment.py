@@ -408,7 +408,7 @@ def test_a_killed_sweep_resumes_from_the_cache(tmp_path: Path) -> None:
 class TestSharedStage:
     """Scenarios that differ only in ``[policy]`` share each replication's shared stage."""
 
-    POINTS = ["policy.threshold=40", "policy.threshold=60", "policy.threshold=80"]
+    POINTS = ("policy.threshold=40", "policy.threshold=60", "policy.threshold=80")
 
     @pytest.fixture
     def stages(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
