@@ -67,11 +67,14 @@ class ReplicationResult:
 
 def stage_key(scenario: Scenario) -> str:
     """What the shared stage of ``scenario`` depends on: the scenario as canonical JSON, without
-    its ``policy`` section and without ``scenario.replications`` (replication ``r`` is the same
-    whether 5 or 50 are run). Scenarios with equal keys share their replications' stages."""
+    its ``policy`` section, without ``scenario.replications`` (replication ``r`` is the same
+    whether 5 or 50 are run) and without the labels ``scenario.name`` and
+    ``scenario.description`` (a compared scenario file that changes only the policy shares too).
+    Scenarios with equal keys share their replications' stages."""
     resolved = json.loads(scenario.model_dump_json())
     del resolved["policy"]
-    del resolved["scenario"]["replications"]
+    for label in ("replications", "name", "description"):
+        del resolved["scenario"][label]
     return json.dumps(resolved, sort_keys=True, separators=(",", ":"))
 
 

@@ -437,11 +437,28 @@ class TestSharedStage:
         run_experiments(grid, workers=1)
         assert [replication for _, replication in stages] == [0, 1]
 
+    def test_scenario_files_that_change_only_the_policy_share_bit_for_bit(self, stages) -> None:
+        """A comparison of the baseline with other policies, a learning one among them."""
+        training = ["policy.training_days=60.0", "policy.min_training_mqls=20"]
+        two = [*SMALL, "scenario.replications=2"]
+        files = [
+            load_scenario(BASELINE, two),
+            load_scenario(ROOT / "scenarios" / "policy_handraise.toml", two),
+            load_scenario(ROOT / "scenarios" / "policy_predictive.toml", [*two, *training]),
+        ]
+        alone = [bits([run_replication(point, r).metrics for r in range(2)]) for point in files]
+        results = run_experiments(files, workers=1)
+        assert [bits(result.replications) for result in results] == alone
+        assert [replication for _, replication in stages] == [0, 1]
+        assert results[2].policy_reports  # the predictive policy did learn
+
     def test_the_stage_key_ignores_the_policy_only(self) -> None:
         from sim.engine import stage_key
 
         base = stage_key(small())
         assert stage_key(small("policy.threshold=99", replications=7)) == base
+        assert stage_key(small("scenario.name=other", "scenario.description=x")) == base
+        assert stage_key(small("scenario.warmup_days=20")) != base
         assert stage_key(small("nurture.interval_days=3")) != base
         assert stage_key(small("scenario.seed=8")) != base
 
