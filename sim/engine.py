@@ -127,6 +127,7 @@ def shared_stage(scenario: Scenario, replication: int) -> SharedStage:
     uniforms = streams.generator(Purpose.TOUCHES).random((lead.size, 4))
     touches = respond_to_touches(population, scenario.journeys, rates, lead, time, uniforms)
     first_run = touches.select(cadence.running(touches.lead, touches.opened))
+    del lead, time, uniforms, touches  # not needed any more: free them before the merge
     leads = np.arange(population.size)
     first_events = _merged_events(leads, organic, first_run)
     stage = SharedStage(
