@@ -29,6 +29,7 @@ lead becomes MQL at the first event, at or after ``since``, whose score reaches 
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Literal
 
 import numpy as np
@@ -42,6 +43,7 @@ from policies.base import (
     first_hits,
     register_policy,
 )
+from sim.events import EventLog
 from sim.schema import NonNegative, Positive, StrictModel
 from sim.vocabulary import (
     ACTIVITIES,
@@ -60,6 +62,8 @@ _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
 #: Most cells of one padded block of events (bounds memory on large populations).
 _BLOCK_CELLS = 1 << 22
+#: About how many events :meth:`ScorePolicy.qualify` scores at a time (whole leads).
+_CHUNK_EVENTS = 1 << 21
 
 
 def _default_points() -> dict[str, float]:
@@ -198,6 +202,24 @@ def _within_lead_count(events, occurrence: np.ndarray) -> np.ndarray:
     running = np.concatenate(([0], np.cumsum(occurrence)))
     before_lead = running[events.starts[:-1]]
     return running[1:] - np.repeat(before_lead, np.diff(events.starts))
+
+
+def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
+    """The view of leads ``first..last-1`` alone, renumbered from 0 (event columns are slices)."""
+    events = view.events
+    begin, end = int(events.starts[first]), int(events.starts[last])
+    chunk = EventLog(
+        lead=events.lead[begin:end] - np.int32(first),
+        time=events.time[begin:end],
+        activity=events.activity[begin:end],
+        starts=events.starts[first : last + 1] - begin,
+    )
+    return LeadView(
+        events=chunk,
+        grade=view.grade[first:last],
+        fit={name: codes[first:last] for name, codes in view.fit.items()},
+        since=view.since[first:last],
+    )
 
 
 @register_policy("score", ScorePolicyConfig)
@@ -346,7 +368,31 @@ class ScorePolicy:
         return low
 
     def qualify(self, view: LeadView) -> Qualification:
-        """First event per lead, at or after its ``since``, whose score reaches the threshold."""
+        """First event per lead, at or after its ``since``, whose score reaches the threshold.
+
+        A lead's score depends on its own events only, so leads are scored in consecutive
+        chunks of about :data:`_CHUNK_EVENTS` events: the score's temporaries stay the size
+        of a chunk, not of the whole log, and every figure is the same.
+        """
+        events = view.events
+        n_leads = events.n_leads
+        if len(events) <= _CHUNK_EVENTS:
+            return self._qualify_chunk(view)
+        time = np.full(n_leads, np.nan)
+        priority = np.full(n_leads, np.nan)
+        event = np.full(n_leads, -1, dtype=np.int64)
+        bounds = np.searchsorted(events.starts, np.arange(0, len(events), _CHUNK_EVENTS), "right")
+        bounds = np.unique(np.concatenate(([0], bounds - 1, [n_leads])))
+        for first, last in itertools.pairwise(bounds):
+            chunk = _lead_range(view, int(first), int(last))
+            decision = self._qualify_chunk(chunk)
+            time[first:last] = decision.time
+            priority[first:last] = decision.priority
+            offset = events.starts[first]
+            event[first:last] = np.where(decision.event >= 0, decision.event + offset, -1)
+        return Qualification(time=time, priority=priority, event=event)
+
+    def _qualify_chunk(self, view: LeadView) -> Qualification:
         score = self.scores(view)
         events = view.events
         reached = (score >= self.config.threshold) & (events.time >= view.since[events.lead])
