@@ -2,7 +2,12 @@
 
 import numpy as np
 
+from policies.base import LeadView
 from sim.events import EventLog
+from sim.journeys import RateTable, organic_events
+from sim.population import generate_population
+from sim.rng import Purpose, Streams
+from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
 from sim.vocabulary import ACTIVITY_CODE
 
 
@@ -14,3 +19,19 @@ def event_log(events: list[tuple[int, float, str]], n_leads: int) -> EventLog:
         np.array([ACTIVITY_CODE[e[2]] for e in events], dtype=np.int8),
         n_leads,
     )
+
+
+def generated_view(seed: int, **population: object) -> LeadView:
+    """Organic journeys of ~2,000 leads drawn by the engine's own generators (200 days), each
+    lead counted from its arrival; ``population`` overrides `[population]` keys."""
+    scenario = Scenario(
+        scenario=ScenarioMeta(horizon_days=200.0, warmup_days=30.0, seed=seed),
+        population=PopulationConfig(**{"leads_per_day": 10.0, **population}),
+    )
+    streams = Streams(seed, 0)
+    pop = generate_population(scenario.population, scenario.scenario, streams)
+    rates = RateTable(scenario.journeys, scenario.population)
+    organic = organic_events(
+        pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
+    )
+    return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)

@@ -422,6 +422,12 @@ def git(folder: Path, *args: str) -> None:
     )
 
 
+def commit_everything(folder: Path, message: str) -> None:
+    """Stage and commit every file under ``folder``."""
+    git(folder, "add", ".")
+    git(folder, "commit", "-q", "-m", message)
+
+
 @pytest.fixture
 def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository whose HEAD has ``scen/s.toml`` extending ``base/common.toml``."""
@@ -432,8 +438,7 @@ def repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         'extends = "../base/common.toml"\n' + scenario_text(100.0),
     )
     git(folder, "init", "-q")
-    git(folder, "add", ".")
-    git(folder, "commit", "-q", "-m", "scenarios")
+    commit_everything(folder, "scenarios")
     write(folder / "base" / "common.toml", "[sales]\nreps = 5\n")
     write(folder / "scen" / "s.toml", 'extends = "../base/common.toml"\n' + scenario_text(80.0))
     monkeypatch.chdir(folder)
@@ -490,8 +495,7 @@ def test_errors_in_a_committed_file_name_it_by_revision(
     engine: FakeEngine, repository: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(repository / "scen" / "bad.toml", 'extends = "../base/common.toml"\n[sales]\nreps = 0\n')
-    git(repository, "add", ".")
-    git(repository, "commit", "-q", "-m", "bad")
+    commit_everything(repository, "bad")
     assert main(["compare", "HEAD:scen/bad.toml", "scen/s.toml"]) == 2
     assert capsys.readouterr().err == (
         "mqlsim: error: HEAD:scen/bad.toml: sales.reps: expected a value >= 1, found 0 (line 3)\n"
@@ -502,8 +506,7 @@ def test_an_extends_target_missing_from_the_revision_exits_2(
     engine: FakeEngine, repository: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(repository / "scen" / "orphan.toml", 'extends = "gone.toml"\n')
-    git(repository, "add", ".")
-    git(repository, "commit", "-q", "-m", "orphan")
+    commit_everything(repository, "orphan")
     assert main(["compare", "HEAD:scen/orphan.toml", "scen/s.toml"]) == 2
     assert capsys.readouterr().err == (
         "mqlsim: error: HEAD:scen/orphan.toml: scen/gone.toml (extends in scen/orphan.toml)"

@@ -16,13 +16,12 @@ from policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
 from policies.gate import GatePolicyConfig
 from policies.matrix import MatrixPolicyConfig
 from sim.errors import InputError
-from sim.journeys import RateTable, organic_events
 from sim.loading import load_scenario
 from sim.population import generate_population, icp_points_of
-from sim.rng import Purpose, Streams
+from sim.rng import Streams
 from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
 from sim.vocabulary import FIT_ATTRIBUTES, GRADES
-from tests.builders import event_log
+from tests.builders import event_log, generated_view
 
 INF = float("inf")
 NAN = float("nan")
@@ -333,19 +332,7 @@ def test_missing_field_earns_no_icp_points() -> None:
 @pytest.fixture(scope="module")
 def journey_view() -> LeadView:
     """Organic journeys of a small generated population with some fit fields missing."""
-    scenario = Scenario(
-        scenario=ScenarioMeta(horizon_days=200.0, warmup_days=30.0, seed=7),
-        population=PopulationConfig(
-            leads_per_day=10.0, missing_field_probability={"job_level": 0.2}
-        ),
-    )
-    streams = Streams(scenario.scenario.seed, 0)
-    pop = generate_population(scenario.population, scenario.scenario, streams)
-    rates = RateTable(scenario.journeys, scenario.population)
-    organic = organic_events(
-        pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
-    )
-    return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)
+    return generated_view(seed=7, missing_field_probability={"job_level": 0.2})
 
 
 CELL = st.one_of(st.none(), st.floats(0, 200))

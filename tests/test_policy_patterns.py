@@ -22,13 +22,9 @@ from policies.handraise import HandRaisePolicy, HandRaisePolicyConfig
 from policies.pql import PqlPolicy, PqlPolicyConfig
 from policies.trigger import TriggerPolicy, TriggerPolicyConfig
 from sim.cli import main
-from sim.journeys import RateTable, organic_events
 from sim.loading import load_scenario
-from sim.population import generate_population
-from sim.rng import Purpose, Streams
-from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
 from sim.vocabulary import ACTIVITIES
-from tests.builders import event_log
+from tests.builders import event_log, generated_view
 
 INF = float("inf")
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -529,17 +525,7 @@ def test_listing_more_hand_raises_never_removes_mqls(leads, extra) -> None:
 @pytest.fixture(scope="module")
 def journey_view() -> LeadView:
     """Organic journeys of ~2,000 generated leads, each counted from its arrival."""
-    scenario = Scenario(
-        scenario=ScenarioMeta(horizon_days=200.0, warmup_days=30.0, seed=11),
-        population=PopulationConfig(leads_per_day=10.0),
-    )
-    streams = Streams(scenario.scenario.seed, 0)
-    pop = generate_population(scenario.population, scenario.scenario, streams)
-    rates = RateTable(scenario.journeys, scenario.population)
-    organic = organic_events(
-        pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
-    )
-    return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)
+    return generated_view(seed=11)
 
 
 JOURNEY_CASES = {

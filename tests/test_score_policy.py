@@ -11,12 +11,8 @@ from hypothesis import strategies as st
 
 from policies.base import LeadView
 from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.journeys import RateTable, organic_events
-from sim.population import generate_population
-from sim.rng import Purpose, Streams
-from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
 from sim.vocabulary import ACTIVITIES, GRADES
-from tests.builders import event_log
+from tests.builders import event_log, generated_view
 
 INF = float("inf")
 
@@ -292,17 +288,7 @@ def test_raising_threshold_never_adds_mqls_random_logs(leads, thresholds, half_l
 @pytest.fixture(scope="module")
 def journey_view() -> LeadView:
     """Organic journeys of a small generated population (the engine's own generators)."""
-    scenario = Scenario(
-        scenario=ScenarioMeta(horizon_days=200.0, warmup_days=30.0, seed=7),
-        population=PopulationConfig(leads_per_day=10.0),
-    )
-    streams = Streams(scenario.scenario.seed, 0)
-    pop = generate_population(scenario.population, scenario.scenario, streams)
-    rates = RateTable(scenario.journeys, scenario.population)
-    organic = organic_events(
-        pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
-    )
-    return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)
+    return generated_view(seed=7)
 
 
 @settings(max_examples=25, deadline=None)
