@@ -17,6 +17,7 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from sim.cli import main
 from sim.report import KEY_METRICS
+from tests.test_report import LOOSE, SMALL, STRICT
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(
@@ -30,15 +31,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = [str(ROOT / "scenarios" / "loose.toml"), str(ROOT / "scenarios" / "strict.toml")]
-SMALL = [
-    "--set=population.leads_per_day=5",
-    "--set=scenario.horizon_days=120",
-    "--set=scenario.warmup_days=30",
-    "--replications=2",
-    "--workers=1",
-]
+SCENARIOS = [LOOSE, STRICT]
 VIEWPORT = {"width": 1600, "height": 900}  # a projector
 
 
