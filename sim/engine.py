@@ -152,6 +152,14 @@ def _merged_events(leads: np.ndarray, organic: EventLog, touches: Touches) -> Ev
     return EventLog.concatenate([organic, answers])
 
 
+def _touches_of(touches: Touches, leads: np.ndarray) -> Touches:
+    """The touches of ``leads`` (sorted) among ``touches`` (sorted by lead), in their order."""
+    first = np.searchsorted(touches.lead, leads, "left")
+    counts = np.searchsorted(touches.lead, leads, "right") - first
+    offsets = np.cumsum(counts) - counts
+    return touches.select(np.repeat(first - offsets, counts) + np.arange(int(counts.sum())))
+
+
 class Nurture:
     """Nurture runs and their answers, and the MQL decisions made on them."""
 
@@ -185,11 +193,10 @@ class Nurture:
         return touches.select(self.cadence.running(touches.lead, touches.opened))
 
     def _earlier(self, leads: np.ndarray) -> Touches:
-        """The touches sent to ``leads`` before now: their answers are part of the history."""
-        earlier = Touches.concatenate(self.sent)
-        member = np.zeros(self.population.size, dtype=bool)
-        member[leads] = True
-        return earlier.select(member[earlier.lead])
+        """The touches sent to ``leads`` (sorted) before now: their answers are part of the
+        history. Each part of ``sent`` is sorted by lead, so a lead's touches are found by
+        bisection instead of a pass over everything sent so far."""
+        return Touches.concatenate([_touches_of(part, leads) for part in self.sent])
 
     def _decide(
         self,
@@ -394,34 +401,32 @@ class Recycler:
         leads = batch[:, 0].astype(np.int64)
         passes = batch[:, 1].astype(np.int64)
         times, priorities = self.nurture.resume(leads, passes, batch[:, 2])
-        for i in np.flatnonzero(np.isfinite(times)):
-            arrival = self.env.timeout(times[i] - self.env.now)
-            arrival.callbacks.append(
-                lambda _event, lead=int(leads[i]), pass_=int(passes[i]), p=priorities[i]: (
-                    self.floor.receive(lead, pass_, p)
-                )
-            )
+        mql = np.flatnonzero(np.isfinite(times))
+        self.floor.schedule_mqls(
+            times[mql].tolist(), leads[mql].tolist(), passes[mql].tolist(), priorities[mql].tolist()
+        )
 
 
 def _first_mql_arrivals(
     env: simpy.Environment, floor: SalesFloor, nurture: Nurture, epochs: Epochs
 ):
-    """Feed first MQLs to sales in time order: one SimPy event per MQL, none pending ahead.
+    """Schedule first MQLs with sales, epoch by epoch (a SimPy process).
 
-    Epoch by epoch: at the start of each after the first, the policy is refitted and the
-    leads not yet MQL decided again, which replaces their pending arrivals.
+    At the start of each epoch after the first, the policy is refitted on what sales has seen
+    by then and the leads not yet MQL are decided again: only the first MQLs inside the
+    current epoch are ever scheduled, so a refit never has to take one back.
     """
     start = 0.0
     for end in [*epochs.times, math.inf]:
         times, priorities = nurture.first_time, nurture.first_priority
-        order = np.flatnonzero((times >= start) & (times < end))
-        order = order[np.argsort(times[order], kind="stable")]
-        for lead in order:
-            yield env.timeout(times[lead] - env.now)
-            floor.receive(int(lead), 0, float(priorities[lead]))
+        due = np.flatnonzero((times >= start) & (times < end))
+        floor.schedule_mqls(
+            times[due].tolist(), due.tolist(), [0] * due.size, priorities[due].tolist()
+        )
         if math.isinf(end):
             return
         yield env.timeout(end - env.now)
+        floor.admit(env.now)  # the refit reads every episode opened by now
         nurture.refit(end, floor.log)
         epochs.advance()
         start = end
@@ -456,6 +461,7 @@ def run_replication(
     recycler.floor = floor
     env.process(_first_mql_arrivals(env, floor, nurture, epochs))
     env.run(until=meta.horizon_days)
+    floor.admit(meta.horizon_days, inclusive=False)  # MQLs no rep looked at: open at the end
 
     sales = SalesRecord.from_log(floor.log)
     touches = Touches.concatenate(nurture.sent)

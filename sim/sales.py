@@ -13,7 +13,9 @@ Time is in days; the hours in the configuration are converted at the boundary.
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -118,7 +120,16 @@ class SalesLog:
 
 
 class SalesFloor:
-    """The MQL queue and the reps who work it."""
+    """The MQL queue and the reps who work it.
+
+    Only reps' work takes SimPy events. MQLs and retries are *scheduled* (``schedule_mqls``):
+    they wait in a heap of incoming queue entries and are admitted to the queue, in time order
+    and each at its own time, when the queue is next looked at — by a rep who becomes free, or
+    by the alarm that wakes idle reps at the next entry's time. Admitting late changes nothing:
+    an entry joins the queue at its own time and only a rep looking at the queue can tell, and
+    every rep admits what is due before it looks. Entries due at the same instant as a rep
+    becomes free are admitted before it chooses.
+    """
 
     def __init__(
         self,
@@ -134,30 +145,64 @@ class SalesFloor:
         self.streams = streams
         self.recycle = recycle
         self.calendar = WorkingCalendar(config)
-        self.queue = simpy.PriorityStore(env)
         self.log = SalesLog.empty()
         self._attempts: list[int] = []
         self._priority: list[float] = []
         self._accept = np.array([config.sal_acceptance_probability.get(g, 0.0) for g in GRADES])
         self._win = np.array([config.win_probability.get(g, 0.0) for g in GRADES])
+        #: The queue: a heap of (discipline key, entry, episode) admitted entries.
+        self._queue: list[tuple[float, int, int]] = []
+        #: Scheduled entries not admitted yet: a heap of (time, order, episode, lead, pass,
+        #: priority); ``episode`` is -1 for a new MQL (its episode opens on admission).
+        self._incoming: list[tuple[float, int, int, int, int, float]] = []
+        self._scheduled = 0
+        self._idle: deque[simpy.Event] = deque()  # reps waiting for work, longest idle first
+        self._alarm_at = math.inf
+        self._alarm = 0  # number of the current alarm: an older one that fires does nothing
         for _ in range(config.reps):
             env.process(self._rep())
 
-    def receive(self, lead: int, pass_index: int, priority: float) -> None:
-        """A lead becomes MQL now: open an episode and queue it."""
+    def schedule_mqls(
+        self, times: list[float], leads: list[int], passes: list[int], priorities: list[float]
+    ) -> None:
+        """Each ``leads[i]`` becomes MQL at ``times[i]`` (now or later), in its nurture pass
+        ``passes[i]``: it will open an episode and queue then. MQLs due at the same time queue
+        in the order given."""
+        incoming, order = self._incoming, self._scheduled
+        for i, mql in enumerate(zip(times, leads, passes, priorities, strict=True)):
+            time, lead, pass_index, priority = mql
+            heapq.heappush(incoming, (time, order + i, -1, lead, pass_index, priority))
+        self._scheduled += len(times)
+        if self._idle:
+            self._arm()
+
+    def admit(self, until: float, *, inclusive: bool = True) -> None:
+        """Admit the scheduled entries due by ``until`` (before it, if not ``inclusive``), in
+        time order, each at its own time."""
+        incoming = self._incoming
+        if not inclusive:
+            until = math.nextafter(until, -math.inf)
+        while incoming and incoming[0][0] <= until:
+            time, _, episode, lead, pass_index, priority = heapq.heappop(incoming)
+            if episode < 0:
+                episode = self._open(time, lead, pass_index, priority)
+            self._enqueue(episode, time)
+
+    def _open(self, time: float, lead: int, pass_index: int, priority: float) -> int:
+        """Open the episode of an MQL at ``time``; returns its number."""
         log = self.log
         episode = len(log.episode_lead)
         log.episode_lead.append(lead)
         log.episode_pass.append(pass_index)
-        log.episode_mql_time.append(self.env.now)
+        log.episode_mql_time.append(time)
         log.episode_first_touch.append(math.nan)
         log.episode_end.append(math.nan)
         log.episode_outcome.append(Outcome.OPEN)
         self._attempts.append(0)
         self._priority.append(priority)
-        self._enqueue(episode)
+        return episode
 
-    def _enqueue(self, episode: int) -> None:
+    def _enqueue(self, episode: int, time: float) -> None:
         discipline = self.config.queue_discipline
         if discipline == "score":
             priority = self._priority[episode]
@@ -168,32 +213,69 @@ class SalesFloor:
             key = 0.0
         entry = len(self.log.queue_episode)
         self.log.queue_episode.append(episode)
-        self.log.queue_enter.append(self.env.now)
+        self.log.queue_enter.append(time)
         self.log.queue_leave.append(math.nan)
-        self.queue.put((key, entry, episode))
+        heapq.heappush(self._queue, (key, entry, episode))
+
+    def _retry(self, episode: int) -> None:
+        """Queue ``episode`` again after the retry gap."""
+        time = self.env.now + self.config.retry_gap_hours / HOURS_PER_DAY
+        heapq.heappush(self._incoming, (time, self._scheduled, episode, -1, -1, math.nan))
+        self._scheduled += 1
+        if self._idle:
+            self._arm()
+
+    def _take(self) -> int | None:
+        """The episode a rep free now takes: the first in the queue once what is due has been
+        admitted (``None``: nothing, or outside working hours)."""
+        now = self.env.now
+        if self.calendar.until_open(now) > 0:
+            return None
+        self.admit(now)
+        if not self._queue:
+            return None
+        _, entry, episode = heapq.heappop(self._queue)
+        self.log.queue_leave[entry] = now
+        return episode
+
+    def _arm(self) -> None:
+        """Set the alarm for the first time an idle rep could take something: when reps are at
+        work and the queue is not empty or the next scheduled entry is due."""
+        now = self.env.now
+        if self._queue:
+            due = now
+        elif self._incoming:
+            due = max(self._incoming[0][0], now)
+        else:
+            return
+        due += self.calendar.until_open(due)
+        if due < self._alarm_at:
+            self._alarm_at = due
+            self._alarm += 1
+            alarm = self.env.timeout(due - now)
+            alarm.callbacks.append(lambda _event, number=self._alarm: self._ring(number))
+
+    def _ring(self, number: int) -> None:
+        """The alarm: hand work to idle reps, longest idle first, then set the next alarm."""
+        if number != self._alarm:
+            return  # superseded by an earlier alarm
+        self._alarm_at = math.inf
+        while self._idle:
+            episode = self._take()
+            if episode is None:
+                break
+            self._idle.popleft().succeed(episode)
+        if self._idle:
+            self._arm()
 
     def _rep(self):
-        env, calendar = self.env, self.calendar
         while True:
-            if calendar.always:
-                _, entry, episode = yield self.queue.get()
-            else:
-                wait = calendar.until_open(env.now)
-                if wait > 0:
-                    yield env.timeout(wait)
-                    continue
-                request = self.queue.get()
-                if request.triggered:
-                    # An MQL was waiting: take it with no closing-time timer (a condition and a
-                    # timer per MQL taken were a quarter of the baseline's SimPy events).
-                    _, entry, episode = yield request
-                else:
-                    yield request | env.timeout(calendar.until_close(env.now))
-                    if not request.triggered:
-                        request.cancel()
-                        continue
-                    _, entry, episode = request.value
-            self.log.queue_leave[entry] = env.now
+            episode = self._take()
+            if episode is None:
+                wake = self.env.event()
+                self._idle.append(wake)
+                self._arm()
+                episode = yield wake
             yield from self._work(episode)
 
     def _duration_hours(self, mean_hours: float, uniform: float) -> float:
@@ -201,38 +283,41 @@ class SalesFloor:
             return -mean_hours * math.log1p(-uniform)
         return mean_hours
 
-    def _spend(self, episode: int, hours: float):
+    def _log_work(self, episode: int, start: float, hours: float) -> None:
         log = self.log
         log.work_episode.append(episode)
-        log.work_start.append(self.env.now)
+        log.work_start.append(start)
         log.work_hours.append(hours)
-        return self.env.timeout(hours / HOURS_PER_DAY)
 
     def _work(self, episode: int):
-        config, log, pop = self.config, self.log, self.population
+        """One contact attempt on ``episode`` and, if it reaches the lead, the qualification
+        call right after it: the rep is busy for both, so they take one SimPy event."""
+        config, log, env = self.config, self.log, self.env
+        now = env.now
         lead = log.episode_lead[episode]
         attempts = config.max_attempts
-        draws = self.streams.sales_block(log.episode_pass[episode], pop.size, 2 * attempts + 1)[
-            lead
-        ]
+        draws = self.streams.sales_block(
+            log.episode_pass[episode], self.population.size, 2 * attempts + 1
+        )[lead]
         attempt = self._attempts[episode]
         if math.isnan(log.episode_first_touch[episode]):
-            log.episode_first_touch[episode] = self.env.now
-        delay_hours = (self.env.now - log.episode_mql_time[episode]) * HOURS_PER_DAY
-        yield self._spend(
-            episode, self._duration_hours(config.attempt_hours, draws[attempts + attempt])
-        )
-        if draws[attempt] >= config.reach_probability * _halving(
-            delay_hours, config.reach_half_life_hours
-        ):
+            log.episode_first_touch[episode] = now
+        delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
+        attempt_hours = self._duration_hours(config.attempt_hours, draws[attempts + attempt])
+        self._log_work(episode, now, attempt_hours)
+        reach = config.reach_probability * _halving(delay_hours, config.reach_half_life_hours)
+        if draws[attempt] >= reach:
+            yield env.timeout(attempt_hours / HOURS_PER_DAY)
             self._attempts[episode] = attempt + 1
             if attempt + 1 < attempts:
-                retry = self.env.timeout(config.retry_gap_hours / HOURS_PER_DAY)
-                retry.callbacks.append(lambda _event: self._enqueue(episode))
+                self._retry(episode)
             else:
                 self._end(episode, Outcome.UNREACHED)
             return
-        yield self._spend(episode, self._duration_hours(config.call_hours, draws[2 * attempts]))
+        call_start = now + attempt_hours / HOURS_PER_DAY
+        call_hours = self._duration_hours(config.call_hours, draws[2 * attempts])
+        self._log_work(episode, call_start, call_hours)
+        yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
         self._end(episode, self._call_outcome(lead, delay_hours))
 
     def _call_outcome(self, lead: int, delay_hours: float) -> Outcome:
