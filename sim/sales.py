@@ -119,6 +119,40 @@ class SalesLog:
         return cls(*([] for _ in range(12)))
 
 
+class _FifoQueue:
+    """Admitted queue entries, first admitted first: entries are admitted in time order, so a
+    deque is a FIFO queue without a heap's work."""
+
+    def __init__(self) -> None:
+        self._entries: deque[tuple[int, int]] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def push(self, _key: float, entry: int, episode: int) -> None:
+        self._entries.append((entry, episode))
+
+    def pop(self) -> tuple[int, int]:
+        return self._entries.popleft()
+
+
+class _PriorityQueue:
+    """Admitted queue entries by key (lower first), then first admitted first: a heap."""
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[float, int, int]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def push(self, key: float, entry: int, episode: int) -> None:
+        heapq.heappush(self._entries, (key, entry, episode))
+
+    def pop(self) -> tuple[int, int]:
+        _, entry, episode = heapq.heappop(self._entries)
+        return entry, episode
+
+
 class SalesFloor:
     """The MQL queue and the reps who work it.
 
@@ -150,8 +184,8 @@ class SalesFloor:
         self._priority: list[float] = []
         self._accept = np.array([config.sal_acceptance_probability.get(g, 0.0) for g in GRADES])
         self._win = np.array([config.win_probability.get(g, 0.0) for g in GRADES])
-        #: The queue: a heap of (discipline key, entry, episode) admitted entries.
-        self._queue: list[tuple[float, int, int]] = []
+        #: The queue of admitted entries.
+        self._queue = _FifoQueue() if config.queue_discipline == "fifo" else _PriorityQueue()
         #: Scheduled entries not admitted yet: a heap of (time, order, episode, lead, pass,
         #: priority); ``episode`` is -1 for a new MQL (its episode opens on admission).
         self._incoming: list[tuple[float, int, int, int, int, float]] = []
@@ -215,7 +249,7 @@ class SalesFloor:
         self.log.queue_episode.append(episode)
         self.log.queue_enter.append(time)
         self.log.queue_leave.append(math.nan)
-        heapq.heappush(self._queue, (key, entry, episode))
+        self._queue.push(key, entry, episode)
 
     def _retry(self, episode: int) -> None:
         """Queue ``episode`` again after the retry gap."""
@@ -234,7 +268,7 @@ class SalesFloor:
         self.admit(now)
         if not self._queue:
             return None
-        _, entry, episode = heapq.heappop(self._queue)
+        entry, episode = self._queue.pop()
         self.log.queue_leave[entry] = now
         return episode
 
