@@ -32,6 +32,47 @@ _FATIGUE_WINDOW_DAYS = 7.0
 _OPEN_PROBABILITY_CAP = 0.95
 
 
+#: Buckets of the uniform in :class:`_Categorical`'s lookup table (a power of two).
+_BUCKETS = 1 << 12
+
+
+class _Categorical:
+    """Draws of one of ``codes`` for each (persona, in window) group, in proportion to ``rates``.
+
+    The choice for a uniform ``u`` is how many values of the group's cumulative distribution
+    are at most ``u`` (what ``np.searchsorted(cdf, u, side="right")`` gives). Its bucket
+    ``b = floor(u * B)`` is exact, as ``B`` is a power of two, and ``b / B <= u < (b + 1) / B``:
+    every value at most ``b / B`` is at most ``u``, every value from ``(b + 1) / B`` on is
+    above it. So unless a value lies strictly inside the bucket, the bucket alone decides the
+    choice, and a table by group and bucket gives the code at once; the few draws in the other
+    buckets (-1 in the table) are compared with the cumulative distribution one by one.
+    """
+
+    def __init__(self, rates: np.ndarray, codes: np.ndarray) -> None:
+        cumulative = np.cumsum(rates, axis=2)
+        cumulative /= np.maximum(cumulative[:, :, -1:], np.finfo(float).tiny)
+        #: cumulative[persona * 2 + in_window]: non-decreasing, as the rates are not negative
+        self.cumulative = cumulative.reshape(-1, len(codes))
+        self.codes = codes
+        edges = np.arange(_BUCKETS + 1) / _BUCKETS
+        at_start = np.array([np.searchsorted(c, edges[:-1], "right") for c in self.cumulative])
+        before_end = np.array([np.searchsorted(c, edges[1:], "left") for c in self.cumulative])
+        known = codes[np.minimum(at_start, len(codes) - 1)]
+        self.table = np.where(at_start == before_end, known, -1).astype(np.int8).ravel()
+
+    def draw(self, persona: np.ndarray, in_window: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Codes for events of ``persona`` leads, in or out of their window, from uniforms ``u``."""
+        index = np.multiply(u, _BUCKETS).astype(np.int32)
+        index += np.multiply(persona, 2 * _BUCKETS, dtype=np.int32)
+        index += np.multiply(in_window, _BUCKETS, dtype=np.int32)
+        code = self.table.take(index)
+        unsure = np.flatnonzero(code < 0)
+        group = np.multiply(persona[unsure], 2, dtype=np.intp) + in_window[unsure]
+        choice = np.count_nonzero(self.cumulative[group] <= u[unsure, None], axis=1)
+        code[unsure] = self.codes[np.minimum(choice, len(self.codes) - 1)]
+        return code
+
+
 class RateTable:
     """Per-persona organic rates outside and inside the buying window, and their mixes."""
 
@@ -48,23 +89,14 @@ class RateTable:
         self.rates = np.stack([base * persona, base * lift * persona], axis=1)
         self.total = self.rates.sum(axis=2)
         content = np.isin(_ORGANIC_CODES, _CONTENT_CODES)
-        self.content_rates = self.rates[:, :, content]
+        self._organic = _Categorical(self.rates, _ORGANIC_CODES)
+        self._content = _Categorical(self.rates[:, :, content], _CONTENT_CODES)
 
     def draw(
         self, persona: np.ndarray, in_window: np.ndarray, u: np.ndarray, content_only: bool
     ) -> np.ndarray:
         """Activity codes for events of ``persona`` leads, in proportion to their current rates."""
-        rates = self.content_rates if content_only else self.rates
-        codes = _CONTENT_CODES if content_only else _ORGANIC_CODES
-        cumulative = np.cumsum(rates, axis=2)
-        cumulative /= np.maximum(cumulative[:, :, -1:], np.finfo(float).tiny)
-        choice = np.empty(u.size, dtype=np.int64)
-        group = persona.astype(np.int64) * 2 + in_window
-        for key in np.unique(group):
-            members = np.flatnonzero(group == key)
-            cdf = cumulative[key // 2, key % 2]
-            choice[members] = np.searchsorted(cdf, u[members], side="right")
-        return codes[np.minimum(choice, len(codes) - 1)]
+        return (self._content if content_only else self._organic).draw(persona, in_window, u)
 
 
 def _in_window(pop: Population, lead: np.ndarray, time: np.ndarray) -> np.ndarray:
