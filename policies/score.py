@@ -43,7 +43,7 @@ from policies.base import (
     first_hits,
     register_policy,
 )
-from sim.events import EventLog
+from sim.events import EventLog, run_starts
 from sim.schema import NonNegative, Positive, StrictModel
 from sim.vocabulary import (
     ACTIVITIES,
@@ -200,9 +200,7 @@ class ScorePolicyConfig(PolicyConfigBase):
 def _running_count(group: np.ndarray, occurrence: np.ndarray | None = None) -> np.ndarray:
     """How many ``occurrence`` events (default: all) each event's run of equal ``group`` values
     has had up to it, this one included; ``group`` is sorted (a lead column, say)."""
-    starts = np.ones(group.size, dtype=bool)
-    np.not_equal(group[1:], group[:-1], out=starts[1:])
-    first = np.flatnonzero(starts)
+    first = run_starts(group)
     if occurrence is None:
         running, before = np.arange(1, group.size + 1), first
     else:

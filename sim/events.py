@@ -138,6 +138,14 @@ def _merge_sorted(first: EventLog, second: EventLog) -> EventLog | None:
     )
 
 
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal ``values`` starts (positions, ascending): each lead's first
+    event in a column of leads grouped by lead, say."""
+    starts = np.ones(values.size, dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    return np.flatnonzero(starts)
+
+
 def _stable_argsort(key: np.ndarray) -> np.ndarray:
     """``np.argsort(key, kind="stable")``.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.events import EventLog
+from sim.events import EventLog, run_starts
 from sim.population import Population
 from sim.scenario import JourneysConfig, PopulationConfig
 from sim.vocabulary import ACTIVITY_CODE, CONTENT_ACTIVITIES, ORGANIC_ACTIVITIES
@@ -251,7 +251,7 @@ class Touches:
 
     def select(self, mask: np.ndarray) -> Touches:
         """The touches where ``mask`` is true."""
-        return Touches(*(column[mask] for column in self._columns()))
+        return Touches(*_compress(mask, *self._columns()))
 
     def _columns(self) -> tuple[np.ndarray, ...]:
         return (self.lead, self.time, self.opened, self.clicked, self.landing, self.unsubscribed)
@@ -268,17 +268,19 @@ class Touches:
         Per touch, in this order at the touch's time: open, click, the click's landing
         activity, unsubscribe.
         """
-        parts = (
-            (self.opened, np.full(len(self), ACTIVITY_CODE["email_open"], np.int8)),
-            (self.clicked, np.full(len(self), ACTIVITY_CODE["email_click"], np.int8)),
-            (self.clicked, self.landing.astype(np.int8)),
-            (self.unsubscribed, np.full(len(self), ACTIVITY_CODE["unsubscribe"], np.int8)),
+        opened = np.flatnonzero(self.opened)
+        clicked = np.flatnonzero(self.clicked)
+        unsubscribed = np.flatnonzero(self.unsubscribed)
+        touch = np.concatenate((opened, clicked, clicked, unsubscribed))
+        activity = np.concatenate(
+            (
+                np.full(opened.size, ACTIVITY_CODE["email_open"], np.int8),
+                np.full(clicked.size, ACTIVITY_CODE["email_click"], np.int8),
+                self.landing.take(clicked).astype(np.int8, copy=False),
+                np.full(unsubscribed.size, ACTIVITY_CODE["unsubscribe"], np.int8),
+            )
         )
-        return (
-            np.concatenate([self.lead[mask] for mask, _ in parts]),
-            np.concatenate([self.time[mask] for mask, _ in parts]),
-            np.concatenate([codes[mask] for mask, codes in parts]),
-        )
+        return self.lead.take(touch), self.time.take(touch), activity
 
 
 def respond_to_touches(
@@ -295,14 +297,16 @@ def respond_to_touches(
     Touch fatigue: the unsubscribe chance grows with the touches of the last seven days.
     """
     opened = uniforms[:, 0] < np.minimum(
-        journeys.email_open_probability * pop.propensity[lead], _OPEN_PROBABILITY_CAP
+        journeys.email_open_probability * pop.propensity.take(lead), _OPEN_PROBABILITY_CAP
     )
     clicked = opened & (uniforms[:, 1] < journeys.email_click_probability)
     landing = np.full(lead.size, -1, dtype=np.int8)
-    landing[clicked] = rates.draw(
-        pop.persona[lead[clicked]],
-        _in_window(pop, lead[clicked], time[clicked]),
-        uniforms[clicked, 2],
+    click = np.flatnonzero(clicked)
+    click_lead = lead.take(click)
+    landing[click] = rates.draw(
+        pop.persona.take(click_lead),
+        _in_window(pop, click_lead, time.take(click)),
+        uniforms[:, 2].take(click),
         content_only=True,
     )
     # Touches in the last seven days, this one included: within-lead positions in a sorted list.
@@ -312,5 +316,6 @@ def respond_to_touches(
     unsubscribes = uniforms[:, 3] < np.minimum(chance, 1.0)
     # Nothing is sent after a lead's first unsubscribe.
     before = np.cumsum(unsubscribes) - unsubscribes
-    sent = before == before[np.searchsorted(lead, lead, "left")]
+    first = run_starts(lead)
+    sent = before == np.repeat(before[first], np.diff(first, append=lead.size))
     return Touches(lead, time, opened, clicked, landing, unsubscribes).select(sent)
