@@ -168,7 +168,7 @@ def _stable_argsort(key: np.ndarray) -> np.ndarray:
     continues = np.concatenate(([False], tied))
     members = np.flatnonzero(continues | np.concatenate((tied, [False])))
     run = np.cumsum(~continues[members])
-    # Run numbers and positions are below len(key), so run * len(key) + position fits int64.
+    # Runs number at most len(key) and positions are below it: run * len(key) + position fits.
     composite = run * len(key) + order[members]
     composite.sort()
     order[members] = composite % len(key)
