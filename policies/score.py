@@ -62,6 +62,8 @@ _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
 #: Most cells of one padded block of events (bounds memory on large populations).
 _BLOCK_CELLS = 1 << 22
+#: Above this many events, :func:`_row_widths` pads rows less, at the cost of more blocks.
+_FINE_WIDTH_EVENTS = 1 << 17
 #: About how many events :meth:`ScorePolicy.qualify` scores at a time (whole leads).
 _CHUNK_EVENTS = 1 << 21
 
@@ -210,10 +212,15 @@ def _running_count(group: np.ndarray, occurrence: np.ndarray | None = None) -> n
 
 
 def _row_widths(counts: np.ndarray) -> np.ndarray:
-    """The row width for a lead of ``counts`` events in :meth:`ScorePolicy.scores`: the count
-    rounded up to a multiple of an eighth of the power of two above it (under 1/4 padding)."""
+    """The row width for a lead of ``counts`` events in :meth:`ScorePolicy.scores`.
+
+    The count rounded up to a multiple of an eighth of the power of two above it (under 1/4
+    padding) when there are many events; with few, the time goes into the blocks rather than
+    their cells, so it is rounded up to the power of two (fewer widths, fewer blocks).
+    """
     _, bits = np.frexp(counts)  # counts < 2**bits
-    step = np.left_shift(1, np.maximum(bits - 3, 0))
+    fraction = 3 if counts.sum() > _FINE_WIDTH_EVENTS else 1
+    step = np.left_shift(1, np.maximum(bits - fraction, 0))
     return -(-counts // step) * step
 
 
