@@ -84,3 +84,21 @@ def test_score_in_chunks_equals_score_at_once(monkeypatch, decay: str) -> None:
     for name in ("time", "priority", "event"):
         np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name), err_msg=name)
     assert (whole.event >= 0).sum() > 50  # the comparison saw MQLs
+
+
+@pytest.mark.parametrize("decay", ["half_life", "linear", "window"])
+def test_scores_are_the_same_whatever_the_row_padding(monkeypatch, decay: str) -> None:
+    rng = np.random.default_rng(8)
+    n_leads = 400
+    view = LeadView(
+        events=random_log(rng, n_leads, 20_000, 0.25),
+        grade=rng.integers(0, 4, n_leads).astype(np.int8),
+        fit={},
+        since=rng.random(n_leads) * 100,
+    )
+    policy = ScorePolicy(ScorePolicyConfig(threshold=60, decay=decay))
+    monkeypatch.setattr(score_module, "_FINE_WIDTH_EVENTS", 0)
+    fine = policy.scores(view)
+    monkeypatch.setattr(score_module, "_FINE_WIDTH_EVENTS", 1 << 40)
+    np.testing.assert_array_equal(policy.scores(view), fine)
+    assert np.count_nonzero(fine >= 60) > 50
