@@ -215,8 +215,8 @@ def _row_widths(counts: np.ndarray) -> np.ndarray:
     """The row width for a lead of ``counts`` events in :meth:`ScorePolicy.scores`.
 
     The count rounded up to a multiple of an eighth of the power of two above it (under 1/4
-    padding) when there are many events; with few, the time goes into the blocks rather than
-    their cells, so it is rounded up to the power of two (fewer widths, fewer blocks).
+    padding) when there are many events; with few, the cost is per block rather than per cell,
+    so it is rounded up to the power of two (fewer widths, so fewer blocks).
     """
     _, bits = np.frexp(counts)  # counts < 2**bits
     fraction = 3 if counts.sum() > _FINE_WIDTH_EVENTS else 1
@@ -327,12 +327,13 @@ class ScorePolicy:
         fit = self.fit(view)
         oldest = self._window_starts(view) if self.config.decay == "window" else None
         score = np.full(len(events), np.nan)
-        by_width = np.argsort(widths, kind="stable")  # in lead order within a width
-        cuts = np.flatnonzero(np.diff(widths[by_width])) + 1
-        for members in np.split(by_width, cuts):
-            width = int(widths[members[0]])
-            if width == 0:
-                continue
+        with_events = np.flatnonzero(counts)
+        by_width = with_events[np.argsort(widths[with_events], kind="stable")]  # lead order within
+        sorted_widths = widths[by_width]
+        first = run_starts(sorted_widths)
+        for begin, end in itertools.pairwise([*first, by_width.size]):
+            width = int(sorted_widths[begin])
+            members = by_width[begin:end]
             for rows in np.array_split(members, -(-members.size * width // _BLOCK_CELLS)):
                 first, end = events.starts[rows], events.starts[rows + 1]
                 position = first[:, None] + np.arange(width)
