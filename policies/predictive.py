@@ -63,8 +63,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
-from scipy.optimize import minimize
-from scipy.special import expit
 
 from policies.base import (
     POLICIES,
@@ -194,6 +192,9 @@ def fit_logistic(
     conditions the problem: decayed counts and one-hot grades differ in scale by orders of
     magnitude, and unscaled, a fit on many examples takes thousands of iterations.
     """
+    from scipy.optimize import minimize  # scipy is imported on first use: it is slow to load
+    from scipy.special import expit
+
     y = labels.astype(float)
     mask = penalised.astype(float)
     scale = np.sqrt(np.mean(features**2, axis=0)) if len(features) else np.ones(features.shape[1])
@@ -305,6 +306,8 @@ class PredictivePolicy:
     def probability(self, model: Model, view: LeadView) -> np.ndarray:
         """``model``'s probability right after each event: ``w·x`` is linear in the decayed
         counts, so its activity part is one decayed score with the weights as points."""
+        from scipy.special import expit  # imported on first use, as in :func:`fit_logistic`
+
         fit = _one_hot(view.grade) @ model.weights[_GRADE_COLUMNS] + model.weights[_INTERCEPT]
         return expit(model.activity_score.scores(view) + fit[view.events.lead])
 

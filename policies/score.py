@@ -43,7 +43,7 @@ from policies.base import (
     first_hits,
     register_policy,
 )
-from sim.events import EventLog
+from sim.events import EventLog, run_starts
 from sim.schema import NonNegative, Positive, StrictModel
 from sim.vocabulary import (
     ACTIVITIES,
@@ -62,6 +62,8 @@ _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
 #: Most cells of one padded block of events (bounds memory on large populations).
 _BLOCK_CELLS = 1 << 22
+#: Above this many events, :func:`_row_widths` pads rows less, at the cost of more blocks.
+_FINE_WIDTH_EVENTS = 1 << 17
 #: About how many events :meth:`ScorePolicy.qualify` scores at a time (whole leads).
 _CHUNK_EVENTS = 1 << 21
 
@@ -197,11 +199,29 @@ class ScorePolicyConfig(PolicyConfigBase):
             )
 
 
-def _within_lead_count(events, occurrence: np.ndarray) -> np.ndarray:
-    """How many ``occurrence`` events each event's lead has had up to it (this one included)."""
-    running = np.concatenate(([0], np.cumsum(occurrence)))
-    before_lead = running[events.starts[:-1]]
-    return running[1:] - np.repeat(before_lead, np.diff(events.starts))
+def _running_count(group: np.ndarray, occurrence: np.ndarray | None = None) -> np.ndarray:
+    """How many ``occurrence`` events (default: all) each event's run of equal ``group`` values
+    has had up to it, this one included; ``group`` is sorted (a lead column, say)."""
+    first = run_starts(group)
+    if occurrence is None:
+        running, before = np.arange(1, group.size + 1), first
+    else:
+        running = np.cumsum(occurrence)
+        before = running[first] - occurrence[first]
+    return running - np.repeat(before, np.diff(first, append=group.size))
+
+
+def _row_widths(counts: np.ndarray) -> np.ndarray:
+    """The row width for a lead of ``counts`` events in :meth:`ScorePolicy.scores`.
+
+    The count rounded up to a multiple of an eighth of the power of two above it (under 1/4
+    padding) when there are many events; with few, the cost is per block rather than per cell,
+    so it is rounded up to the power of two (fewer widths, so fewer blocks).
+    """
+    _, bits = np.frexp(counts)  # counts < 2**bits
+    fraction = 3 if counts.sum() > _FINE_WIDTH_EVENTS else 1
+    step = np.left_shift(1, np.maximum(bits - fraction, 0))
+    return -(-counts // step) * step
 
 
 def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
@@ -255,72 +275,85 @@ class ScorePolicy:
         """Which events earn points: from ``since``, or (no reset on recycle) all of them."""
         events = view.events
         if self.config.reset_on_recycle:
-            return events.time >= view.since[events.lead]
+            return events.time >= view.since.take(events.lead)
         return np.ones(len(events), dtype=bool)
 
     def counted_points(self, view: LeadView) -> np.ndarray:
         """Points each event earns before decay: 0 when not counted, beyond a frequency cap or
         beyond its group's cap."""
-        events = view.events
-        counted = self.counted(view)
-        points = np.where(counted, self.points[events.activity], 0.0)
+        return self._counted_points(view.events, self.counted(view))
+
+    def _counted_points(self, events: EventLog, counted: np.ndarray) -> np.ndarray:
+        """:meth:`counted_points` of ``events``, of which ``counted`` count.
+
+        Occurrences are counted among the events they concern alone (taken out of the log, in
+        order): the other events change no count.
+        """
+        points = np.where(counted, self.points.take(events.activity), 0.0)
         for code in np.flatnonzero(self.caps < _NO_CAP):
-            occurrence = counted & (events.activity == code)
-            rank = _within_lead_count(events, occurrence)
-            points[occurrence & (rank > self.caps[code])] = 0.0
+            where = np.flatnonzero(counted & (events.activity == code))
+            rank = _running_count(events.lead.take(where))
+            points[where[rank > self.caps[code]]] = 0.0
         for codes, cap in self.groups:
-            # The group's running total after / before each event, from exact occurrence counts.
-            after = np.zeros(len(events))
-            before = np.zeros(len(events))
+            # The group's running total after / before each of its events, from exact
+            # occurrence counts.
+            where = np.flatnonzero(counted & np.isin(events.activity, codes))
+            lead, activity = events.lead.take(where), events.activity.take(where)
+            after = np.zeros(where.size)
+            before = np.zeros(where.size)
             for code in codes:
-                occurrence = counted & (events.activity == code)
-                rank = _within_lead_count(events, occurrence)
+                occurrence = activity == code
+                rank = _running_count(lead, occurrence)
                 after += self.points[code] * np.minimum(rank, self.caps[code])
                 before += self.points[code] * np.minimum(rank - occurrence, self.caps[code])
-            members = counted & np.isin(events.activity, codes)
-            points[members] = (np.minimum(after, cap) - np.minimum(before, cap))[members]
+            points[where] = np.minimum(after, cap) - np.minimum(before, cap)
         return points
 
     def scores(self, view: LeadView) -> np.ndarray:
         """The score right after each event (``nan`` for events that do not count).
 
-        Leads are grouped by event count into blocks padded to a power of two, and each block
-        is summed along its rows, so no sum runs across leads. With half-life decay, weights are
+        Leads are grouped by event count into blocks of rows padded to a common width (see
+        :func:`_row_widths`), and each block is summed along its rows, so no sum runs across
+        leads. The padding repeats the lead's last event; as every figure of a row depends only
+        on the cells up to it, the padding changes no score. With half-life decay, weights are
         taken relative to the lead's last event, which keeps them in [2**-1000, 1] (all 1 with
         an infinite half-life). Scores are rounded to nine decimals.
         """
         events = view.events
-        points = self.counted_points(view)
+        counted = self.counted(view)
+        points = self._counted_points(events, counted)
         counts = np.diff(events.starts)
-        width_class = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
+        widths = _row_widths(counts)
         fit = self.fit(view)
         oldest = self._window_starts(view) if self.config.decay == "window" else None
         score = np.full(len(events), np.nan)
-        for klass in np.unique(width_class[counts > 0]):
-            width = 1 << int(klass)
-            members = np.flatnonzero((width_class == klass) & (counts > 0))
+        with_events = np.flatnonzero(counts)
+        by_width = with_events[np.argsort(widths[with_events], kind="stable")]  # lead order within
+        sorted_widths = widths[by_width]
+        first = run_starts(sorted_widths)
+        for begin, end in itertools.pairwise([*first, by_width.size]):
+            width = int(sorted_widths[begin])
+            members = by_width[begin:end]
             for rows in np.array_split(members, -(-members.size * width // _BLOCK_CELLS)):
-                valid = np.arange(width)[None, :] < counts[rows, None]
-                position = np.minimum(
-                    events.starts[rows, None] + np.arange(width)[None, :],
-                    events.starts[rows + 1, None] - 1,
-                )
-                earned = np.where(valid, points[position], 0.0)
-                time = events.time[position]
+                first, end = events.starts[rows], events.starts[rows + 1]
+                position = first[:, None] + np.arange(width)
+                np.minimum(position, end[:, None] - 1, out=position)
+                earned = points.take(position)
+                time = events.time.take(position)
                 if self.config.decay == "half_life":
-                    last = events.time[events.starts[rows + 1] - 1]
+                    last = events.time.take(end - 1)
                     weight = np.exp2((time - last[:, None]) / self.config.decay_half_life_days)
                     engagement = np.cumsum(earned * weight, axis=1) / weight
                 elif self.config.decay == "linear":
                     # The score started at ``since``, or (history counts) at the first event.
                     reset = self.config.reset_on_recycle
-                    origin = view.since[rows] if reset else events.time[events.starts[rows]]
+                    origin = view.since[rows] if reset else events.time.take(first)
                     engagement = self._linear(earned, time, origin)
                 else:
-                    local_oldest = oldest[position] - events.starts[rows, None]
-                    engagement = self._window(earned, local_oldest)
-                score[position[valid]] = (engagement + fit[rows, None])[valid]
-        score[~self.counted(view)] = np.nan
+                    engagement = self._window(earned, oldest.take(position) - first[:, None])
+                cells = np.flatnonzero(np.arange(width) < counts[rows, None])
+                score[position.ravel().take(cells)] = (engagement + fit[rows, None]).ravel()[cells]
+        score[~counted] = np.nan
         # The decay arithmetic can leave 100 as 99.99999999999999; scores are sums of points,
         # so nine decimals keep every meaningful digit and make threshold hits exact.
         return np.round(score, _SCORE_DECIMALS)
@@ -395,7 +428,7 @@ class ScorePolicy:
     def _qualify_chunk(self, view: LeadView) -> Qualification:
         score = self.scores(view)
         events = view.events
-        reached = (score >= self.config.threshold) & (events.time >= view.since[events.lead])
+        reached = (score >= self.config.threshold) & (events.time >= view.since.take(events.lead))
         hits = np.flatnonzero(reached)
         return first_hits(view, hits, score[hits])
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Input with fewer descents than this is left to the stable sort (see :func:`_stable_argsort`).
+_FEW_RUNS = 8
+
 
 @dataclass(frozen=True)
 class EventLog:
@@ -32,34 +35,37 @@ class EventLog:
     def from_unsorted(
         cls, lead: np.ndarray, time: np.ndarray, activity: np.ndarray, n_leads: int
     ) -> EventLog:
-        """Sort events by (lead, time) with one stable sort and index the lead slices.
+        """Sort events by (lead, time) and index the lead slices.
 
         The sort key is ``lead * span + time`` with ``span`` a power of two above every time, so
         ``lead * span`` is exact and rounding (which is monotonic) never reverses two times of a
         lead. Times closer than the key's resolution (about 1e-7 days at a million leads) tie,
-        and ties keep their input order — which is also how simultaneous events (an open and
-        its click) keep their intended order. It is twice as fast as ``np.lexsort``.
+        and ties keep their input order (the order is that of a stable sort, see
+        :func:`_stable_argsort`) — which is also how simultaneous events (an open and its
+        click) keep their intended order. It is faster than ``np.lexsort``.
         """
         span = 2.0 ** np.ceil(np.log2(max(float(time.max(initial=0.0)), 1.0) + 1.0))
         key = lead * span
         key += time
-        order = np.argsort(key, kind="stable")
+        order = _stable_argsort(key)
         del key
         # Sorted by lead first, so the lead column is each lead repeated by its count: no
         # gather. Lead numbers fit in int32 (fewer than 2**31 leads), half the size of int64.
         counts = np.bincount(lead, minlength=n_leads)
         sorted_lead = np.repeat(np.arange(n_leads, dtype=np.int32), counts)
         starts = np.concatenate(([0], np.cumsum(counts)))
-        sorted_time = time[order].astype(np.float64, copy=False)
-        sorted_activity = activity[order].astype(np.int8, copy=False)
+        sorted_time = time.take(order).astype(np.float64, copy=False)
+        sorted_activity = activity.take(order).astype(np.int8, copy=False)
         return cls(lead=sorted_lead, time=sorted_time, activity=sorted_activity, starts=starts)
 
     def select(self, mask: np.ndarray) -> EventLog:
         """The events where ``mask`` is true, for the same leads."""
-        lead = self.lead[mask]
-        starts = np.searchsorted(lead, np.arange(self.n_leads + 1), side="left")
+        where = np.flatnonzero(mask)  # positions, then ``take``: faster than boolean indexing
         return EventLog(
-            lead=lead, time=self.time[mask], activity=self.activity[mask], starts=starts
+            lead=self.lead.take(where),
+            time=self.time.take(where),
+            activity=self.activity.take(where),
+            starts=np.searchsorted(where, self.starts),  # events kept before each lead's start
         )
 
     def take_leads(self, leads: np.ndarray) -> EventLog:
@@ -71,8 +77,8 @@ class EventLog:
         )
         return EventLog(
             lead=np.repeat(np.arange(len(leads), dtype=np.int32), counts),
-            time=self.time[index],
-            activity=self.activity[index],
+            time=self.time.take(index),
+            activity=self.activity.take(index),
             starts=local_starts,
         )
 
@@ -132,6 +138,41 @@ def _merge_sorted(first: EventLog, second: EventLog) -> EventLog | None:
         activity=activity,
         starts=np.concatenate(([0], np.cumsum(counts))),
     )
+
+
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal ``values`` starts (positions, ascending): each lead's first
+    event in a column of leads grouped by lead, say."""
+    starts = np.ones(values.size, dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    return np.flatnonzero(starts)
+
+
+def _stable_argsort(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")``.
+
+    The stable sort (timsort) is fast on input made of a few sorted runs, such as the answers
+    to touches (opens, clicks, ... each sorted), and slow on the rest. There the unstable sort
+    is used: several times faster on floats, its order differs only within runs of equal
+    keys, where the input positions are then put back in ascending order (one sort of those
+    positions, by run then position).
+    """
+    if np.count_nonzero(key[1:] < key[:-1]) < _FEW_RUNS:
+        return np.argsort(key, kind="stable")
+    order = np.argsort(key)
+    sorted_key = key.take(order)
+    tied = sorted_key[1:] == sorted_key[:-1]  # position i + 1 has the key of position i
+    del sorted_key
+    if not tied.any():
+        return order
+    continues = np.concatenate(([False], tied))
+    members = np.flatnonzero(continues | np.concatenate((tied, [False])))
+    run = np.cumsum(~continues[members])
+    # Runs number at most len(key) and positions are below it: run * len(key) + position fits.
+    composite = run * len(key) + order[members]
+    composite.sort()
+    order[members] = composite % len(key)
+    return order
 
 
 def _non_decreasing(values: np.ndarray) -> bool:

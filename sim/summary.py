@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from sim.experiment import ExperimentResult
 from sim.metric_catalog import METRIC_NAMES
@@ -45,6 +44,8 @@ def summarize(values: Sequence[float]) -> MetricSummary:
     mean = float(measured.mean())
     if n == 1:
         return MetricSummary(mean, math.nan, math.nan, everything)
+    from scipy import stats  # imported on first use: scipy is slow to load
+
     half_width = float(
         stats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1) * measured.std(ddof=1) / math.sqrt(n)
     )

@@ -10,7 +10,13 @@ from scipy import stats
 
 from policies.nurture import DripCadence, DripNurtureConfig
 from sim.engine import run_replication
-from sim.journeys import RateTable, organic_events, respond_to_touches
+from sim.journeys import (
+    _CONTENT_CODES,
+    _ORGANIC_CODES,
+    RateTable,
+    organic_events,
+    respond_to_touches,
+)
 from sim.loading import load_scenario
 from sim.population import Population, arrival_times, generate_population, grade_of, icp_points_of
 from sim.rng import Purpose, Streams
@@ -306,6 +312,36 @@ def test_journeys_are_reproducible(population) -> None:
     ]
     np.testing.assert_array_equal(logs[0].time, logs[1].time)
     np.testing.assert_array_equal(logs[0].activity, logs[1].activity)
+
+
+def test_rate_table_draw_is_the_inverse_cdf_of_each_group(population) -> None:
+    """The bucket lookup gives what a search of the group's cumulative distribution gives, also
+    for uniforms on the distribution's values and on bucket edges, and for zero rates."""
+    scenario, _ = population
+    journeys = scenario.journeys.model_copy(
+        update={"organic_rates_per_day": {"web_visit": 0.3, "pricing_page": 1e-9, "blog_post": 0}}
+    )
+    rates = RateTable(journeys, scenario.population)
+    rng = np.random.default_rng(3)
+    for content_only, codes in ((False, _ORGANIC_CODES), (True, _CONTENT_CODES)):
+        table = rates.rates[:, :, np.isin(_ORGANIC_CODES, codes)]
+        cumulative = np.cumsum(table, axis=2)
+        cumulative /= np.maximum(cumulative[:, :, -1:], np.finfo(float).tiny)
+        u = np.concatenate(
+            (rng.random(20_000), cumulative.ravel(), np.nextafter(cumulative.ravel(), 0.0))
+        )
+        u = np.concatenate((u, np.arange(4096) / 4096, [0.0, np.nextafter(1.0, 0.0), 5e-324]))
+        u = u[u < 1.0]
+        persona = rng.integers(0, table.shape[0], u.size).astype(np.int16)
+        in_window = rng.integers(0, 2, u.size).astype(np.int8)
+        expected = np.array(
+            [
+                np.searchsorted(cumulative[p, w], x, side="right")
+                for p, w, x in zip(persona, in_window, u, strict=True)
+            ]
+        )
+        drawn = rates.draw(persona, in_window, u, content_only=content_only)
+        np.testing.assert_array_equal(drawn, codes[np.minimum(expected, len(codes) - 1)])
 
 
 # --- touches ----------------------------------------------------------------------------------

@@ -80,6 +80,13 @@ def test_no_mql_reports_nan_and_minus_one() -> None:
     assert math.isnan(result.priority[0])
 
 
+@pytest.mark.parametrize("n_leads", [0, 2])
+def test_a_view_without_events_qualifies_no_lead(n_leads: int) -> None:
+    result = policy().qualify(view([], n_leads=n_leads))
+    assert result.event.tolist() == [-1] * n_leads
+    assert policy().scores(view([], n_leads=n_leads)).size == 0
+
+
 def test_half_life_halves_the_score() -> None:
     """40 points with a 30-day half-life stand at 20 thirty days later (a 0-point event)."""
     score_policy = policy(
