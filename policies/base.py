@@ -36,12 +36,17 @@ class LeadView:
     unknown; a field absent from ``fit`` is unknown for every lead). Lead ``i`` can become MQL
     only at an event at or after ``since[i]``; earlier events are history that a policy may
     count or ignore (a score with ``reset_on_recycle`` ignores it).
+
+    ``memo``, when given, keeps what a policy computed from this view for other policies that
+    read the same view (the points of a sweep share the view of their first MQLs): a policy
+    may store there a value under a key naming every setting it depends on, and reuse it.
     """
 
     events: EventLog
     grade: np.ndarray
     fit: dict[str, np.ndarray]
     since: np.ndarray
+    memo: dict[str, Any] | None = None
 
     def subset(self, leads: np.ndarray) -> LeadView:
         """The view of ``leads`` alone, renumbered ``0..len(leads)-1`` in that order."""

@@ -30,6 +30,7 @@ lead becomes MQL at the first event, at or after ``since``, whose score reaches 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 import numpy as np
@@ -405,28 +406,52 @@ class ScorePolicy:
 
         A lead's score depends on its own events only, so leads are scored in consecutive
         chunks of about :data:`_CHUNK_EVENTS` events: the score's temporaries stay the size
-        of a chunk, not of the whole log, and every figure is the same.
+        of a chunk, not of the whole log, and every figure is the same. A view with a ``memo``
+        keeps every event's score there, under every setting but the threshold, so the
+        points of a threshold sweep score their shared view once.
         """
+        if view.memo is not None:
+            key = f"{type(self).__qualname__}:{self.config.model_dump_json(exclude={'threshold'})}"
+            score = view.memo.get(key)
+            if score is None:
+                score = self._scores_in_chunks(view)
+                score.flags.writeable = False
+                view.memo[key] = score
+            return self._first_reach(view, score)
         events = view.events
-        n_leads = events.n_leads
         if len(events) <= _CHUNK_EVENTS:
-            return self._qualify_chunk(view)
+            return self._first_reach(view, self.scores(view))
+        n_leads = events.n_leads
         time = np.full(n_leads, np.nan)
         priority = np.full(n_leads, np.nan)
         event = np.full(n_leads, -1, dtype=np.int64)
-        bounds = np.searchsorted(events.starts, np.arange(0, len(events), _CHUNK_EVENTS), "right")
-        bounds = np.unique(np.concatenate(([0], bounds - 1, [n_leads])))
-        for first, last in itertools.pairwise(bounds):
-            chunk = _lead_range(view, int(first), int(last))
-            decision = self._qualify_chunk(chunk)
+        for (first, last), chunk in self._chunks(view):
+            decision = self._first_reach(chunk, self.scores(chunk))
             time[first:last] = decision.time
             priority[first:last] = decision.priority
             offset = events.starts[first]
             event[first:last] = np.where(decision.event >= 0, decision.event + offset, -1)
         return Qualification(time=time, priority=priority, event=event)
 
-    def _qualify_chunk(self, view: LeadView) -> Qualification:
-        score = self.scores(view)
+    def _scores_in_chunks(self, view: LeadView) -> np.ndarray:
+        """:meth:`scores`, computed chunk by chunk (see :meth:`qualify`)."""
+        if len(view.events) <= _CHUNK_EVENTS:
+            return self.scores(view)
+        return np.concatenate([self.scores(chunk) for _, chunk in self._chunks(view)])
+
+    @staticmethod
+    def _chunks(view: LeadView) -> Iterator[tuple[tuple[int, int], LeadView]]:
+        """The view's leads in consecutive ranges ``first..last-1`` of about
+        :data:`_CHUNK_EVENTS` events (whole leads), each with its view."""
+        events = view.events
+        bounds = np.searchsorted(events.starts, np.arange(0, len(events), _CHUNK_EVENTS), "right")
+        bounds = np.unique(np.concatenate(([0], bounds - 1, [events.n_leads])))
+        for first, last in itertools.pairwise(bounds.tolist()):
+            yield (first, last), _lead_range(view, first, last)
+
+    def _first_reach(self, view: LeadView, score: np.ndarray) -> Qualification:
+        """Each lead's first event at or after its ``since`` whose ``score`` reaches the
+        threshold."""
         events = view.events
         reached = (score >= self.config.threshold) & (events.time >= view.since.take(events.lead))
         hits = np.flatnonzero(reached)

@@ -95,6 +95,9 @@ class SharedStage:
     organic: EventLog
     first_run: Touches
     first_events: EventLog
+    #: What policies computed from the first-MQL view, for the scenarios sharing the stage
+    #: (``None``: not kept; see :attr:`policies.base.LeadView.memo`).
+    memo: dict[str, Any] | None = None
 
 
 def _freeze(value: Any) -> None:
@@ -109,8 +112,13 @@ def _freeze(value: Any) -> None:
             _freeze(getattr(value, item.name))
 
 
-def shared_stage(scenario: Scenario, replication: int) -> SharedStage:
-    """The policy-independent part of replication ``replication`` of ``scenario``."""
+def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) -> SharedStage:
+    """The policy-independent part of replication ``replication`` of ``scenario``.
+
+    With ``memo``, the stage keeps what each policy computes from its first-MQL view for the
+    next policy that reads it (a score's per-event scores, for a threshold sweep): worth its
+    memory only when several scenarios share the stage.
+    """
     meta = scenario.scenario
     streams = Streams(meta.seed, replication)
     population = generate_population(scenario.population, meta, streams)
@@ -137,6 +145,7 @@ def shared_stage(scenario: Scenario, replication: int) -> SharedStage:
         organic=organic,
         first_run=first_run,
         first_events=first_events,
+        memo={} if memo else None,
     )
     _freeze(stage)
     return stage
@@ -157,7 +166,7 @@ def _touches_of(touches: Touches, leads: np.ndarray) -> Touches:
     first = np.searchsorted(touches.lead, leads, "left")
     counts = np.searchsorted(touches.lead, leads, "right") - first
     offsets = np.cumsum(counts) - counts
-    return touches.select(np.repeat(first - offsets, counts) + np.arange(int(counts.sum())))
+    return touches.take(np.repeat(first - offsets, counts) + np.arange(int(counts.sum())))
 
 
 class Nurture:
@@ -214,14 +223,20 @@ class Nurture:
         return self._qualify(leads, since, _merged_events(leads, organic, seen))
 
     def _qualify(
-        self, leads: np.ndarray, since: np.ndarray, events: EventLog
+        self,
+        leads: np.ndarray,
+        since: np.ndarray,
+        events: EventLog,
+        memo: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """MQL time and priority of ``leads`` (sorted), whose events are ``events``."""
+        """MQL time and priority of ``leads`` (sorted), whose events are ``events``; ``memo``
+        is the view's :attr:`~policies.base.LeadView.memo`."""
         view = LeadView(
             events=events,
             grade=self.population.grade[leads],
             fit={name: codes[leads] for name, codes in self.population.fit.items()},
             since=since,
+            memo=memo,
         )
         decision = self.policy.qualify(view)
         return decision.time, decision.priority
@@ -240,7 +255,7 @@ class Nurture:
         pop = self.population
         self.first_run = stage.first_run
         leads = np.arange(pop.size)
-        decision = self._qualify(leads, pop.arrival, stage.first_events)
+        decision = self._qualify(leads, pop.arrival, stage.first_events, stage.memo)
         self.first_time, self.first_priority = decision
         self.sent.append(self._record(leads, self.first_run, self.first_time))
 
@@ -266,8 +281,11 @@ class Nurture:
     def _history(self, time: float, log: SalesLog) -> History:
         """What has been observed by ``time``: the MQL episodes and outcomes in ``log``, and
         the activity up to ``time`` (organic, and answers to the touches sent) of every lead
-        arrived by then."""
-        episode_lead = np.array(log.episode_lead, dtype=np.int64)
+        arrived by then. Sales logs each MQL episode when it is scheduled: those after ``time``
+        are not observed yet."""
+        record = SalesRecord.from_log(log)
+        observed = record.mql_time <= time
+        episode_lead = record.lead[observed]
         leads = np.flatnonzero(self.population.arrival <= time)  # every episode's lead too
         local = np.searchsorted(leads, episode_lead)
         organic = self.organic.take_leads(leads)
@@ -283,15 +301,13 @@ class Nurture:
             fit={name: codes[leads] for name, codes in self.population.fit.items()},
             since=self.population.arrival[leads],
         )
-        outcome = np.array(log.episode_outcome)
+        sql = observed & np.isin(record.outcome, SQL_OUTCOMES)
         return History(
             time=time,
             view=view,
             episode_lead=local,
-            episode_mql_time=np.array(log.episode_mql_time, dtype=float),
-            episode_sql_time=np.where(
-                np.isin(outcome, SQL_OUTCOMES), np.array(log.episode_end, dtype=float), np.nan
-            ),
+            episode_mql_time=record.mql_time[observed],
+            episode_sql_time=np.where(sql, record.end, np.nan)[observed],
         )
 
     def resume(
@@ -426,7 +442,6 @@ def _first_mql_arrivals(
         if math.isinf(end):
             return
         yield env.timeout(end - env.now)
-        floor.admit(env.now)  # the refit reads every episode opened by now
         nurture.refit(end, floor.log)
         epochs.advance()
         start = end
@@ -461,7 +476,7 @@ def run_replication(
     recycler.floor = floor
     env.process(_first_mql_arrivals(env, floor, nurture, epochs))
     env.run(until=meta.horizon_days)
-    floor.admit(meta.horizon_days, inclusive=False)  # MQLs no rep looked at: open at the end
+    floor.close(meta.horizon_days)
 
     sales = SalesRecord.from_log(floor.log)
     touches = Touches.concatenate(nurture.sent)

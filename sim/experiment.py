@@ -174,7 +174,7 @@ def _measure_sharing(batch: Batch) -> Iterator[Measured]:
         if stage is not None and (stage.key, stage.replication) != shares[position]:
             stage = None  # dropped before the next is computed
         if stage is None and shares[position] in shares[position + 1 : position + 2]:
-            stage = shared_stage(scenario, replication)
+            stage = shared_stage(scenario, replication, memo=True)
         yield measure(scenario, replication, stage)
 
 

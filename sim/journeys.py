@@ -253,6 +253,10 @@ class Touches:
         """The touches where ``mask`` is true."""
         return Touches(*_compress(mask, *self._columns()))
 
+    def take(self, positions: np.ndarray) -> Touches:
+        """The touches at ``positions``, in that order."""
+        return Touches(*(column.take(positions) for column in self._columns()))
+
     def _columns(self) -> tuple[np.ndarray, ...]:
         return (self.lead, self.time, self.opened, self.clicked, self.landing, self.unsubscribed)
 

@@ -45,20 +45,30 @@ class SalesRecord:
 
     @classmethod
     def from_log(cls, log: SalesLog) -> SalesRecord:
-        """Freeze a finished run's log."""
+        """Freeze a run's log in time order: episodes by MQL time, queue entries by the time
+        they join the queue, work by its start (the sales floor logs each when it is
+        scheduled, which can be earlier; ties keep the order logged)."""
+        mql_time = np.array(log.episode_mql_time, dtype=float)
+        episodes = np.argsort(mql_time, kind="stable")
+        renumber = np.empty_like(episodes)
+        renumber[episodes] = np.arange(episodes.size)
+        queue_enter = np.array(log.queue_enter, dtype=float)
+        entries = np.argsort(queue_enter, kind="stable")
+        work_start = np.array(log.work_start, dtype=float)
+        stretches = np.argsort(work_start, kind="stable")
         return cls(
-            lead=np.array(log.episode_lead, dtype=np.int64),
-            pass_index=np.array(log.episode_pass, dtype=np.int64),
-            mql_time=np.array(log.episode_mql_time, dtype=float),
-            first_touch=np.array(log.episode_first_touch, dtype=float),
-            end=np.array(log.episode_end, dtype=float),
-            outcome=np.array(log.episode_outcome, dtype=np.int8),
-            queue_episode=np.array(log.queue_episode, dtype=np.int64),
-            queue_enter=np.array(log.queue_enter, dtype=float),
-            queue_leave=np.array(log.queue_leave, dtype=float),
-            work_episode=np.array(log.work_episode, dtype=np.int64),
-            work_start=np.array(log.work_start, dtype=float),
-            work_hours=np.array(log.work_hours, dtype=float),
+            lead=np.array(log.episode_lead, dtype=np.int64)[episodes],
+            pass_index=np.array(log.episode_pass, dtype=np.int64)[episodes],
+            mql_time=mql_time[episodes],
+            first_touch=np.array(log.episode_first_touch, dtype=float)[episodes],
+            end=np.array(log.episode_end, dtype=float)[episodes],
+            outcome=np.array(log.episode_outcome, dtype=np.int8)[episodes],
+            queue_episode=renumber[np.array(log.queue_episode, dtype=np.int64)[entries]],
+            queue_enter=queue_enter[entries],
+            queue_leave=np.array(log.queue_leave, dtype=float)[entries],
+            work_episode=renumber[np.array(log.work_episode, dtype=np.int64)[stretches]],
+            work_start=work_start[stretches],
+            work_hours=np.array(log.work_hours, dtype=float)[stretches],
         )
 
 

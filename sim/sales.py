@@ -120,49 +120,63 @@ class SalesLog:
 
 
 class _FifoQueue:
-    """Admitted queue entries, first admitted first: entries are admitted in time order, so a
-    deque is a FIFO queue without a heap's work."""
+    """Queue entries first come, first served: a heap of (time, entry) holding both the
+    entries waiting and those scheduled for later; a rep takes the first one due."""
 
     def __init__(self) -> None:
-        self._entries: deque[tuple[int, int]] = deque()
+        self._entries: list[tuple[float, int]] = []
 
-    def __bool__(self) -> bool:
-        return bool(self._entries)
+    def schedule(self, time: float, entry: int, _key: float) -> None:
+        heapq.heappush(self._entries, (time, entry))
 
-    def push(self, _key: float, entry: int, episode: int) -> None:
-        self._entries.append((entry, episode))
+    def next_due(self, now: float) -> float:
+        """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
+        return max(self._entries[0][0], now) if self._entries else math.inf
 
-    def pop(self) -> tuple[int, int]:
-        return self._entries.popleft()
+    def take(self, now: float) -> int | None:
+        """The first entry waiting at ``now`` (``None``: none)."""
+        entries = self._entries
+        if entries and entries[0][0] <= now:
+            return heapq.heappop(entries)[1]
+        return None
 
 
 class _PriorityQueue:
-    """Admitted queue entries by key (lower first), then first admitted first: a heap."""
+    """Queue entries by key (lower first), then first come, first served: a heap of those
+    waiting, fed in time order from a heap of those scheduled."""
 
     def __init__(self) -> None:
-        self._entries: list[tuple[float, int, int]] = []
+        self._scheduled: list[tuple[float, int, float]] = []  # (time, entry, key)
+        self._waiting: list[tuple[float, float, int]] = []  # (key, time, entry)
 
-    def __bool__(self) -> bool:
-        return bool(self._entries)
+    def schedule(self, time: float, entry: int, key: float) -> None:
+        heapq.heappush(self._scheduled, (time, entry, key))
 
-    def push(self, key: float, entry: int, episode: int) -> None:
-        heapq.heappush(self._entries, (key, entry, episode))
+    def next_due(self, now: float) -> float:
+        """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
+        if self._waiting:
+            return now
+        return max(self._scheduled[0][0], now) if self._scheduled else math.inf
 
-    def pop(self) -> tuple[int, int]:
-        _, entry, episode = heapq.heappop(self._entries)
-        return entry, episode
+    def take(self, now: float) -> int | None:
+        """The first entry waiting at ``now`` by key (``None``: none)."""
+        scheduled, waiting = self._scheduled, self._waiting
+        while scheduled and scheduled[0][0] <= now:
+            time, entry, key = heapq.heappop(scheduled)
+            heapq.heappush(waiting, (key, time, entry))
+        return heapq.heappop(waiting)[2] if waiting else None
 
 
 class SalesFloor:
     """The MQL queue and the reps who work it.
 
-    Only reps' work takes SimPy events. MQLs and retries are *scheduled* (``schedule_mqls``):
-    they wait in a heap of incoming queue entries and are admitted to the queue, in time order
-    and each at its own time, when the queue is next looked at — by a rep who becomes free, or
-    by the alarm that wakes idle reps at the next entry's time. Admitting late changes nothing:
-    an entry joins the queue at its own time and only a rep looking at the queue can tell, and
-    every rep admits what is due before it looks. Entries due at the same instant as a rep
-    becomes free are admitted before it chooses.
+    Only reps' work takes SimPy events. An MQL or a retry is *scheduled* when it is known
+    (``schedule_mqls``): its episode and its queue entry are logged with their own time, and
+    the entry joins the queue at that time. Only a rep looking at the queue can tell when an
+    entry joined, and a rep takes only entries due by then, so scheduling ahead changes
+    nothing; an entry due at the same instant as a rep becomes free is waiting when it
+    chooses. Idle reps are woken by an alarm at the next time an entry is waiting while they
+    are at work.
     """
 
     def __init__(
@@ -181,15 +195,10 @@ class SalesFloor:
         self.calendar = WorkingCalendar(config)
         self.log = SalesLog.empty()
         self._attempts: list[int] = []
-        self._priority: list[float] = []
         self._accept = np.array([config.sal_acceptance_probability.get(g, 0.0) for g in GRADES])
         self._win = np.array([config.win_probability.get(g, 0.0) for g in GRADES])
-        #: The queue of admitted entries.
         self._queue = _FifoQueue() if config.queue_discipline == "fifo" else _PriorityQueue()
-        #: Scheduled entries not admitted yet: a heap of (time, order, episode, lead, pass,
-        #: priority); ``episode`` is -1 for a new MQL (its episode opens on admission).
-        self._incoming: list[tuple[float, int, int, int, int, float]] = []
-        self._scheduled = 0
+        self._key: list[float] = []  # each episode's key in the queue (lower first)
         self._idle: deque[simpy.Event] = deque()  # reps waiting for work, longest idle first
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
@@ -200,87 +209,77 @@ class SalesFloor:
         self, times: list[float], leads: list[int], passes: list[int], priorities: list[float]
     ) -> None:
         """Each ``leads[i]`` becomes MQL at ``times[i]`` (now or later), in its nurture pass
-        ``passes[i]``: it will open an episode and queue then. MQLs due at the same time queue
-        in the order given."""
-        incoming, order = self._incoming, self._scheduled
-        for i, mql in enumerate(zip(times, leads, passes, priorities, strict=True)):
-            time, lead, pass_index, priority = mql
-            heapq.heappush(incoming, (time, order + i, -1, lead, pass_index, priority))
-        self._scheduled += len(times)
+        ``passes[i]``, and queues then. MQLs due at the same time queue in the order given."""
+        log, count = self.log, len(times)
+        first_episode, first_entry = len(log.episode_lead), len(log.queue_episode)
+        log.episode_lead.extend(leads)
+        log.episode_pass.extend(passes)
+        log.episode_mql_time.extend(times)
+        log.episode_first_touch.extend([math.nan] * count)
+        log.episode_end.extend([math.nan] * count)
+        log.episode_outcome.extend([Outcome.OPEN] * count)
+        self._attempts.extend([0] * count)
+        keys = self._keys(leads, priorities)
+        self._key.extend(keys)
+        log.queue_episode.extend(range(first_episode, first_episode + count))
+        log.queue_enter.extend(times)
+        log.queue_leave.extend([math.nan] * count)
+        schedule = self._queue.schedule
+        for entry, (time, key) in enumerate(zip(times, keys, strict=True), first_entry):
+            schedule(time, entry, key)
         if self._idle:
             self._arm()
 
-    def admit(self, until: float, *, inclusive: bool = True) -> None:
-        """Admit the scheduled entries due by ``until`` (before it, if not ``inclusive``), in
-        time order, each at its own time."""
-        incoming = self._incoming
-        if not inclusive:
-            until = math.nextafter(until, -math.inf)
-        while incoming and incoming[0][0] <= until:
-            time, _, episode, lead, pass_index, priority = heapq.heappop(incoming)
-            if episode < 0:
-                episode = self._open(time, lead, pass_index, priority)
-            self._enqueue(episode, time)
-
-    def _open(self, time: float, lead: int, pass_index: int, priority: float) -> int:
-        """Open the episode of an MQL at ``time``; returns its number."""
-        log = self.log
-        episode = len(log.episode_lead)
-        log.episode_lead.append(lead)
-        log.episode_pass.append(pass_index)
-        log.episode_mql_time.append(time)
-        log.episode_first_touch.append(math.nan)
-        log.episode_end.append(math.nan)
-        log.episode_outcome.append(Outcome.OPEN)
-        self._attempts.append(0)
-        self._priority.append(priority)
-        return episode
-
-    def _enqueue(self, episode: int, time: float) -> None:
+    def _keys(self, leads: list[int], priorities: list[float]) -> list[float]:
+        """Queue keys of MQLs of ``leads`` with score ``priorities`` (lower first)."""
         discipline = self.config.queue_discipline
-        if discipline == "score":
-            priority = self._priority[episode]
-            key = math.inf if math.isnan(priority) else -priority  # no score: after all scored
-        elif discipline == "grade":
-            key = float(self.population.grade[self.log.episode_lead[episode]])
-        else:
-            key = 0.0
-        entry = len(self.log.queue_episode)
-        self.log.queue_episode.append(episode)
-        self.log.queue_enter.append(time)
-        self.log.queue_leave.append(math.nan)
-        self._queue.push(key, entry, episode)
+        if discipline == "score":  # highest score first; no score: after all scored
+            return [math.inf if math.isnan(p) else -p for p in priorities]
+        if discipline == "grade":
+            return self.population.grade[leads].astype(float).tolist()
+        return [0.0] * len(leads)
 
     def _retry(self, episode: int) -> None:
         """Queue ``episode`` again after the retry gap."""
         time = self.env.now + self.config.retry_gap_hours / HOURS_PER_DAY
-        heapq.heappush(self._incoming, (time, self._scheduled, episode, -1, -1, math.nan))
-        self._scheduled += 1
+        log = self.log
+        entry = len(log.queue_episode)
+        log.queue_episode.append(episode)
+        log.queue_enter.append(time)
+        log.queue_leave.append(math.nan)
+        self._queue.schedule(time, entry, self._key[episode])
         if self._idle:
             self._arm()
 
+    def close(self, horizon: float) -> None:
+        """The run ends at ``horizon``: forget what was logged ahead for later (retries due
+        after the end, calls that would start after it), as if it had never been made."""
+        log = self.log
+        log.queue_enter, log.queue_episode, log.queue_leave = _before(
+            horizon, log.queue_enter, log.queue_episode, log.queue_leave
+        )
+        log.work_start, log.work_episode, log.work_hours = _before(
+            horizon, log.work_start, log.work_episode, log.work_hours
+        )
+
     def _take(self) -> int | None:
-        """The episode a rep free now takes: the first in the queue once what is due has been
-        admitted (``None``: nothing, or outside working hours)."""
+        """The episode a rep free now takes: the first waiting in the queue (``None``:
+        nothing, or outside working hours)."""
         now = self.env.now
         if self.calendar.until_open(now) > 0:
             return None
-        self.admit(now)
-        if not self._queue:
+        entry = self._queue.take(now)
+        if entry is None:
             return None
-        entry, episode = self._queue.pop()
         self.log.queue_leave[entry] = now
-        return episode
+        return self.log.queue_episode[entry]
 
     def _arm(self) -> None:
         """Set the alarm for the first time an idle rep could take something: when reps are at
-        work and the queue is not empty or the next scheduled entry is due."""
+        work and an entry is waiting."""
         now = self.env.now
-        if self._queue:
-            due = now
-        elif self._incoming:
-            due = max(self._incoming[0][0], now)
-        else:
+        due = self._queue.next_due(now)
+        if math.isinf(due):
             return
         due += self.calendar.until_open(due)
         if due < self._alarm_at:
@@ -373,6 +372,14 @@ class SalesFloor:
         log.episode_outcome[episode] = outcome
         if outcome in RECYCLED_OUTCOMES:
             self.recycle(log.episode_lead[episode], log.episode_pass[episode])
+
+
+def _before(horizon: float, times: list[float], *columns: list) -> tuple[list, ...]:
+    """``times`` and ``columns`` (its companions) where ``times`` is before ``horizon``."""
+    kept = [index for index, time in enumerate(times) if time < horizon]
+    if len(kept) == len(times):
+        return (times, *columns)
+    return tuple([column[index] for index in kept] for column in (times, *columns))
 
 
 def _halving(delay_hours: float, half_life_hours: float) -> float:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sim.cli import main
-from sim.engine import ReplicationResult, run_replication
+from sim.engine import ReplicationResult, _touches_of, run_replication
+from sim.journeys import Touches
 from sim.loading import load_scenario
 from sim.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from sim.metrics import FinalState
@@ -131,6 +132,32 @@ def test_episode_times_are_ordered(small: ReplicationResult) -> None:
     assert np.all(
         (pop.window_start[lead] <= sales.end[sql]) & (sales.end[sql] < pop.window_end[lead])
     )
+
+
+def test_sales_record_is_in_time_order_and_inside_the_horizon(small: ReplicationResult) -> None:
+    """The floor logs MQLs, retries and calls when it schedules them; the record is still
+    in time order and holds nothing scheduled for after the end."""
+    sales, horizon = small.sales, 200.0
+    for times in (sales.mql_time, sales.queue_enter, sales.work_start):
+        assert times.size and np.all(np.diff(times) >= 0) and np.all(times < horizon)
+    taken = ~np.isnan(sales.queue_leave)
+    assert np.all(sales.queue_leave[taken] >= sales.queue_enter[taken])
+    # each episode's first queue entry is its MQL
+    first = np.unique(sales.queue_episode, return_index=True)[1]
+    assert np.array_equal(sales.queue_enter[first], sales.mql_time[sales.queue_episode[first]])
+
+
+def test_touches_of_leads_by_bisection_equals_a_mask() -> None:
+    rng = np.random.default_rng(3)
+    lead = np.sort(rng.integers(0, 50, 400))
+    columns = [lead, rng.random(400), *(rng.random((4, 400)) < 0.5)]
+    touches = Touches(*columns[:4], rng.integers(-1, 9, 400).astype(np.int8), columns[5])
+    leads = np.array([0, 3, 4, 17, 49, 60])  # 60 has no touches
+    found = _touches_of(touches, leads)
+    expected = touches.select(np.isin(touches.lead, leads))
+    for name in ("lead", "time", "opened", "clicked", "landing", "unsubscribed"):
+        assert np.array_equal(getattr(found, name), getattr(expected, name))
+    assert len(_touches_of(touches, np.array([], dtype=np.int64))) == 0
 
 
 def test_no_touches_while_in_sales(small: ReplicationResult) -> None:

@@ -415,11 +415,13 @@ class TestSharedStage:
         made: list[tuple[str, int]] = []
         original = sim.experiment.shared_stage
 
-        def spy(scenario: Scenario, replication: int):
-            stage = original(scenario, replication)
+        def spy(scenario: Scenario, replication: int, **options: bool):
+            stage = original(scenario, replication, **options)
             made.append((stage.key, replication))
+            self.memos.append(stage.memo)
             return stage
 
+        self.memos: list[dict | None] = []
         monkeypatch.setattr(sim.experiment, "shared_stage", spy)
         return made
 
@@ -434,8 +436,14 @@ class TestSharedStage:
         # Serially: one stage per replication for the three threshold points; the point with
         # another cadence shares nothing and computes its own inside run_replication.
         stages.clear()
+        self.memos.clear()
         run_experiments(grid, workers=1)
         assert [replication for _, replication in stages] == [0, 1]
+        # The three thresholds share one score of each stage's first-MQL view, read-only.
+        for memo in self.memos:
+            assert memo is not None and len(memo) == 1
+            (scores,) = memo.values()
+            assert not scores.flags.writeable
 
     def test_scenario_files_that_change_only_the_policy_share_bit_for_bit(self, stages) -> None:
         """A comparison of the baseline with other policies, a learning one among them."""
