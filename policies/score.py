@@ -453,8 +453,8 @@ class ScorePolicy:
         """Each lead's first event at or after its ``since`` whose ``score`` reaches the
         threshold."""
         events = view.events
-        reached = (score >= self.config.threshold) & (events.time >= view.since.take(events.lead))
-        hits = np.flatnonzero(reached)
+        hits = np.flatnonzero(score >= self.config.threshold)
+        hits = hits[events.time[hits] >= view.since[events.lead[hits]]]
         return first_hits(view, hits, score[hits])
 
     def explain(self, view: LeadView, lead: int) -> str:

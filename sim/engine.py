@@ -37,7 +37,7 @@ from sim.sales import SQL_OUTCOMES, SalesFloor, SalesLog
 from sim.scenario import Scenario
 
 #: Recycled leads due back in nurture within this many days are processed as one batch.
-RECYCLE_BATCH_DAYS = 7.0
+RECYCLE_BATCH_DAYS = 30.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,9 @@ class SharedStage:
     #: What policies computed from the first-MQL view, for the scenarios sharing the stage
     #: (``None``: not kept; see :attr:`policies.base.LeadView.memo`).
     memo: dict[str, Any] | None = None
+    #: Per-lead draws of the replication's streams, for the scenarios sharing the stage
+    #: (``None``: not kept; see :meth:`sim.rng.Streams.uniforms`).
+    drawn: dict[tuple[int, ...], np.ndarray] | None = None
 
 
 def _freeze(value: Any) -> None:
@@ -115,9 +118,10 @@ def _freeze(value: Any) -> None:
 def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) -> SharedStage:
     """The policy-independent part of replication ``replication`` of ``scenario``.
 
-    With ``memo``, the stage keeps what each policy computes from its first-MQL view for the
-    next policy that reads it (a score's per-event scores, for a threshold sweep): worth its
-    memory only when several scenarios share the stage.
+    With ``memo``, the stage keeps for the next scenario that uses it what each policy
+    computes from its first-MQL view (a score's per-event scores, for a threshold sweep) and
+    the recycled leads' touch draws: worth their memory only when several scenarios share the
+    stage.
     """
     meta = scenario.scenario
     streams = Streams(meta.seed, replication)
@@ -146,6 +150,7 @@ def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) ->
         first_run=first_run,
         first_events=first_events,
         memo={} if memo else None,
+        drawn={} if memo else None,
     )
     _freeze(stage)
     return stage
@@ -324,11 +329,12 @@ class Nurture:
         keep = ~self.unsubscribed[leads[local]]
         local, time = local[keep], time[keep]
         counts = np.bincount(local, minlength=leads.size)
+        drawn = np.flatnonzero(counts)
         uniforms = [
-            self.streams.generator(Purpose.RECYCLED_TOUCHES, int(leads[i]), int(passes[i])).random(
-                (int(counts[i]), 4)
+            self.streams.uniforms(Purpose.RECYCLED_TOUCHES, (lead, pass_index), count)
+            for lead, pass_index, count in zip(
+                leads[drawn].tolist(), passes[drawn].tolist(), counts[drawn].tolist(), strict=True
             )
-            for i in np.flatnonzero(counts)
         ]
         uniforms_array = np.concatenate(uniforms) if uniforms else np.empty((0, 4))
         touches = self._answers(leads[local], time, uniforms_array)
@@ -460,7 +466,7 @@ def run_replication(
         stage = shared_stage(scenario, replication)
     elif (stage.key, stage.replication) != (stage_key(scenario), replication):
         raise ValueError("the shared stage belongs to another scenario or replication")
-    streams = Streams(meta.seed, replication)
+    streams = Streams(meta.seed, replication, stage.drawn)
     population = stage.population
     nurture = Nurture(scenario, stage, streams)
     policy = nurture.policy

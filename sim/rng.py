@@ -29,15 +29,36 @@ class Purpose(IntEnum):
 class Streams:
     """The random streams of one replication of one scenario."""
 
-    def __init__(self, seed: int, replication: int) -> None:
+    def __init__(
+        self, seed: int, replication: int, drawn: dict[tuple[int, ...], np.ndarray] | None = None
+    ) -> None:
         self.seed = seed
         self.replication = replication
-        self._sales_blocks: dict[int, np.ndarray] = {}
+        #: Draws kept for reuse: the sales blocks, and with a shared store (runs of this
+        #: replication sharing it) the streams drawn by :meth:`uniforms` too.
+        self._drawn: dict[tuple[int, ...], np.ndarray] = {} if drawn is None else drawn
+        self._keep_streams = drawn is not None
 
     def generator(self, purpose: Purpose, *key: int) -> np.random.Generator:
         """A generator for ``purpose`` (and an optional finer key such as a lead and a pass)."""
         sequence = np.random.SeedSequence(self.seed, spawn_key=(self.replication, purpose, *key))
         return np.random.Generator(np.random.PCG64(sequence))
+
+    def uniforms(self, purpose: Purpose, key: tuple[int, ...], rows: int) -> np.ndarray:
+        """The first ``rows`` rows of four uniforms of stream ``generator(purpose, *key)``.
+
+        With a store of draws (runs of one replication sharing it), a stream already drawn to
+        at least ``rows`` rows is not drawn again: a stream's first rows are the same however
+        many are drawn, so the result is too.
+        """
+        if not self._keep_streams:
+            return self.generator(purpose, *key).random((rows, 4))
+        drawn = self._drawn.get((purpose, *key))
+        if drawn is None or len(drawn) < rows:
+            drawn = self.generator(purpose, *key).random((rows, 4))
+            drawn.flags.writeable = False
+            self._drawn[(purpose, *key)] = drawn
+        return drawn[:rows]
 
     def sales_block(self, pass_index: int, n_leads: int, draws_per_lead: int) -> np.ndarray:
         """Uniforms for sales pass ``pass_index``: row ``i`` belongs to lead ``i``.
@@ -45,9 +66,11 @@ class Streams:
         Drawn once per pass for every lead (vectorised), so which leads reach sales — a matter
         of policy — does not change any lead's draws.
         """
-        block = self._sales_blocks.get(pass_index)
+        key = (Purpose.SALES, pass_index, n_leads, draws_per_lead)
+        block = self._drawn.get(key)
         if block is None:
             rng = self.generator(Purpose.SALES, pass_index)
             block = rng.random((n_leads, draws_per_lead), dtype=np.float32)
-            self._sales_blocks[pass_index] = block
+            block.flags.writeable = False
+            self._drawn[key] = block
         return block

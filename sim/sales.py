@@ -45,6 +45,7 @@ class Outcome(IntEnum):
 
 RECYCLED_OUTCOMES = (Outcome.UNREACHED, Outcome.REJECTED, Outcome.NOT_SQL)
 SQL_OUTCOMES = (Outcome.SQL_NO_OPPORTUNITY, Outcome.LOST, Outcome.WON)
+_RECYCLED = frozenset(RECYCLED_OUTCOMES)
 
 
 class WorkingCalendar:
@@ -119,6 +120,17 @@ class SalesLog:
         return cls(*([] for _ in range(12)))
 
 
+def _push_all(heap: list, items: list) -> None:
+    """Push ``items`` onto ``heap``: one by one, or all at once and re-heapify when they are
+    more than the heap holds (the first MQLs of a run, pushed together)."""
+    if len(items) > len(heap):
+        heap.extend(items)
+        heapq.heapify(heap)
+    else:
+        for item in items:
+            heapq.heappush(heap, item)
+
+
 class _FifoQueue:
     """Queue entries first come, first served: a heap of (time, entry) holding both the
     entries waiting and those scheduled for later; a rep takes the first one due."""
@@ -128,6 +140,9 @@ class _FifoQueue:
 
     def schedule(self, time: float, entry: int, _key: float) -> None:
         heapq.heappush(self._entries, (time, entry))
+
+    def schedule_many(self, times: list[float], entries: range, _keys: list[float]) -> None:
+        _push_all(self._entries, list(zip(times, entries, strict=True)))
 
     def next_due(self, now: float) -> float:
         """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
@@ -151,6 +166,9 @@ class _PriorityQueue:
 
     def schedule(self, time: float, entry: int, key: float) -> None:
         heapq.heappush(self._scheduled, (time, entry, key))
+
+    def schedule_many(self, times: list[float], entries: range, keys: list[float]) -> None:
+        _push_all(self._scheduled, list(zip(times, entries, keys, strict=True)))
 
     def next_due(self, now: float) -> float:
         """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
@@ -202,6 +220,9 @@ class SalesFloor:
         self._idle: deque[simpy.Event] = deque()  # reps waiting for work, longest idle first
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
+        self._retry_gap_days = config.retry_gap_hours / HOURS_PER_DAY
+        self._exponential = config.work_time_distribution == "exponential"
+        self._leads = population.size
         for _ in range(config.reps):
             env.process(self._rep())
 
@@ -224,9 +245,7 @@ class SalesFloor:
         log.queue_episode.extend(range(first_episode, first_episode + count))
         log.queue_enter.extend(times)
         log.queue_leave.extend([math.nan] * count)
-        schedule = self._queue.schedule
-        for entry, (time, key) in enumerate(zip(times, keys, strict=True), first_entry):
-            schedule(time, entry, key)
+        self._queue.schedule_many(times, range(first_entry, first_entry + count), keys)
         if self._idle:
             self._arm()
 
@@ -241,7 +260,7 @@ class SalesFloor:
 
     def _retry(self, episode: int) -> None:
         """Queue ``episode`` again after the retry gap."""
-        time = self.env.now + self.config.retry_gap_hours / HOURS_PER_DAY
+        time = self.env.now + self._retry_gap_days
         log = self.log
         entry = len(log.queue_episode)
         log.queue_episode.append(episode)
@@ -312,15 +331,9 @@ class SalesFloor:
             yield from self._work(episode)
 
     def _duration_hours(self, mean_hours: float, uniform: float) -> float:
-        if self.config.work_time_distribution == "exponential":
+        if self._exponential:
             return -mean_hours * math.log1p(-uniform)
         return mean_hours
-
-    def _log_work(self, episode: int, start: float, hours: float) -> None:
-        log = self.log
-        log.work_episode.append(episode)
-        log.work_start.append(start)
-        log.work_hours.append(hours)
 
     def _work(self, episode: int):
         """One contact attempt on ``episode`` and, if it reaches the lead, the qualification
@@ -329,15 +342,18 @@ class SalesFloor:
         now = env.now
         lead = log.episode_lead[episode]
         attempts = config.max_attempts
-        draws = self.streams.sales_block(
-            log.episode_pass[episode], self.population.size, 2 * attempts + 1
-        )[lead]
+        # Python floats: cheaper to compute with than numpy scalars (this runs per attempt).
+        draws = self.streams.sales_block(log.episode_pass[episode], self._leads, 2 * attempts + 1)
+        draws = draws[lead].tolist()
         attempt = self._attempts[episode]
         if math.isnan(log.episode_first_touch[episode]):
             log.episode_first_touch[episode] = now
         delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
         attempt_hours = self._duration_hours(config.attempt_hours, draws[attempts + attempt])
-        self._log_work(episode, now, attempt_hours)
+        work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
+        work_episode.append(episode)
+        work_start.append(now)
+        work_hours.append(attempt_hours)
         reach = config.reach_probability * _halving(delay_hours, config.reach_half_life_hours)
         if draws[attempt] >= reach:
             yield env.timeout(attempt_hours / HOURS_PER_DAY)
@@ -349,7 +365,9 @@ class SalesFloor:
             return
         call_start = now + attempt_hours / HOURS_PER_DAY
         call_hours = self._duration_hours(config.call_hours, draws[2 * attempts])
-        self._log_work(episode, call_start, call_hours)
+        work_episode.append(episode)
+        work_start.append(call_start)
+        work_hours.append(call_hours)
         yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
         self._end(episode, self._call_outcome(lead, delay_hours))
 
@@ -370,15 +388,15 @@ class SalesFloor:
         log = self.log
         log.episode_end[episode] = self.env.now
         log.episode_outcome[episode] = outcome
-        if outcome in RECYCLED_OUTCOMES:
+        if outcome in _RECYCLED:
             self.recycle(log.episode_lead[episode], log.episode_pass[episode])
 
 
 def _before(horizon: float, times: list[float], *columns: list) -> tuple[list, ...]:
     """``times`` and ``columns`` (its companions) where ``times`` is before ``horizon``."""
-    kept = [index for index, time in enumerate(times) if time < horizon]
-    if len(kept) == len(times):
+    if max(times, default=-math.inf) < horizon:
         return (times, *columns)
+    kept = [index for index, time in enumerate(times) if time < horizon]
     return tuple([column[index] for index in kept] for column in (times, *columns))
 
 

@@ -419,9 +419,11 @@ class TestSharedStage:
             stage = original(scenario, replication, **options)
             made.append((stage.key, replication))
             self.memos.append(stage.memo)
+            self.stores.append(stage.drawn)
             return stage
 
         self.memos: list[dict | None] = []
+        self.stores: list[dict | None] = []
         monkeypatch.setattr(sim.experiment, "shared_stage", spy)
         return made
 
@@ -437,6 +439,7 @@ class TestSharedStage:
         # another cadence shares nothing and computes its own inside run_replication.
         stages.clear()
         self.memos.clear()
+        self.stores.clear()
         run_experiments(grid, workers=1)
         assert [replication for _, replication in stages] == [0, 1]
         # The three thresholds share one score of each stage's first-MQL view, read-only.
@@ -444,6 +447,7 @@ class TestSharedStage:
             assert memo is not None and len(memo) == 1
             (scores,) = memo.values()
             assert not scores.flags.writeable
+        assert all(store for store in self.stores)  # sales blocks and recycled-touch draws
 
     def test_scenario_files_that_change_only_the_policy_share_bit_for_bit(self, stages) -> None:
         """A comparison of the baseline with other policies, a learning one among them."""
