@@ -249,7 +249,9 @@ class Nurture:
     def _record(self, leads: np.ndarray, touches: Touches, time: np.ndarray) -> Touches:
         """The touches of ``leads`` (sorted) really sent: those up to each one's MQL ``time``;
         marks the leads they unsubscribed."""
-        local = np.searchsorted(leads, touches.lead)
+        # Sorted leads as many as the population are all of them: no search needed.
+        everyone = leads.size == self.population.size
+        local = touches.lead if everyone else np.searchsorted(leads, touches.lead)
         sent = touches.select(~(touches.time > time[local]))  # nan compares False
         self.unsubscribed[sent.lead[sent.unsubscribed]] = True
         return sent
@@ -442,6 +444,7 @@ def _first_mql_arrivals(
     for end in [*epochs.times, math.inf]:
         times, priorities = nurture.first_time, nurture.first_priority
         due = np.flatnonzero((times >= start) & (times < end))
+        due = due[np.argsort(times[due], kind="stable")]  # time order: cheapest for the queue
         floor.schedule_mqls(
             times[due].tolist(), due.tolist(), [0] * due.size, priorities[due].tolist()
         )

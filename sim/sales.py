@@ -14,6 +14,7 @@ Time is in days; the hours in the configuration are converted at the boundary.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable
@@ -56,6 +57,7 @@ class WorkingCalendar:
         self.start = config.work_start_hour / HOURS_PER_DAY
         self.end = config.work_end_hour / HOURS_PER_DAY
         self.weekdays = config.working_weekdays
+        self._shift = (0.0, 0.0)  # the working hours last found open: [start, end) in days
 
     def _works_on(self, day: int) -> bool:
         return day % 7 < self.weekdays
@@ -64,11 +66,15 @@ class WorkingCalendar:
         """Days from ``now`` until reps are at work (0 when they are)."""
         if self.always:
             return 0.0
+        shift_start, shift_end = self._shift
+        if shift_start <= now < shift_end:
+            return 0.0
         day = math.floor(now)
         if self._works_on(day):
             if now < day + self.start:
                 return day + self.start - now
             if now < day + self.end:
+                self._shift = (day + self.start, day + self.end)
                 return 0.0
         day += 1
         while not self._works_on(day):
@@ -132,27 +138,44 @@ def _push_all(heap: list, items: list) -> None:
 
 
 class _FifoQueue:
-    """Queue entries first come, first served: a heap of (time, entry) holding both the
-    entries waiting and those scheduled for later; a rep takes the first one due."""
+    """Queue entries first come, first served, by (time, entry), waiting or scheduled for
+    later: a batch scheduled already in that order (a run's first MQLs) waits in a deque, the
+    rest in a heap; a rep takes the first of the two heads once it is due."""
 
     def __init__(self) -> None:
-        self._entries: list[tuple[float, int]] = []
+        self._run: deque[tuple[float, int]] = deque()
+        self._heap: list[tuple[float, int]] = []
 
     def schedule(self, time: float, entry: int, _key: float) -> None:
-        heapq.heappush(self._entries, (time, entry))
+        heapq.heappush(self._heap, (time, entry))
 
     def schedule_many(self, times: list[float], entries: range, _keys: list[float]) -> None:
-        _push_all(self._entries, list(zip(times, entries, strict=True)))
+        items = list(zip(times, entries, strict=True))
+        run = self._run
+        in_order = all(before <= after for before, after in itertools.pairwise(items))
+        if items and in_order and (not run or run[-1] <= items[0]):
+            run.extend(items)
+        else:
+            _push_all(self._heap, items)
+
+    def _first(self) -> tuple[float, int] | None:
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run[0]
+        return heap[0] if heap else None
 
     def next_due(self, now: float) -> float:
         """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
-        return max(self._entries[0][0], now) if self._entries else math.inf
+        first = self._first()
+        return math.inf if first is None else max(first[0], now)
 
     def take(self, now: float) -> int | None:
         """The first entry waiting at ``now`` (``None``: none)."""
-        entries = self._entries
-        if entries and entries[0][0] <= now:
-            return heapq.heappop(entries)[1]
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run.popleft()[1] if run[0][0] <= now else None
+        if heap and heap[0][0] <= now:
+            return heapq.heappop(heap)[1]
         return None
 
 
@@ -221,8 +244,8 @@ class SalesFloor:
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
         self._retry_gap_days = config.retry_gap_hours / HOURS_PER_DAY
-        self._exponential = config.work_time_distribution == "exponential"
         self._leads = population.size
+        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass
         for _ in range(config.reps):
             env.process(self._rep())
 
@@ -321,55 +344,61 @@ class SalesFloor:
             self._arm()
 
     def _rep(self):
+        """A rep (a SimPy process): takes the first MQL waiting, makes a contact attempt and,
+        if it reaches the lead, the qualification call right after it (one stretch of work,
+        one SimPy event); idle, waits for the alarm."""
+        env, log, config = self.env, self.log, self.config
+        attempts = config.max_attempts
+        exponential = config.work_time_distribution == "exponential"
+        attempt_mean, call_mean = config.attempt_hours, config.call_hours
+        reach_probability, reach_half_life = config.reach_probability, config.reach_half_life_hours
+        work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
         while True:
             episode = self._take()
             if episode is None:
-                wake = self.env.event()
+                wake = env.event()
                 self._idle.append(wake)
                 self._arm()
                 episode = yield wake
-            yield from self._work(episode)
+            now = env.now
+            lead = log.episode_lead[episode]
+            draws = self._draws(log.episode_pass[episode], lead)
+            attempt = self._attempts[episode]
+            if math.isnan(log.episode_first_touch[episode]):
+                log.episode_first_touch[episode] = now
+            delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
+            u = draws[attempts + attempt]
+            attempt_hours = -attempt_mean * math.log1p(-u) if exponential else attempt_mean
+            work_episode.append(episode)
+            work_start.append(now)
+            work_hours.append(attempt_hours)
+            if draws[attempt] >= reach_probability * _halving(delay_hours, reach_half_life):
+                yield env.timeout(attempt_hours / HOURS_PER_DAY)
+                self._attempts[episode] = attempt + 1
+                if attempt + 1 < attempts:
+                    self._retry(episode)
+                else:
+                    self._end(episode, Outcome.UNREACHED)
+                continue
+            call_start = now + attempt_hours / HOURS_PER_DAY
+            u = draws[2 * attempts]
+            call_hours = -call_mean * math.log1p(-u) if exponential else call_mean
+            work_episode.append(episode)
+            work_start.append(call_start)
+            work_hours.append(call_hours)
+            yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
+            self._end(episode, self._call_outcome(lead, delay_hours))
 
-    def _duration_hours(self, mean_hours: float, uniform: float) -> float:
-        if self._exponential:
-            return -mean_hours * math.log1p(-uniform)
-        return mean_hours
-
-    def _work(self, episode: int):
-        """One contact attempt on ``episode`` and, if it reaches the lead, the qualification
-        call right after it: the rep is busy for both, so they take one SimPy event."""
-        config, log, env = self.config, self.log, self.env
-        now = env.now
-        lead = log.episode_lead[episode]
-        attempts = config.max_attempts
-        # Python floats: cheaper to compute with than numpy scalars (this runs per attempt).
-        draws = self.streams.sales_block(log.episode_pass[episode], self._leads, 2 * attempts + 1)
-        draws = draws[lead].tolist()
-        attempt = self._attempts[episode]
-        if math.isnan(log.episode_first_touch[episode]):
-            log.episode_first_touch[episode] = now
-        delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
-        attempt_hours = self._duration_hours(config.attempt_hours, draws[attempts + attempt])
-        work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
-        work_episode.append(episode)
-        work_start.append(now)
-        work_hours.append(attempt_hours)
-        reach = config.reach_probability * _halving(delay_hours, config.reach_half_life_hours)
-        if draws[attempt] >= reach:
-            yield env.timeout(attempt_hours / HOURS_PER_DAY)
-            self._attempts[episode] = attempt + 1
-            if attempt + 1 < attempts:
-                self._retry(episode)
-            else:
-                self._end(episode, Outcome.UNREACHED)
-            return
-        call_start = now + attempt_hours / HOURS_PER_DAY
-        call_hours = self._duration_hours(config.call_hours, draws[2 * attempts])
-        work_episode.append(episode)
-        work_start.append(call_start)
-        work_hours.append(call_hours)
-        yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
-        self._end(episode, self._call_outcome(lead, delay_hours))
+    def _draws(self, pass_index: int, lead: int) -> list[float]:
+        """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
+        many attempt durations, a call duration (Python floats: cheaper to compute with than
+        numpy scalars, and this runs per attempt)."""
+        block = self._blocks.get(pass_index)
+        if block is None:
+            draws_per_lead = 2 * self.config.max_attempts + 1
+            block = self.streams.sales_block(pass_index, self._leads, draws_per_lead)
+            self._blocks[pass_index] = block
+        return block[lead].tolist()
 
     def _call_outcome(self, lead: int, delay_hours: float) -> Outcome:
         pop, config, now = self.population, self.config, self.env.now
@@ -394,10 +423,10 @@ class SalesFloor:
 
 def _before(horizon: float, times: list[float], *columns: list) -> tuple[list, ...]:
     """``times`` and ``columns`` (its companions) where ``times`` is before ``horizon``."""
-    if max(times, default=-math.inf) < horizon:
+    kept = np.asarray(times, dtype=float) < horizon
+    if kept.all():
         return (times, *columns)
-    kept = [index for index, time in enumerate(times) if time < horizon]
-    return tuple([column[index] for index in kept] for column in (times, *columns))
+    return tuple(np.asarray(column)[kept].tolist() for column in (times, *columns))
 
 
 def _halving(delay_hours: float, half_life_hours: float) -> float:
