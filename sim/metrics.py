@@ -47,15 +47,19 @@ class SalesRecord:
     def from_log(cls, log: SalesLog) -> SalesRecord:
         """Freeze a run's log in time order: episodes by MQL time, queue entries by the time
         they join the queue, work by its start (the sales floor logs each when it is
-        scheduled, which can be earlier; ties keep the order logged)."""
+        scheduled, which can be earlier; ties keep the order logged), without what was
+        logged for the log's ``horizon`` or later."""
         mql_time = np.array(log.episode_mql_time, dtype=float)
         episodes = np.argsort(mql_time, kind="stable")
-        renumber = np.empty_like(episodes)
+        episodes = episodes[mql_time[episodes] < log.horizon]
+        renumber = np.full(mql_time.size, -1, dtype=np.int64)
         renumber[episodes] = np.arange(episodes.size)
         queue_enter = np.array(log.queue_enter, dtype=float)
         entries = np.argsort(queue_enter, kind="stable")
+        entries = entries[queue_enter[entries] < log.horizon]
         work_start = np.array(log.work_start, dtype=float)
         stretches = np.argsort(work_start, kind="stable")
+        stretches = stretches[work_start[stretches] < log.horizon]
         return cls(
             lead=np.array(log.episode_lead, dtype=np.int64)[episodes],
             pass_index=np.array(log.episode_pass, dtype=np.int64)[episodes],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import operator
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +105,9 @@ class SalesLog:
     """What happened in sales, as growing columns (converted to arrays by the engine).
 
     Episodes: one per MQL event. Queue entries: one per wait in the queue (first touches and
-    retries). Work: one per stretch of rep time (an attempt or a call).
+    retries). Work: one per stretch of rep time (an attempt or a call). The sales floor logs
+    each when it is scheduled, which can be ahead of its time: ``horizon`` is when the run
+    ended (inf while it runs), and what was logged for that time or later never happened.
     """
 
     episode_lead: list[int]
@@ -119,6 +122,7 @@ class SalesLog:
     work_episode: list[int]
     work_start: list[float]
     work_hours: list[float]
+    horizon: float = math.inf
 
     @classmethod
     def empty(cls) -> SalesLog:
@@ -152,7 +156,8 @@ class _FifoQueue:
     def schedule_many(self, times: list[float], entries: range, _keys: list[float]) -> None:
         items = list(zip(times, entries, strict=True))
         run = self._run
-        in_order = all(before <= after for before, after in itertools.pairwise(items))
+        # Entries ascend, so the items are in order if the times are.
+        in_order = all(map(operator.le, times, itertools.islice(times, 1, None)))
         if items and in_order and (not run or run[-1] <= items[0]):
             run.extend(items)
         else:
@@ -294,15 +299,9 @@ class SalesFloor:
             self._arm()
 
     def close(self, horizon: float) -> None:
-        """The run ends at ``horizon``: forget what was logged ahead for later (retries due
-        after the end, calls that would start after it), as if it had never been made."""
-        log = self.log
-        log.queue_enter, log.queue_episode, log.queue_leave = _before(
-            horizon, log.queue_enter, log.queue_episode, log.queue_leave
-        )
-        log.work_start, log.work_episode, log.work_hours = _before(
-            horizon, log.work_start, log.work_episode, log.work_hours
-        )
+        """The run ends at ``horizon``: what was logged ahead for then or later (retries due
+        after the end, calls that would start after it) never happened."""
+        self.log.horizon = horizon
 
     def _take(self) -> int | None:
         """The episode a rep free now takes: the first waiting in the queue (``None``:
@@ -419,14 +418,6 @@ class SalesFloor:
         log.episode_outcome[episode] = outcome
         if outcome in _RECYCLED:
             self.recycle(log.episode_lead[episode], log.episode_pass[episode])
-
-
-def _before(horizon: float, times: list[float], *columns: list) -> tuple[list, ...]:
-    """``times`` and ``columns`` (its companions) where ``times`` is before ``horizon``."""
-    kept = np.asarray(times, dtype=float) < horizon
-    if kept.all():
-        return (times, *columns)
-    return tuple(np.asarray(column)[kept].tolist() for column in (times, *columns))
 
 
 def _halving(delay_hours: float, half_life_hours: float) -> float:
