@@ -28,7 +28,7 @@ import simpy
 
 from policies import make_cadence, make_policy
 from policies.base import Cadence, History, LeadView, Policy, Refittable
-from sim.events import EventLog
+from sim.events import EventLog, spans
 from sim.journeys import RateTable, Touches, organic_events, respond_to_touches
 from sim.metrics import SalesRecord, compute_metrics, final_states
 from sim.population import Population, generate_population
@@ -169,9 +169,7 @@ def _merged_events(leads: np.ndarray, organic: EventLog, touches: Touches) -> Ev
 def _touches_of(touches: Touches, leads: np.ndarray) -> Touches:
     """The touches of ``leads`` (sorted) among ``touches`` (sorted by lead), in their order."""
     first = np.searchsorted(touches.lead, leads, "left")
-    counts = np.searchsorted(touches.lead, leads, "right") - first
-    offsets = np.cumsum(counts) - counts
-    return touches.take(np.repeat(first - offsets, counts) + np.arange(int(counts.sum())))
+    return touches.take(spans(first, np.searchsorted(touches.lead, leads, "right") - first))
 
 
 class Nurture:

@@ -72,9 +72,7 @@ class EventLog:
         """The events of ``leads`` (in that order), renumbered 0..len(leads)-1."""
         counts = self.starts[leads + 1] - self.starts[leads]
         local_starts = np.concatenate(([0], np.cumsum(counts)))
-        index = np.repeat(self.starts[leads] - local_starts[:-1], counts) + np.arange(
-            local_starts[-1]
-        )
+        index = spans(self.starts[leads], counts)
         return EventLog(
             lead=np.repeat(np.arange(len(leads), dtype=np.int32), counts),
             time=self.time.take(index),
@@ -138,6 +136,12 @@ def _merge_sorted(first: EventLog, second: EventLog) -> EventLog | None:
         activity=activity,
         starts=np.concatenate(([0], np.cumsum(counts))),
     )
+
+
+def spans(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``first[i], ..., first[i] + counts[i] - 1`` of every ``i``, in order."""
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(first - offsets, counts) + np.arange(int(np.sum(counts)))
 
 
 def run_starts(values: np.ndarray) -> np.ndarray:
