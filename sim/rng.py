@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
+from numpy.random import PCG64, Generator, SeedSequence
 
 
 class Purpose(IntEnum):
@@ -39,10 +40,10 @@ class Streams:
         self._drawn: dict[tuple[int, ...], np.ndarray] = {} if drawn is None else drawn
         self._keep_streams = drawn is not None
 
-    def generator(self, purpose: Purpose, *key: int) -> np.random.Generator:
+    def generator(self, purpose: Purpose, *key: int) -> Generator:
         """A generator for ``purpose`` (and an optional finer key such as a lead and a pass)."""
-        sequence = np.random.SeedSequence(self.seed, spawn_key=(self.replication, purpose, *key))
-        return np.random.Generator(np.random.PCG64(sequence))
+        sequence = SeedSequence(self.seed, spawn_key=(self.replication, purpose, *key))
+        return Generator(PCG64(sequence))
 
     def uniforms(self, purpose: Purpose, key: tuple[int, ...], rows: int) -> np.ndarray:
         """The first ``rows`` rows of four uniforms of stream ``generator(purpose, *key)``.
