@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.events import EventLog, run_starts
+from sim.events import EventLog, positions, run_starts
 from sim.population import Population
 from sim.scenario import JourneysConfig, PopulationConfig
 from sim.vocabulary import ACTIVITY_CODE, CONTENT_ACTIVITIES, ORGANIC_ACTIVITIES
@@ -108,7 +108,7 @@ def _in_window(pop: Population, lead: np.ndarray, time: np.ndarray) -> np.ndarra
 
 def _compress(mask: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
     """``column[mask]`` of each column (positions first: faster than boolean indexing)."""
-    where = np.flatnonzero(mask)
+    where = positions(mask)
     return [column.take(where) for column in columns]
 
 

@@ -158,6 +158,8 @@ def test_touches_of_leads_by_bisection_equals_a_mask() -> None:
     for name in ("lead", "time", "opened", "clicked", "landing", "unsubscribed"):
         assert np.array_equal(getattr(found, name), getattr(expected, name))
     assert len(_touches_of(touches, np.array([], dtype=np.int64))) == 0
+    with pytest.raises(TypeError, match="boolean mask"):
+        touches.select(np.array([0, 3]))  # positions by mistake: refused, not misread
 
 
 def test_no_touches_while_in_sales(small: ReplicationResult) -> None:
