@@ -429,7 +429,7 @@ class Recycler:
         )
 
 
-def _first_mql_arrivals(
+def _schedule_first_mqls(
     env: simpy.Environment, floor: SalesFloor, nurture: Nurture, epochs: Epochs
 ):
     """Schedule first MQLs with sales, epoch by epoch (a SimPy process).
@@ -481,7 +481,7 @@ def run_replication(
     recycler = Recycler(env, nurture, scenario.nurture.recycle_cooldown_days, epochs)
     floor = SalesFloor(env, scenario.sales, population, streams, recycler.recycle)
     recycler.floor = floor
-    env.process(_first_mql_arrivals(env, floor, nurture, epochs))
+    env.process(_schedule_first_mqls(env, floor, nurture, epochs))
     env.run(until=meta.horizon_days)
     floor.close(meta.horizon_days)
 
