@@ -249,8 +249,7 @@ class SalesFloor:
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
         self._retry_gap_days = config.retry_gap_hours / HOURS_PER_DAY
-        self._leads = population.size
-        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass
+        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass, at hand per attempt
         for _ in range(config.reps):
             env.process(self._rep())
 
@@ -395,7 +394,7 @@ class SalesFloor:
         block = self._blocks.get(pass_index)
         if block is None:
             draws_per_lead = 2 * self.config.max_attempts + 1
-            block = self.streams.sales_block(pass_index, self._leads, draws_per_lead)
+            block = self.streams.sales_block(pass_index, self.population.size, draws_per_lead)
             self._blocks[pass_index] = block
         return block[lead].tolist()
 
