@@ -248,17 +248,26 @@ def per_lead_times(organic, name: str) -> dict[int, np.ndarray]:
     return {int(lead): times[leads == lead] for lead in np.unique(leads)}
 
 
+def assert_each_follows(
+    later: dict[int, np.ndarray], earlier: dict[int, np.ndarray], days: float
+) -> None:
+    """Each time in ``later`` falls within ``days`` after (or at) one of its lead's times in
+    ``earlier``."""
+    for lead, times in later.items():
+        starts = earlier.get(lead, np.array([]))
+        for t in times:
+            assert np.any((starts <= t) & (t < starts + days)), (lead, t)
+
+
 def test_webinar_attendance_follows_a_registration(journeys) -> None:
     scenario, _, organic = journeys
     lead_time = scenario.journeys.webinar_lead_time_days
     registered = per_lead_times(organic, "webinar_registered")
     attended = per_lead_times(organic, "webinar_attended")
     assert attended, "no attendance at all: the check below would be vacuous"
+    assert_each_follows(attended, registered, lead_time)
     for lead, times in attended.items():
-        registrations = registered.get(lead, np.array([]))
-        assert times.size <= registrations.size
-        for t in times:
-            assert np.any((registrations <= t) & (registrations > t - lead_time))
+        assert times.size <= registered[lead].size
 
 
 def test_attendance_share_matches_probability(journeys) -> None:
@@ -277,11 +286,7 @@ def test_product_usage_only_within_a_trial(journeys) -> None:
     trials = per_lead_times(organic, "trial_signup")
     usage = per_lead_times(organic, "product_usage")
     assert usage, "no product usage at all: the check below would be vacuous"
-    for lead, times in usage.items():
-        starts = trials.get(lead, np.array([]))
-        assert starts.size > 0
-        for t in times:
-            assert np.any((starts <= t) & (t < starts + length))
+    assert_each_follows(usage, trials, length)
 
 
 def test_pricing_page_rate_higher_inside_buying_window(journeys) -> None:
