@@ -38,7 +38,6 @@ from sim.cli import (
 )
 from sim.errors import InputError
 from sim.experiment import ExperimentResult, run_experiments
-from sim.figures import TRADE_OFFS, RunData, figure_svgs, render, trade_off_figure
 from sim.metric_catalog import METRIC_BY_NAME
 from sim.output import UNIT_FORMATS, format_value
 from sim.scenario import Scenario
@@ -154,6 +153,8 @@ def _start(base: Scenario, param: Param) -> int:
 
 def _figures(result: ExperimentResult) -> dict[str, str]:
     """The run figures of ``result`` (records of its replication 0) as SVG text, by name."""
+    from sim.figures import RunData, figure_svgs  # loads matplotlib: only when drawing
+
     return figure_svgs(run=RunData.from_experiment(result))
 
 
@@ -164,6 +165,8 @@ def _trade_off(sweep: Sweep, current: int) -> str:
     The rings sit in the SVG's own coordinates (points, y down), taken from each axes' data
     transform after the figure is drawn.
     """
+    from sim.figures import TRADE_OFFS, render, trade_off_figure  # loads matplotlib
+
     figure = trade_off_figure(sweep)
     svg = render(figure, "svg").decode("utf-8")
     height = figure.get_figheight() * 72

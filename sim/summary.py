@@ -44,11 +44,11 @@ def summarize(values: Sequence[float]) -> MetricSummary:
     mean = float(measured.mean())
     if n == 1:
         return MetricSummary(mean, math.nan, math.nan, everything)
-    from scipy import stats  # imported on first use: scipy is slow to load
+    # The Student-t quantile is scipy.stats.t.ppf's own function, without loading scipy.stats
+    # (about 0.5 s more); imported on first use.
+    from scipy.special import stdtrit
 
-    half_width = float(
-        stats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1) * measured.std(ddof=1) / math.sqrt(n)
-    )
+    half_width = float(stdtrit(n - 1, 0.5 + CONFIDENCE / 2) * measured.std(ddof=1) / math.sqrt(n))
     return MetricSummary(mean, mean - half_width, mean + half_width, everything)
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -179,6 +180,48 @@ def test_python_dash_m_sim_is_the_same_command_line() -> None:
     )
     assert completed.returncode == 0
     assert all(option in completed.stdout for option in ("--set", "--replications", "--seed"))
+
+
+#: Commands that draw nothing must not pay for loading matplotlib or scipy.stats (about 1.3 s
+#: together, at every start).
+_HEAVY_MODULES = ("matplotlib", "scipy.stats")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "scenarios/baseline.toml"],
+        [
+            "run",
+            "scenarios/baseline.toml",
+            "--replications",
+            "2",
+            "--workers",
+            "1",
+            "--no-cache",
+            "--set",
+            "population.leads_per_day=2",
+            "--set",
+            "scenario.horizon_days=120",
+        ],
+    ],
+    ids=["validate", "run"],
+)
+def test_commands_that_draw_nothing_load_neither_matplotlib_nor_scipy_stats(
+    argv: list[str],
+) -> None:
+    project = Path(__file__).resolve().parents[1]
+    check = (
+        "import sys\n"
+        "from sim.cli import main\n"
+        f"assert main({argv!r}) == 0\n"
+        f"print(sorted(m for m in {_HEAVY_MODULES!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", check], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == "[]"
 
 
 class TestWithTheRealLoader:
