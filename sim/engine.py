@@ -322,7 +322,7 @@ class Nurture:
 
         The policy sees their whole history but can fire only at or after ``since`` (whether
         the history counts is its choice); unsubscribed leads get no touches. Each lead's
-        answers come from its own stream, keyed by lead and pass.
+        answers come from its own stream, keyed by lead and pass (:meth:`Streams.uniforms`).
         """
         organic = self.organic.take_leads(leads)
         local, time = self.cadence.touch_times(since, self.horizon, organic)

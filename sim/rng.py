@@ -4,7 +4,8 @@ Common random numbers are the point: two scenarios run on the same seed must see
 leads and the same journeys up to their first MQL, and a different policy must not shift anyone
 else's draws. So every stream is spawned from ``SeedSequence(seed)`` by a fixed key
 ``(replication, purpose, ...)`` — never by the order in which the run happens to ask — and every
-per-lead draw sits at the lead's row of a per-purpose array (the lead's index is its identity).
+per-lead draw either sits at the lead's row of a per-purpose array (the lead's index is its
+identity) or comes from the lead's own counter-based stream (:meth:`Streams.uniforms`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from numpy.random import PCG64, Generator, SeedSequence
+from numpy.random import PCG64, Generator, Philox, SeedSequence
+
+#: Each of the two numbers of a per-lead stream's key is below this.
+KEY_LIMIT = 1 << 32
 
 
 class Purpose(IntEnum):
@@ -39,27 +43,59 @@ class Streams:
         #: replication sharing it) the streams drawn by :meth:`uniforms` too.
         self._drawn: dict[tuple[int, ...], np.ndarray] = {} if drawn is None else drawn
         self._keep_streams = drawn is not None
+        #: One Philox generator per purpose (with its state and key root), re-keyed for each
+        #: per-lead stream.
+        self._keyed: dict[Purpose, tuple[Generator, dict, np.uint64]] = {}
 
     def generator(self, purpose: Purpose, *key: int) -> Generator:
-        """A generator for ``purpose`` (and an optional finer key such as a lead and a pass)."""
+        """A generator for ``purpose`` (and an optional finer key such as a pass)."""
         sequence = SeedSequence(self.seed, spawn_key=(self.replication, purpose, *key))
         return Generator(PCG64(sequence))
 
-    def uniforms(self, purpose: Purpose, key: tuple[int, ...], rows: int) -> np.ndarray:
-        """The first ``rows`` rows of four uniforms of stream ``generator(purpose, *key)``.
+    def uniforms(self, purpose: Purpose, key: tuple[int, int], rows: int) -> np.ndarray:
+        """The first ``rows`` rows of four uniforms of the stream of ``purpose`` and ``key`` (a
+        lead and a pass, each below :data:`KEY_LIMIT`).
+
+        The stream is Philox, counter-based: its key is a number spawned from the seed for
+        ``(replication, purpose)`` and ``key[0] * 2**32 + key[1]``, its counter starts at 0. So
+        each key has its own stream, whatever other keys are drawn and in whatever order, and
+        starting one is only re-keying a generator: a run starts one per recycled lead and
+        pass, about four times faster than spawning a generator from a ``SeedSequence``.
 
         With a store of draws (runs of one replication sharing it), a stream already drawn to
         at least ``rows`` rows is not drawn again: a stream's first rows are the same however
         many are drawn, so the result is too.
         """
         if not self._keep_streams:
-            return self.generator(purpose, *key).random((rows, 4))
+            return self._draw(purpose, key, rows)
         drawn = self._drawn.get((purpose, *key))
         if drawn is None or len(drawn) < rows:
-            drawn = self.generator(purpose, *key).random((rows, 4))
+            drawn = self._draw(purpose, key, rows)
             drawn.flags.writeable = False
             self._drawn[(purpose, *key)] = drawn
         return drawn[:rows]
+
+    def _draw(self, purpose: Purpose, key: tuple[int, int], rows: int) -> np.ndarray:
+        first, second = key
+        if not (0 <= first < KEY_LIMIT and 0 <= second < KEY_LIMIT):
+            raise ValueError(f"a per-lead stream key is two numbers below 2**32, not {key}")
+        keyed = self._keyed.get(purpose)
+        if keyed is None:
+            spawned = SeedSequence(self.seed, spawn_key=(self.replication, purpose))
+            root = spawned.generate_state(1, np.uint64)[0]
+            bit_generator = Philox(key=root)
+            keyed = (Generator(bit_generator), bit_generator.state, root)
+            self._keyed[purpose] = keyed
+        generator, state, root = keyed
+        # The state of a fresh Philox with this key: counter 0, nothing buffered.
+        state["state"] = {
+            "counter": np.zeros(4, dtype=np.uint64),
+            "key": np.array([root, first * KEY_LIMIT + second], dtype=np.uint64),
+        }
+        state["buffer_pos"] = 4
+        state["has_uint32"] = 0
+        generator.bit_generator.state = state
+        return generator.random((rows, 4))
 
     def sales_block(self, pass_index: int, n_leads: int, draws_per_lead: int) -> np.ndarray:
         """Uniforms for sales pass ``pass_index``: row ``i`` belongs to lead ``i``.

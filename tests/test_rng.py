@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from numpy.random import Generator, Philox, SeedSequence
 
 from sim.rng import Purpose, Streams
+
+
+def philox_stream(seed: int, replication: int, purpose: Purpose, key: tuple[int, int]):
+    """The documented per-lead stream: Philox keyed by (a number spawned for (replication,
+    purpose), key[0] * 2**32 + key[1]), counter from 0."""
+    root = SeedSequence(seed, spawn_key=(replication, purpose)).generate_state(1, np.uint64)[0]
+    return Generator(Philox(key=np.array([root, key[0] * 2**32 + key[1]], dtype=np.uint64)))
 
 
 def test_uniforms_are_the_streams_first_rows_with_or_without_a_store() -> None:
     store: dict = {}
     shared, alone = Streams(7, 1, store), Streams(7, 1)
     for rows in (3, 9, 2, 9, 0):
-        expected = Streams(7, 1).generator(Purpose.RECYCLED_TOUCHES, 5, 2).random((rows, 4))
+        expected = philox_stream(7, 1, Purpose.RECYCLED_TOUCHES, (5, 2)).random((rows, 4))
         for streams in (shared, alone):
             drawn = streams.uniforms(Purpose.RECYCLED_TOUCHES, (5, 2), rows)
             assert np.array_equal(drawn, expected)
@@ -20,6 +29,35 @@ def test_uniforms_are_the_streams_first_rows_with_or_without_a_store() -> None:
     assert not store[(Purpose.RECYCLED_TOUCHES, 5, 2)].flags.writeable
     other = shared.uniforms(Purpose.RECYCLED_TOUCHES, (5, 3), 4)
     assert not np.array_equal(other, shared.uniforms(Purpose.RECYCLED_TOUCHES, (5, 2), 4))
+
+
+def test_a_keys_stream_is_the_same_whatever_was_drawn_before_it() -> None:
+    streams = Streams(7, 1)
+    alone = Streams(7, 1).uniforms(Purpose.RECYCLED_TOUCHES, (5, 2), 6)
+    for key in [(0, 0), (2, 5), (5, 3), (2**32 - 1, 2**32 - 1)]:
+        streams.uniforms(Purpose.RECYCLED_TOUCHES, key, 3)
+    assert np.array_equal(streams.uniforms(Purpose.RECYCLED_TOUCHES, (5, 2), 6), alone)
+
+
+def test_every_part_of_a_streams_identity_changes_its_draws() -> None:
+    def draws(seed: int, replication: int, purpose: Purpose, key: tuple[int, int]) -> bytes:
+        return Streams(seed, replication).uniforms(purpose, key, 2).tobytes()
+
+    base = (7, 1, Purpose.RECYCLED_TOUCHES, (5, 2))
+    variants = [
+        (8, 1, Purpose.RECYCLED_TOUCHES, (5, 2)),
+        (7, 2, Purpose.RECYCLED_TOUCHES, (5, 2)),
+        (7, 1, Purpose.TOUCHES, (5, 2)),
+        (7, 1, Purpose.RECYCLED_TOUCHES, (2, 5)),  # the two numbers are not interchangeable
+        (7, 1, Purpose.RECYCLED_TOUCHES, (5, 3)),
+    ]
+    assert len({draws(*base), *(draws(*variant) for variant in variants)}) == 6
+
+
+@pytest.mark.parametrize("key", [(-1, 0), (0, 2**32), (2**32, 0)])
+def test_a_key_outside_32_bits_is_refused(key: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="below 2\\*\\*32"):
+        Streams(7, 1).uniforms(Purpose.RECYCLED_TOUCHES, key, 1)
 
 
 def test_a_sales_block_is_drawn_once_per_pass_and_shared_through_the_store() -> None:
