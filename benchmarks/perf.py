@@ -118,7 +118,7 @@ def peak_rss_mb() -> float:
 
 def baseline_with(leads: int, *extra: str) -> Any:
     """The baseline scenario with ``leads_per_day`` set for about ``leads`` leads a horizon."""
-    from sim.loading import load_scenario
+    from mqlsim.scenario.loading import load_scenario
 
     horizon = load_scenario(BASELINE).scenario.horizon_days
     return load_scenario(BASELINE, [f"population.leads_per_day={leads / horizon}", *extra])
@@ -142,7 +142,7 @@ def measure_run(leads: int) -> dict[str, Any]:
             super().__init__(*args, **kwargs)
             environments.append(self)
 
-    from sim import engine
+    from mqlsim.model import engine
 
     scenario = baseline_with(leads)
     simpy.Environment = CountingEnvironment  # type: ignore[misc]
@@ -167,8 +167,8 @@ def measure_run(leads: int) -> dict[str, Any]:
 def measure_sweep(leads: int, points: int) -> dict[str, Any]:
     """A ``points``-value sweep of ``policy.threshold`` (50, 55, …) on about ``leads`` leads,
     one replication a point, in this process, without the cache."""
-    from sim.loading import load_scenario
-    from sim.sweep import parse_param, run_sweep, sweep_scenarios
+    from mqlsim.experiments.sweep import parse_param, run_sweep, sweep_scenarios
+    from mqlsim.scenario.loading import load_scenario
 
     horizon = load_scenario(BASELINE).scenario.horizon_days
     overrides = [f"population.leads_per_day={leads / horizon}", "scenario.replications=1"]

@@ -33,9 +33,9 @@ def write_log(path: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from sim.engine import run_replication
-    from sim.loading import load_scenario
-    from sim.vocabulary import ACTIVITIES, FIT_ATTRIBUTES
+    from mqlsim.core.vocabulary import ACTIVITIES, FIT_ATTRIBUTES
+    from mqlsim.model.engine import run_replication
+    from mqlsim.scenario.loading import load_scenario
 
     scenario = load_scenario(BASELINE)
     per_day = rows / EVENTS_PER_LEAD / scenario.scenario.horizon_days

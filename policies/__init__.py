@@ -2,14 +2,14 @@
 
 ``PolicyConfig`` and ``CadenceConfig`` are the types of a scenario's ``[policy]`` and
 ``[nurture]`` sections: any registered kind, told apart by its ``kind`` key, or a plug-in
-(:mod:`policies.plugins`) for a kind that names third-party code.
+(:mod:`mqlsim.policies.plugins`) for a kind that names third-party code.
 """
 
 import importlib
 from typing import Any
 
-from policies.base import CADENCES, POLICIES, config_union, make_cadence, make_policy
-from policies.plugins import PluginCadenceConfig, PluginPolicyConfig
+from mqlsim.policies.base import CADENCES, POLICIES, config_union, make_cadence, make_policy
+from mqlsim.policies.plugins import PluginCadenceConfig, PluginPolicyConfig
 
 #: Modules of the built-in policies and cadences, in the order the docs list them; importing a
 #: module registers what it defines. Add a new family's module here.
@@ -26,7 +26,7 @@ MODULES = (
     "nurture",
 )
 for _module in MODULES:
-    importlib.import_module(f"policies.{_module}")
+    importlib.import_module(f"mqlsim.policies.{_module}")
 
 PolicyConfig: Any = config_union(POLICIES, PluginPolicyConfig)
 CadenceConfig: Any = config_union(CADENCES, PluginCadenceConfig)

@@ -16,11 +16,11 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args,
 import numpy as np
 from pydantic import Discriminator, Tag, ValidationError, WrapValidator
 
-from sim.events import EventLog
-from sim.schema import StrictModel
-from sim.vocabulary import FIT_ATTRIBUTES
+from mqlsim.core.events import EventLog
+from mqlsim.core.schema import StrictModel
+from mqlsim.core.vocabulary import FIT_ATTRIBUTES
 
-#: An explicit fit field a policy may read (a key of :data:`sim.vocabulary.FIT_ATTRIBUTES`).
+#: An explicit fit field a policy may read (a key of :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`).
 FitAttribute = Literal["job_level", "company_size", "industry", "region"]
 assert get_args(FitAttribute) == tuple(FIT_ATTRIBUTES)
 #: The fit code of a field the lead did not disclose (it earns 0 ICP points).
@@ -32,7 +32,7 @@ class LeadView:
     """What a policy may see of ``events.n_leads`` leads.
 
     ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D) and ``fit`` its explicit fit
-    attributes (codes into :data:`sim.vocabulary.FIT_ATTRIBUTES`, :data:`MISSING_CODE` where
+    attributes (codes into :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`, :data:`MISSING_CODE` where
     unknown; a field absent from ``fit`` is unknown for every lead). Lead ``i`` can become MQL
     only at an event at or after ``since[i]``; earlier events are history that a policy may
     count or ignore (a score with ``reset_on_recycle`` ignores it).

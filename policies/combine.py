@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import (
+from mqlsim.policies.base import (
     LeadView,
     PolicyConfigBase,
     Qualification,
@@ -34,7 +34,7 @@ from policies.base import (
 )
 
 if TYPE_CHECKING:
-    from policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
 
 
 class CombinationConfig(PolicyConfigBase):

@@ -23,9 +23,15 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from policies.base import LeadView, PolicyConfigBase, Qualification, first_hits, register_policy
-from sim.schema import Positive
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, BOTTOM_OF_FUNNEL, Activity
+from mqlsim.core.schema import Positive
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, BOTTOM_OF_FUNNEL, Activity
+from mqlsim.policies.base import (
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
 
 
 class ContentPolicyConfig(PolicyConfigBase):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import (
+from mqlsim.policies.base import (
     MISSING_CODE,
     FitAttribute,
     LeadView,
@@ -26,7 +26,7 @@ from policies.base import (
 )
 
 if TYPE_CHECKING:
-    from policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
 
 
 class GatePolicyConfig(PolicyConfigBase):

@@ -19,8 +19,14 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import LeadView, PolicyConfigBase, Qualification, first_hits, register_policy
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, HAND_RAISES, Activity
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, HAND_RAISES, Activity
+from mqlsim.policies.base import (
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
 
 
 class HandRaisePolicyConfig(PolicyConfigBase):

@@ -1,6 +1,6 @@
 """Fit × engagement matrix: the lead's ICP fit grade (A–D) against its engagement score.
 
-The engagement score is the points score of :mod:`policies.score` (points per activity,
+The engagement score is the points score of :mod:`mqlsim.policies.score` (points per activity,
 frequency caps, decay) without grade points, since the grade is the matrix's other axis.
 ``cells`` gives, per grade, the score at or above which a lead of that grade becomes MQL; a
 grade that is not listed never qualifies. So ``cells = { A = 50, B = 50, C = 90 }`` qualifies
@@ -17,15 +17,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from policies.base import (
+from mqlsim.core.vocabulary import GRADES, Grade
+from mqlsim.policies.base import (
     LeadView,
     PolicyConfigBase,
     Qualification,
     first_hits,
     register_policy,
 )
-from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.vocabulary import GRADES, Grade
+from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 
 
 class MatrixPolicyConfig(PolicyConfigBase):

@@ -25,10 +25,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from policies.base import CadenceConfigBase, register_cadence
-from sim.events import EventLog
-from sim.schema import NonNegative, Positive
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, Activity
+from mqlsim.core.events import EventLog
+from mqlsim.core.schema import NonNegative, Positive
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, Activity
+from mqlsim.policies.base import CadenceConfigBase, register_cadence
 
 #: Activities that answer touches: they cannot trigger follow-ups.
 _ANSWERS = ("email_open", "email_click", "unsubscribe")

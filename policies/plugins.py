@@ -14,8 +14,8 @@ The plug-in's own settings go in the section's ``params`` table. If the class ha
 model as its ``Config`` attribute, ``params`` is validated with it (errors name
 ``policy.params.<key>`` like any other scenario error) and the class is constructed with the
 validated ``Config`` instance; otherwise it is constructed with the ``params`` dict.
-A policy class must have the methods of :class:`policies.base.Policy`, a cadence class those of
-:class:`policies.base.Cadence` (see ``docs/plugins.md``).
+A policy class must have the methods of :class:`mqlsim.policies.base.Policy`, a cadence class
+those of :class:`mqlsim.policies.base.Cadence` (see ``docs/plugins.md``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from policies.base import CadenceConfigBase, PolicyConfigBase
-from sim.schema import NonNegative, StrictModel
+from mqlsim.core.schema import NonNegative, StrictModel
+from mqlsim.policies.base import CadenceConfigBase, PolicyConfigBase
 
 POLICY_GROUP = "mqlsim.policies"
 CADENCE_GROUP = "mqlsim.cadences"

@@ -22,10 +22,16 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import LeadView, PolicyConfigBase, Qualification, first_hits, register_policy
-from policies.trigger import days
-from sim.schema import Positive
-from sim.vocabulary import ACTIVITY_CODE
+from mqlsim.core.schema import Positive
+from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.policies.base import (
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
+from mqlsim.policies.trigger import days
 
 _SIGNUP = ACTIVITY_CODE["trial_signup"]
 _USAGE = ACTIVITY_CODE["product_usage"]

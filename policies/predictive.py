@@ -64,7 +64,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from policies.base import (
+from mqlsim.core.errors import InputError
+from mqlsim.core.schema import NonNegative, Positive
+from mqlsim.core.vocabulary import ACTIVITIES, GRADES
+from mqlsim.policies.base import (
     POLICIES,
     History,
     LeadView,
@@ -75,13 +78,10 @@ from policies.base import (
     make_policy,
     register_policy,
 )
-from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.errors import InputError
-from sim.schema import NonNegative, Positive
-from sim.vocabulary import ACTIVITIES, GRADES
+from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 
 if TYPE_CHECKING:
-    from policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
 
 #: The model's features, in the order of its weight vectors.
 FEATURES: tuple[str, ...] = (*ACTIVITIES, *(f"grade_{grade}" for grade in GRADES), "intercept")

@@ -36,17 +36,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from policies.base import (
-    MISSING_CODE,
-    LeadView,
-    PolicyConfigBase,
-    Qualification,
-    first_hits,
-    register_policy,
-)
-from sim.events import EventLog, run_starts
-from sim.schema import NonNegative, Positive, StrictModel
-from sim.vocabulary import (
+from mqlsim.core.events import EventLog, run_starts
+from mqlsim.core.schema import NonNegative, Positive, StrictModel
+from mqlsim.core.vocabulary import (
     ACTIVITIES,
     ACTIVITY_CODE,
     FIT_ATTRIBUTES,
@@ -57,6 +49,14 @@ from sim.vocabulary import (
     Industry,
     JobLevel,
     Region,
+)
+from mqlsim.policies.base import (
+    MISSING_CODE,
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
 )
 
 _NO_CAP = np.iinfo(np.int32).max

@@ -21,9 +21,15 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from policies.base import LeadView, PolicyConfigBase, Qualification, first_hits, register_policy
-from sim.schema import Positive
-from sim.vocabulary import ACTIVITY_CODE, Activity
+from mqlsim.core.schema import Positive
+from mqlsim.core.vocabulary import ACTIVITY_CODE, Activity
+from mqlsim.policies.base import (
+    LeadView,
+    PolicyConfigBase,
+    Qualification,
+    first_hits,
+    register_policy,
+)
 
 
 def days(times: np.ndarray) -> str:

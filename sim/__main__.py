@@ -1,5 +1,5 @@
-"""`python -m sim`: the same command line as `mqlsim`."""
+"""`python -m mqlsim`: the same command line as `mqlsim`."""
 
-from sim.cli import main
+from mqlsim.cli import main
 
 raise SystemExit(main())

@@ -2,13 +2,13 @@
 
 import numpy as np
 
-from policies.base import LeadView
-from sim.events import EventLog
-from sim.journeys import RateTable, organic_events
-from sim.population import generate_population
-from sim.rng import Purpose, Streams
-from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
-from sim.vocabulary import ACTIVITY_CODE
+from mqlsim.core.events import EventLog
+from mqlsim.core.rng import Purpose, Streams
+from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.model.journeys import RateTable, organic_events
+from mqlsim.model.population import generate_population
+from mqlsim.policies.base import LeadView
+from mqlsim.scenario.models import PopulationConfig, Scenario, ScenarioMeta
 
 
 def event_log(events: list[tuple[int, float, str]], n_leads: int) -> EventLog:

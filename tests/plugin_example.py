@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from policies.base import LeadView, Qualification, first_hits
-from sim.events import EventLog
+from mqlsim.core.events import EventLog
+from mqlsim.policies.base import LeadView, Qualification, first_hits
 
 
 class BusyLeadPolicy:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.engine import run_replication
-from sim.loading import load_scenario
-from sim.scenario import Scenario, ScenarioMeta
+from mqlsim.model.engine import run_replication
+from mqlsim.scenario.loading import load_scenario
+from mqlsim.scenario.models import Scenario, ScenarioMeta
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
 

@@ -6,27 +6,26 @@ import csv
 import json
 import subprocess
 import sys
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from sim import cli
-from sim.cli import main
-from sim.errors import InputError
-from sim.experiment import ExperimentResult
-from sim.metric_catalog import METRIC_NAMES
-from sim.scenario import Scenario
+from mqlsim import api
+from mqlsim.cli import main
+from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.scenario.models import Scenario
 
 
 class FakeLoader:
-    """Stands in for `sim.loading`: files named `bad*` are invalid, everything else loads."""
+    """Stands in for `mqlsim.scenario.loading`: files named `bad*` are invalid, the rest load."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
 
-    def load_scenario(self, path: str, overrides: Sequence[str]) -> Scenario:
+    def load_scenario(self, path: str, overrides: Sequence[object]) -> Scenario:
         self.calls.append((path, list(overrides)))
         if path.startswith("bad"):
             raise InputError(f"{path}: file not found")
@@ -58,16 +57,14 @@ class FakeEngine:
 @pytest.fixture
 def loader(monkeypatch: pytest.MonkeyPatch) -> FakeLoader:
     fake = FakeLoader()
-    module = types.ModuleType("sim.loading")
-    module.load_scenario = fake.load_scenario  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sim.loading", module)
+    monkeypatch.setattr(api, "load_scenario", fake.load_scenario)
     return fake
 
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
-    monkeypatch.setattr(cli, "run_experiment", fake)
+    monkeypatch.setattr(api, "run_experiment", fake)
     return fake
 
 
@@ -123,7 +120,7 @@ def test_unwritable_out_is_a_clean_error(loader, engine, tmp_path, capsys) -> No
     assert len(captured.err.splitlines()) == 1 and captured.out == ""
 
 
-def test_replications_and_seed_become_overrides_after_the_sets(loader, engine) -> None:
+def test_replications_and_seed_become_named_overrides_after_the_sets(loader, engine) -> None:
     argv = ["run", "good.toml", "--set", "policy.threshold=80", "--seed", "7"]
     argv += ["--replications", "3", "--set", "sales.reps=4"]
     assert main(argv) == 0
@@ -133,8 +130,8 @@ def test_replications_and_seed_become_overrides_after_the_sets(loader, engine) -
             [
                 "policy.threshold=80",
                 "sales.reps=4",
-                "scenario.replications=3",
-                "scenario.seed=7",
+                ("scenario.replications", 3, "replications"),
+                ("scenario.seed", 7, "seed"),
             ],
         )
     ]
@@ -174,9 +171,12 @@ def test_validate_reports_each_invalid_file_and_exits_2(loader, capsys) -> None:
     )
 
 
-def test_python_dash_m_sim_is_the_same_command_line() -> None:
+def test_python_dash_m_mqlsim_is_the_same_command_line() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "sim", "run", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mqlsim", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert completed.returncode == 0
     assert all(option in completed.stdout for option in ("--set", "--replications", "--seed"))
@@ -213,7 +213,7 @@ def test_commands_that_draw_nothing_load_neither_matplotlib_nor_scipy_stats(
     project = Path(__file__).resolve().parents[1]
     check = (
         "import sys\n"
-        "from sim.cli import main\n"
+        "from mqlsim.cli import main\n"
         f"assert main({argv!r}) == 0\n"
         f"print(sorted(m for m in {_HEAVY_MODULES!r} if m in sys.modules))\n"
     )
@@ -225,11 +225,11 @@ def test_commands_that_draw_nothing_load_neither_matplotlib_nor_scipy_stats(
 
 
 class TestWithTheRealLoader:
-    """Bad input through `sim.loading` itself: exit 2, prefixed lines, no traceback."""
+    """Bad input through `mqlsim.scenario.loading` itself: exit 2, prefixed lines, no traceback."""
 
     @pytest.fixture(autouse=True)
     def _loader_available(self) -> None:
-        pytest.importorskip("sim.loading")
+        pytest.importorskip("mqlsim.scenario.loading")
 
     def assert_clean_error(self, argv: list[str], capsys) -> None:
         assert main(argv) == 2

@@ -16,15 +16,22 @@ from typing import Any
 
 import pytest
 
-from sim import compare as compare_module
-from sim.cli import main
-from sim.errors import InputError
-from sim.experiment import ExperimentResult
-from sim.gates import GateKind, evaluate_gate, parse_gate
-from sim.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
-from sim.paired import BETTER, CHANGED, NOT_SIGNIFICANT, WORSE, compare_metric, compare_rows
-from sim.revisions import split_revision
-from sim.scenario import Scenario
+from mqlsim.cli import main
+from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
+from mqlsim.experiments import compare as compare_module
+from mqlsim.experiments.gates import GateKind, evaluate_gate, parse_gate
+from mqlsim.experiments.paired import (
+    BETTER,
+    CHANGED,
+    NOT_SIGNIFICANT,
+    WORSE,
+    compare_metric,
+    compare_rows,
+)
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.scenario.models import Scenario
+from mqlsim.scenario.revisions import split_revision
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -296,8 +303,7 @@ def test_seed_and_replications_options_apply_to_both(
     _, document, _ = run_json([*pair, "--seed", "5", "--replications", "3"], capsys)
     assert [(s.scenario.seed, s.scenario.replications) for s in engine.scenarios] == [(5, 3)] * 2
     assert document["notes"] == [
-        "Common random numbers: A and B both ran 3 replications (--replications) from root seed"
-        " 5 (--seed)."
+        "Common random numbers: A and B both ran 3 replications (given) from root seed 5 (given)."
     ]
 
 

@@ -9,10 +9,11 @@ from typing import Any, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
-from policies import POLICIES
-from policies.base import PolicyConfigBase
-from sim.docgen import main, render, render_policies
-from sim.scenario import Scenario
+from mqlsim.cli.docgen import main
+from mqlsim.policies import POLICIES
+from mqlsim.policies.base import PolicyConfigBase
+from mqlsim.scenario.docgen import render, render_policies
+from mqlsim.scenario.models import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "scenarios.md"
@@ -75,12 +76,12 @@ def test_intro_explains_the_format() -> None:
 
 
 def test_docs_file_is_up_to_date() -> None:
-    assert main(["--check", str(DOCS)]) == 0, "run: python -m sim.docgen > docs/scenarios.md"
+    assert main(["--check", str(DOCS)]) == 0, "run: python -m mqlsim.cli.docgen > docs/scenarios.md"
 
 
 def test_policy_docs_file_is_up_to_date() -> None:
     assert main(["--check", str(DOCS), str(POLICY_DOCS)]) == 0, (
-        "run: python -m sim.docgen policies > docs/policies.md"
+        "run: python -m mqlsim.cli.docgen policies > docs/policies.md"
     )
 
 

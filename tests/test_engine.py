@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.engine import ReplicationResult, _touches_of, run_replication
-from sim.journeys import Touches
-from sim.loading import load_scenario
-from sim.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
-from sim.metrics import FinalState
-from sim.sales import RECYCLED_OUTCOMES, SQL_OUTCOMES, Outcome
+from mqlsim.cli import main
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
+from mqlsim.model.engine import ReplicationResult, _touches_of, run_replication
+from mqlsim.model.journeys import Touches
+from mqlsim.model.metrics import FinalState
+from mqlsim.model.sales import RECYCLED_OUTCOMES, SQL_OUTCOMES, Outcome
+from mqlsim.scenario.loading import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 BASELINE = str(SCENARIOS / "baseline.toml")

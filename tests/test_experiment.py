@@ -15,15 +15,16 @@ from pathlib import Path
 
 import pytest
 
-import sim.experiment
-from sim import cache as cache_module
-from sim.cache import Measured, ReplicationCache, default_cache_dir, scenario_key
-from sim.cli import main
-from sim.engine import run_replication
-from sim.experiment import MAX_BATCH, batches, run_experiment, run_experiments
-from sim.loading import load_scenario
-from sim.metric_catalog import METRIC_NAMES
-from sim.scenario import Scenario
+import mqlsim.experiments.runner
+from mqlsim.cli import main
+from mqlsim.core.errors import MqlsimWarning
+from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.experiments import cache as cache_module
+from mqlsim.experiments.cache import Measured, ReplicationCache, default_cache_dir, scenario_key
+from mqlsim.experiments.runner import MAX_BATCH, batches, run_experiment, run_experiments
+from mqlsim.model.engine import run_replication
+from mqlsim.scenario.loading import load_scenario
+from mqlsim.scenario.models import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = str(ROOT / "scenarios" / "baseline.toml")
@@ -58,7 +59,7 @@ class Counting:
 @pytest.fixture
 def counting(monkeypatch: pytest.MonkeyPatch) -> Counting:
     counter = Counting()
-    monkeypatch.setattr(sim.experiment, "run_replication", counter)
+    monkeypatch.setattr(mqlsim.experiments.runner, "run_replication", counter)
     return counter
 
 
@@ -109,15 +110,15 @@ def test_several_scenarios_share_one_pool_and_keep_their_order(serial) -> None:
 
 def test_the_pool_sends_replications_in_batches(monkeypatch, scenario: Scenario, serial) -> None:
     sizes: list[int] = []
-    original = sim.experiment.batches
+    original = mqlsim.experiments.runner.batches
 
     def spy(items, slots):
         parts = original(items, slots)
         sizes.extend(len(part) for part in parts)
         return parts
 
-    monkeypatch.setattr(sim.experiment, "TASKS_PER_SLOT", 1)
-    monkeypatch.setattr(sim.experiment, "batches", spy)
+    monkeypatch.setattr(mqlsim.experiments.runner, "TASKS_PER_SLOT", 1)
+    monkeypatch.setattr(mqlsim.experiments.runner, "batches", spy)
     assert bits(run_experiment(scenario, workers=2).replications) == bits(serial)
     assert sizes == [2, 2]
 
@@ -266,14 +267,15 @@ class TestCache:
             assert scenario_key(small()) != key
 
     def test_an_unwritable_cache_warns_once_and_the_run_goes_on(
-        self, tmp_path: Path, scenario: Scenario, serial, capsys
+        self, tmp_path: Path, scenario: Scenario, serial
     ) -> None:
         blocker = tmp_path / "a-file"
         blocker.write_text("not a folder")
         cache = ReplicationCache(blocker / "cache")
-        result = run_experiment(scenario, workers=1, cache=cache)
+        with pytest.warns(MqlsimWarning, match="cannot write the cache") as warned:
+            result = run_experiment(scenario, workers=1, cache=cache)
         assert bits(result.replications) == bits(serial)
-        assert capsys.readouterr().err.count("warning: cannot write the cache") == 1
+        assert len(warned) == 1
         assert cache.stored == 0
 
     def test_default_location(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -413,7 +415,7 @@ class TestSharedStage:
     @pytest.fixture
     def stages(self, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
         made: list[tuple[str, int]] = []
-        original = sim.experiment.shared_stage
+        original = mqlsim.experiments.runner.shared_stage
 
         def spy(scenario: Scenario, replication: int, **options: bool):
             stage = original(scenario, replication, **options)
@@ -424,7 +426,7 @@ class TestSharedStage:
 
         self.memos: list[dict | None] = []
         self.stores: list[dict | None] = []
-        monkeypatch.setattr(sim.experiment, "shared_stage", spy)
+        monkeypatch.setattr(mqlsim.experiments.runner, "shared_stage", spy)
         return made
 
     def test_a_sweep_is_each_point_on_its_own_bit_for_bit(self, stages) -> None:
@@ -465,7 +467,7 @@ class TestSharedStage:
         assert results[2].policy_reports  # the predictive policy did learn
 
     def test_the_stage_key_ignores_the_policy_only(self) -> None:
-        from sim.engine import stage_key
+        from mqlsim.model.engine import stage_key
 
         base = stage_key(small())
         assert stage_key(small("policy.threshold=99", replications=7)) == base
@@ -475,7 +477,7 @@ class TestSharedStage:
         assert stage_key(small("scenario.seed=8")) != base
 
     def test_a_stage_of_another_scenario_is_refused(self) -> None:
-        from sim.engine import shared_stage
+        from mqlsim.model.engine import shared_stage
 
         stage = shared_stage(small(), 0)
         with pytest.raises(ValueError, match="another scenario"):
@@ -484,7 +486,7 @@ class TestSharedStage:
             run_replication(small(), 1, stage)
 
     def test_the_stage_is_read_only(self) -> None:
-        from sim.engine import shared_stage
+        from mqlsim.model.engine import shared_stage
 
         stage = shared_stage(small(), 0)
         with pytest.raises(ValueError, match="read-only"):

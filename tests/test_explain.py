@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies.base import LeadView
-from sim.cli import main
-from sim.engine import run_replication
-from sim.explain import episode_since, mql_reasons
-from sim.loading import load_scenario
+from mqlsim.cli import main
+from mqlsim.experiments.explain import episode_since, mql_reasons
+from mqlsim.model.engine import run_replication
+from mqlsim.policies.base import LeadView
+from mqlsim.scenario.loading import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SMALL = ["population.leads_per_day=12", "scenario.horizon_days=200", "scenario.warmup_days=30"]
@@ -53,4 +53,4 @@ def test_command_prints_csv_and_rejects_bad_flags(capsys: pytest.CaptureFixture[
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "lead,pass,mql_day,outcome,reason" and len(lines) == 4
     assert main([*args, "--replication", "9"]) == 2
-    assert "--replication 9: expected 0 to 4" in capsys.readouterr().err
+    assert "replication 9: expected 0 to 4" in capsys.readouterr().err

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.cli import main
-from sim.experiment import ExperimentResult, run_experiment
-from sim.figures import (
+from mqlsim.cli import main
+from mqlsim.experiments.runner import ExperimentResult, run_experiment
+from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_param
+from mqlsim.render.figures import (
     FORMATS,
     RUN_FIGURES,
     TRADE_OFF,
@@ -26,9 +27,7 @@ from sim.figures import (
     weekly_data,
     write_figures,
 )
-from sim.loading import load_scenario
-from sim.summary import summarize_result
-from sim.sweep import Sweep, SweepPoint, parse_param
+from mqlsim.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = str(ROOT / "scenarios" / "baseline.toml")
@@ -154,7 +153,7 @@ def _sweep(run: RunData) -> Sweep:
     points = []
     for value, row in zip(param.values, run.rows, strict=True):
         result = ExperimentResult(run.scenario, [row, row])
-        summaries = summarize_result(result)
+        summaries = result.summaries
         points.append(SweepPoint({param.key: value}, f"threshold={value}", result, summaries, None))
     return Sweep(run.scenario, (param,), None, tuple(points))
 

@@ -8,19 +8,26 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from policies.nurture import DripCadence, DripNurtureConfig
-from sim.engine import run_replication
-from sim.journeys import (
+from mqlsim.core.rng import Purpose, Streams
+from mqlsim.core.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES
+from mqlsim.model.engine import run_replication
+from mqlsim.model.journeys import (
     _CONTENT_CODES,
     _ORGANIC_CODES,
     RateTable,
     organic_events,
     respond_to_touches,
 )
-from sim.loading import load_scenario
-from sim.population import Population, arrival_times, generate_population, grade_of, icp_points_of
-from sim.rng import Purpose, Streams
-from sim.scenario import (
+from mqlsim.model.population import (
+    Population,
+    arrival_times,
+    generate_population,
+    grade_of,
+    icp_points_of,
+)
+from mqlsim.policies.nurture import DripCadence, DripNurtureConfig
+from mqlsim.scenario.loading import load_scenario
+from mqlsim.scenario.models import (
     ICP,
     Channel,
     JourneysConfig,
@@ -28,7 +35,6 @@ from sim.scenario import (
     Scenario,
     ScenarioMeta,
 )
-from sim.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES
 
 ALPHA = 1e-3  # generous: fixed seeds, and a failure means a real departure from the config
 BASELINE = str(Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml")

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.errors import InputError
-from sim.loading import load_scenario, parse_override
-from sim.scenario import Scenario
+from mqlsim.core.errors import InputError
+from mqlsim.scenario.loading import load_scenario, parse_override
+from mqlsim.scenario.models import Scenario
 
 
 def write(folder: Path, name: str, text: str) -> Path:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import policies.score as score_module
-from policies.base import LeadView
-from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.events import EventLog
+import mqlsim.policies.score as score_module
+from mqlsim.core.events import EventLog
+from mqlsim.policies.base import LeadView
+from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 
 
 def random_log(rng: np.random.Generator, n_leads: int, size: int, grid: float) -> EventLog:

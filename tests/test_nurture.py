@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-import sim.engine
-from policies import make_policy
-from policies.base import LeadView
-from policies.nurture import DripCadence, DripNurtureConfig
-from sim.engine import Nurture, ReplicationResult, run_replication, shared_stage
-from sim.events import EventLog
-from sim.loading import load_scenario
-from sim.rng import Streams
+import mqlsim.model.engine
+from mqlsim.core.events import EventLog
+from mqlsim.core.rng import Streams
+from mqlsim.model.engine import Nurture, ReplicationResult, run_replication, shared_stage
+from mqlsim.policies import make_policy
+from mqlsim.policies.base import LeadView
+from mqlsim.policies.nurture import DripCadence, DripNurtureConfig
+from mqlsim.scenario.loading import load_scenario
 from tests.builders import event_log
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -202,7 +202,7 @@ def test_batches_change_nothing_with_follow_ups_sunset_and_history(
     scenario = load_scenario(TRIGGER, [*SMALL, "policy.reset_on_recycle=false"])
     results = []
     for batch_days in (0.01, 30.0):
-        monkeypatch.setattr(sim.engine, "RECYCLE_BATCH_DAYS", batch_days)
+        monkeypatch.setattr(mqlsim.model.engine, "RECYCLE_BATCH_DAYS", batch_days)
         results.append(run_replication(scenario, 0))
     assert (results[0].sales.pass_index > 0).sum() > 20
     assert results[1].metrics == results[0].metrics

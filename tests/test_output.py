@@ -6,14 +6,15 @@ import csv
 import json
 import math
 import os
-import sys
 
 import pytest
 from scipy import stats
 
-from sim.experiment import ExperimentResult
-from sim.metric_catalog import METRIC_NAMES, METRICS
-from sim.output import (
+from mqlsim.cli import terminal
+from mqlsim.core.metric_catalog import METRIC_NAMES, METRICS
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.summary import MetricSummary, summarize
+from mqlsim.render.output import (
     REPLICATIONS_FILE,
     RESULTS_FILE,
     UNIT_FORMATS,
@@ -22,8 +23,7 @@ from sim.output import (
     results_document,
     write_outputs,
 )
-from sim.scenario import Scenario
-from sim.summary import MetricSummary, summarize, summarize_result
+from mqlsim.scenario.models import Scenario
 
 AWKWARD_FLOATS = (0.1 + 0.2, 1 / 3, 1e-300, 123456789.12345679, -2.5e17, math.nan)
 
@@ -77,16 +77,16 @@ def test_summarize_without_spread_has_a_zero_width_interval() -> None:
     assert summarize([5.0, 5.0, 5.0]) == MetricSummary(5.0, 5.0, 5.0, (5.0, 5.0, 5.0))
 
 
-def test_summarize_result_covers_the_catalogue_in_order() -> None:
+def test_result_summaries_cover_the_catalogue_in_order() -> None:
     result = fake_result()
-    summaries = summarize_result(result)
+    summaries = result.summaries
     assert tuple(summaries) == METRIC_NAMES
     assert summaries["mql_recall"].mean == pytest.approx(0.5)  # mean of 0.25, 0.5, 0.75
 
 
 def test_results_document_follows_the_contract() -> None:
     result = fake_result()
-    document = results_document(result, summarize_result(result))
+    document = results_document(result)
     assert list(document) == [
         "schema_version",
         "package_version",
@@ -108,7 +108,7 @@ def test_results_document_follows_the_contract() -> None:
 def test_write_outputs_creates_the_directory_and_both_files(tmp_path) -> None:
     result = fake_result()
     out = tmp_path / "a" / "b"
-    write_outputs(out, result, summarize_result(result))
+    write_outputs(out, result)
     assert sorted(path.name for path in out.iterdir()) == sorted([RESULTS_FILE, REPLICATIONS_FILE])
     document = json.loads((out / RESULTS_FILE).read_text())
     assert document["metrics"]["mql_recall"]["mean"] == pytest.approx(0.5)
@@ -117,14 +117,14 @@ def test_write_outputs_creates_the_directory_and_both_files(tmp_path) -> None:
 def test_same_input_gives_byte_identical_files(tmp_path) -> None:
     for directory in ("first", "second"):
         result = fake_result()
-        write_outputs(tmp_path / directory, result, summarize_result(result))
+        write_outputs(tmp_path / directory, result)
     for name in (RESULTS_FILE, REPLICATIONS_FILE):
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes()
 
 
 def test_replications_csv_round_trips_every_float(tmp_path) -> None:
     result = fake_result()
-    write_outputs(tmp_path, result, summarize_result(result))
+    write_outputs(tmp_path, result)
     with open(tmp_path / REPLICATIONS_FILE, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["replication", *METRIC_NAMES]
@@ -144,7 +144,7 @@ def test_failure_mid_write_leaves_old_files_and_no_temporaries(tmp_path, monkeyp
     monkeypatch.setattr(os, "fsync", disk_full)
     result = fake_result()
     with pytest.raises(OSError, match="No space"):
-        write_outputs(tmp_path, result, summarize_result(result))
+        write_outputs(tmp_path, result)
     assert [path.name for path in tmp_path.iterdir()] == [RESULTS_FILE]
     assert (tmp_path / RESULTS_FILE).read_text() == "old results\n"
 
@@ -162,7 +162,7 @@ def test_failure_while_replacing_leaves_no_temporaries(tmp_path, monkeypatch) ->
     monkeypatch.setattr(os, "replace", replace_once_then_fail)
     result = fake_result()
     with pytest.raises(PermissionError):
-        write_outputs(tmp_path, result, summarize_result(result))
+        write_outputs(tmp_path, result)
     assert [path.name for path in tmp_path.iterdir()] == [RESULTS_FILE]
     json.loads((tmp_path / RESULTS_FILE).read_text())  # the file that was moved is complete
 
@@ -187,11 +187,10 @@ def test_every_catalogue_unit_has_a_format() -> None:
     assert {spec.unit for spec in METRICS} <= set(UNIT_FORMATS)
 
 
-def test_plain_table_is_aligned_and_shows_missing_intervals(monkeypatch) -> None:
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
-    summaries = summarize_result(fake_result())
+def test_plain_table_is_aligned_and_shows_missing_intervals() -> None:
+    summaries = fake_result().summaries
     summaries["leads"] = summarize([7.0, math.nan, math.nan, math.nan])
-    text = render(summaries, "table", "fake")
+    text = terminal.text(render(summaries, "table", "fake"), terminal=False)
     lines = text.splitlines()
     assert lines[0].startswith("fake — Mean of 4 replications")
     assert len(lines) == 2 + len(METRIC_NAMES)
@@ -207,16 +206,15 @@ def test_plain_table_is_aligned_and_shows_missing_intervals(monkeypatch) -> None
     assert "\x1b" not in text
 
 
-def test_rich_table_on_a_terminal(monkeypatch) -> None:
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    text = render(summarize_result(fake_result()), "table", "fake [x]")
+def test_rich_table_on_a_terminal() -> None:
+    text = terminal.rich_text(render(fake_result().summaries, "table", "fake [x]"), width=200)
     assert "fake [x]" in text  # a title is not parsed as rich markup
-    assert "┃" in text or "│" in text
+    assert "─" in text and "\x1b[" in text
     assert all(name in text for name in ("leads", "cost_per_mql"))
 
 
 def test_markdown_table() -> None:
-    summaries = summarize_result(fake_result())
+    summaries = fake_result().summaries
     summaries["rep_utilization"] = summarize([0.5, 0.7])
     lines = render(summaries, "markdown", "fake").splitlines()
     assert lines[0] == "### fake"
@@ -231,11 +229,11 @@ def test_markdown_table() -> None:
 
 
 def test_json_render_parses_and_has_every_metric() -> None:
-    document = json.loads(render(summarize_result(fake_result()), "json", "fake"))
+    document = json.loads(render(fake_result().summaries, "json", "fake"))
     assert document["scenario"] == "fake"
     assert tuple(document["metrics"]) == METRIC_NAMES
 
 
 def test_render_rejects_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="csv"):
-        render(summarize_result(fake_result()), "csv", "fake")
+        render(fake_result().summaries, "csv", "fake")

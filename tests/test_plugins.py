@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from plugin_example import BusyLeadPolicy, FortnightCadence
 
-import policies
-from policies.base import LeadView, make_cadence, make_policy
-from sim.cli import main
-from sim.errors import InputError
-from sim.events import EventLog
-from sim.loading import load_scenario
-from sim.vocabulary import ACTIVITY_CODE
+import mqlsim.policies as policies
+from mqlsim.cli import main
+from mqlsim.core.errors import InputError
+from mqlsim.core.events import EventLog
+from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.policies.base import LeadView, make_cadence, make_policy
+from mqlsim.scenario.loading import load_scenario
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies import PolicyConfig
-from policies.base import MISSING_CODE, LeadView, make_policy
-from policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
-from policies.gate import GatePolicyConfig
-from policies.matrix import MatrixPolicyConfig
-from sim.errors import InputError
-from sim.loading import load_scenario
-from sim.population import generate_population, icp_points_of
-from sim.rng import Streams
-from sim.scenario import PopulationConfig, Scenario, ScenarioMeta
-from sim.vocabulary import FIT_ATTRIBUTES, GRADES
+from mqlsim.core.errors import InputError
+from mqlsim.core.rng import Streams
+from mqlsim.core.vocabulary import FIT_ATTRIBUTES, GRADES
+from mqlsim.model.population import generate_population, icp_points_of
+from mqlsim.policies import PolicyConfig
+from mqlsim.policies.base import MISSING_CODE, LeadView, make_policy
+from mqlsim.policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
+from mqlsim.policies.gate import GatePolicyConfig
+from mqlsim.policies.matrix import MatrixPolicyConfig
+from mqlsim.scenario.loading import load_scenario
+from mqlsim.scenario.models import PopulationConfig, Scenario, ScenarioMeta
 from tests.builders import event_log, generated_view
 
 INF = float("inf")

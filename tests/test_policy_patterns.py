@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from policies.base import LeadView, Qualification
-from policies.content import ContentPolicy, ContentPolicyConfig
-from policies.handraise import HandRaisePolicy, HandRaisePolicyConfig
-from policies.pql import PqlPolicy, PqlPolicyConfig
-from policies.trigger import TriggerPolicy, TriggerPolicyConfig
-from sim.cli import main
-from sim.loading import load_scenario
-from sim.vocabulary import ACTIVITIES
+from mqlsim.cli import main
+from mqlsim.core.vocabulary import ACTIVITIES
+from mqlsim.policies.base import LeadView, Qualification
+from mqlsim.policies.content import ContentPolicy, ContentPolicyConfig
+from mqlsim.policies.handraise import HandRaisePolicy, HandRaisePolicyConfig
+from mqlsim.policies.pql import PqlPolicy, PqlPolicyConfig
+from mqlsim.policies.trigger import TriggerPolicy, TriggerPolicyConfig
+from mqlsim.scenario.loading import load_scenario
 from tests.builders import event_log, generated_view
 
 INF = float("inf")

@@ -11,21 +11,25 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-import sim.engine
-from policies import make_policy
-from policies.base import History, LeadView, Qualification
-from policies.predictive import FEATURES, PredictivePolicy, PredictivePolicyConfig, fit_logistic
-from policies.score import ScorePolicy
-from sim.cli import main
-from sim.engine import ReplicationResult, run_replication
-from sim.errors import InputError
-from sim.events import EventLog
-from sim.experiment import ExperimentResult
-from sim.loading import load_scenario
-from sim.output import RESULTS_FILE, write_outputs
-from sim.sales import SQL_OUTCOMES
-from sim.summary import summarize_result
-from sim.vocabulary import ACTIVITY_CODE
+import mqlsim.model.engine
+from mqlsim.cli import main
+from mqlsim.core.errors import InputError
+from mqlsim.core.events import EventLog
+from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.model.engine import ReplicationResult, run_replication
+from mqlsim.model.sales import SQL_OUTCOMES
+from mqlsim.policies import make_policy
+from mqlsim.policies.base import History, LeadView, Qualification
+from mqlsim.policies.predictive import (
+    FEATURES,
+    PredictivePolicy,
+    PredictivePolicyConfig,
+    fit_logistic,
+)
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.render.output import RESULTS_FILE, write_outputs
+from mqlsim.scenario.loading import load_scenario
 from tests.builders import event_log
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -473,7 +477,7 @@ def run_capturing(
         made.append(make_policy(config))
         return made[-1]
 
-    monkeypatch.setattr(sim.engine, "make_policy", capture)
+    monkeypatch.setattr(mqlsim.model.engine, "make_policy", capture)
     return run_replication(load_scenario(PREDICTIVE, SMALL + TRAINING + sets), 0), made
 
 
@@ -536,13 +540,13 @@ def test_first_mqls_replay_from_the_recorded_journeys(predictive_run) -> None:
 
 def test_recycled_leads_are_decided_by_the_version_in_force_at_their_resume(monkeypatch) -> None:
     calls: list[tuple[np.ndarray, int]] = []
-    resume = sim.engine.Nurture.resume
+    resume = mqlsim.model.engine.Nurture.resume
 
     def spy(nurture, leads, passes, since):
         calls.append((since.copy(), len(nurture.policy.models)))
         return resume(nurture, leads, passes, since)
 
-    monkeypatch.setattr(sim.engine.Nurture, "resume", spy)
+    monkeypatch.setattr(mqlsim.model.engine.Nurture, "resume", spy)
     result, _ = run_capturing(monkeypatch, [])
     fits = [version["from_day"] for version in result.policy_report["versions"][1:]]
     assert sum(since.size for since, _ in calls) > 50
@@ -586,7 +590,7 @@ def test_epochs_change_nothing_when_the_policy_does_not_change(monkeypatch) -> N
     scenario = load_scenario(BASELINE, [*SMALL, "policy.reset_on_recycle=false"])
     plain = run_replication(scenario, 0)
     assert plain.policy_report is None
-    monkeypatch.setattr(sim.engine, "make_policy", Unchanged)
+    monkeypatch.setattr(mqlsim.model.engine, "make_policy", Unchanged)
     epochs = run_replication(scenario, 0)
     assert epochs.policy_report == {"refits": [45.0, 100.0, 160.0]}
     assert (plain.sales.pass_index > 0).sum() > 20
@@ -605,14 +609,13 @@ def test_weights_appear_in_results_json(predictive_run, tmp_path: Path) -> None:
     experiment = ExperimentResult(
         scenario=scenario, replications=[result.metrics], policy_reports=[result.policy_report]
     )
-    summaries = summarize_result(experiment)
-    write_outputs(tmp_path / "with", experiment, summaries)
+    write_outputs(tmp_path / "with", experiment)
     document = json.loads((tmp_path / "with" / RESULTS_FILE).read_text())
     (report,) = document["policy_reports"]
     assert report == json.loads(json.dumps(result.policy_report))
     assert report["versions"][1]["weights"]["pricing_page"] != 0.0
     without = ExperimentResult(scenario=scenario, replications=[result.metrics])
-    write_outputs(tmp_path / "without", without, summaries)
+    write_outputs(tmp_path / "without", without)
     plain = json.loads((tmp_path / "without" / RESULTS_FILE).read_text())
     assert "policy_reports" not in plain
     assert plain == {key: value for key, value in document.items() if key != "policy_reports"}

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.engine import run_replication
-from sim.loading import load_scenario
-from sim.sales import HOURS_PER_DAY
-from sim.vocabulary import GRADES
+from mqlsim.core.vocabulary import GRADES
+from mqlsim.model.engine import run_replication
+from mqlsim.model.sales import HOURS_PER_DAY
+from mqlsim.scenario.loading import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MMC = str(SCENARIOS / "queue_mmc.toml")

@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sim.engine
-from sim.engine import run_replication
-from sim.loading import load_scenario
+import mqlsim.model.engine
+from mqlsim.model.engine import run_replication
+from mqlsim.scenario.loading import load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
 SMALL = ["population.leads_per_day=15", "scenario.horizon_days=240", "scenario.warmup_days=30"]
@@ -17,7 +17,7 @@ def test_batch_size_does_not_change_results(monkeypatch: pytest.MonkeyPatch) -> 
     scenario = load_scenario(BASELINE, SMALL)
     results = []
     for batch_days in (0.01, 1.0, 30.0):
-        monkeypatch.setattr(sim.engine, "RECYCLE_BATCH_DAYS", batch_days)
+        monkeypatch.setattr(mqlsim.model.engine, "RECYCLE_BATCH_DAYS", batch_days)
         results.append(run_replication(scenario, 0))
     assert (results[0].sales.pass_index > 0).sum() > 20, "the run must exercise re-MQLs"
     for other in results[1:]:

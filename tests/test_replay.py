@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policies.base import MISSING_CODE
-from sim import replay as replay_module
-from sim.cli import main
-from sim.engine import ReplicationResult, run_replication
-from sim.loading import load_scenario
-from sim.population import grade_of
-from sim.replay import read_events, replay
-from sim.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from mqlsim.cli import main
+from mqlsim.cli.terminal import rich_text
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from mqlsim.experiments import replay as replay_module
+from mqlsim.experiments.replay import read_events, replay_file
+from mqlsim.model.engine import ReplicationResult, run_replication
+from mqlsim.model.population import grade_of
+from mqlsim.policies.base import MISSING_CODE
+from mqlsim.render import replay as replay_render
+from mqlsim.scenario.loading import load_scenario
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
 SMALL = ["scenario.horizon_days=150", "scenario.warmup_days=0", "population.leads_per_day=20"]
@@ -70,7 +72,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[ReplicationResu
 def test_replaying_the_simulators_own_events_gives_its_first_mqls(simulated) -> None:
     result, path = simulated
     file = read_events(path)
-    out = replay(file, load_scenario(BASELINE, SMALL))
+    out = replay_file(file, load_scenario(BASELINE, SMALL))
     leads = np.array([int(lead_id.removeprefix("lead-")) for lead_id in file.lead_ids])
 
     first = result.sales.pass_index == 0
@@ -244,7 +246,7 @@ def test_formats(tmp_path, capsys) -> None:
 
     _, out, _ = run(capsys, str(log), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == list(replay_module.ROW_COLUMNS)
+    assert list(rows[0]) == list(replay_render.ROW_COLUMNS)
     assert len(rows) == 25
     assert rows[3]["mql"] == "yes"
     assert rows[3]["mql_at"] == "2024-03-04T10:30:00Z"
@@ -271,7 +273,7 @@ def test_formats(tmp_path, capsys) -> None:
     assert "MQL rate            4.0 %" in out
     assert "lead-19" in out and "lead-20" not in out
     assert out.rstrip().endswith("... and 5 more leads (--format csv or --out for all)")
-    on_terminal = replay_module.to_table(document["summary"], document["leads"], terminal=True)
+    on_terminal = rich_text(replay_render.to_table(document["summary"], document["leads"]))
     assert "MQL rate" in on_terminal and "lead-3" in on_terminal and "lead-20" not in on_terminal
 
 
@@ -327,7 +329,7 @@ def test_an_unknown_fit_value_keeps_its_row_and_counts_as_missing(tmp_path, caps
 
     scenario = load_scenario(BASELINE)
     icp = scenario.population.icp
-    out = replay(file, scenario)
+    out = replay_file(file, scenario)
     vp_points = icp.job_level_points.get("vp", 0.0)
     assert out.grade[0] == grade_of(np.array([vp_points]), icp)[0]
 

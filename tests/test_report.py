@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.experiment import run_experiment
-from sim.loading import load_scenario
-from sim.metric_catalog import METRIC_BY_NAME
-from sim.output import format_value
-from sim.report import KEY_METRICS, MODEL_DOC_PLACES, markdown_to_html
-from sim.summary import summarize_result
+from mqlsim.cli import main
+from mqlsim.core.metric_catalog import METRIC_BY_NAME
+from mqlsim.experiments.runner import run_experiment
+from mqlsim.render.html import KEY_METRICS, MODEL_DOC_PLACES, markdown_to_html
+from mqlsim.render.output import format_value
+from mqlsim.scenario.loading import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOSE = str(ROOT / "scenarios" / "loose.toml")
@@ -135,7 +134,7 @@ def test_grid_numbers_are_the_runs_of_each_point(swept: tuple[str, Page, dict]) 
     overrides = [option.removeprefix("--set=") for option in SMALL[:3]]
     point = ["scenario.replications=2", "policy.threshold=100"]
     scenario = load_scenario(STRICT, [*overrides, *point])
-    summaries = summarize_result(run_experiment(scenario, workers=1))
+    summaries = run_experiment(scenario, workers=1).summaries
     for metric in KEY_METRICS:
         shown = data["scenarios"][1]["points"][2][metric]
         mean = summaries[metric].mean

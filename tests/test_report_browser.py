@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from sim.cli import main
-from sim.report import KEY_METRICS
+from mqlsim.cli import main
+from mqlsim.render.html import KEY_METRICS
 from tests.test_report import LOOSE, SMALL, STRICT
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.random import Generator, Philox, SeedSequence
 
-from sim.rng import Purpose, Streams
+from mqlsim.core.rng import Purpose, Streams
 
 
 def philox_stream(seed: int, replication: int, purpose: Purpose, key: tuple[int, int]):

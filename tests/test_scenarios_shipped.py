@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.metric_catalog import METRIC_NAMES
+from mqlsim.cli import main
+from mqlsim.core.metric_catalog import METRIC_NAMES
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))

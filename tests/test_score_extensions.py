@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from policies.base import MISSING_CODE, LeadView
-from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.vocabulary import FIT_ATTRIBUTES, GRADES
+from mqlsim.core.vocabulary import FIT_ATTRIBUTES, GRADES
+from mqlsim.policies.base import MISSING_CODE, LeadView
+from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 from tests.builders import event_log
 
 INF = float("inf")

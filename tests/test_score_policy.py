@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.base import LeadView
-from policies.score import ScorePolicy, ScorePolicyConfig
-from sim.vocabulary import ACTIVITIES, GRADES
+from mqlsim.core.vocabulary import ACTIVITIES, GRADES
+from mqlsim.policies.base import LeadView
+from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 from tests.builders import event_log, generated_view
 
 INF = float("inf")

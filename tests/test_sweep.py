@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.errors import InputError
-from sim.experiment import ExperimentResult
-from sim.metric_catalog import METRIC_NAMES
-from sim.scenario import Scenario
-from sim.summary import MetricSummary, summarize
-from sim.sweep import Sweep, SweepPoint, parse_objective, parse_param
+from mqlsim.cli import main
+from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.summary import MetricSummary, summarize
+from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_objective, parse_param
+from mqlsim.scenario.models import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = str(ROOT / "scenarios" / "baseline.toml")

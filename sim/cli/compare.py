@@ -1,0 +1,90 @@
+"""`mqlsim compare A B`: exit 0 when every gate passes, 1 when one fails, 2 on bad input.
+
+With ``--format markdown`` the output is also appended to ``$GITHUB_STEP_SUMMARY`` when that is
+set (a GitHub Actions job summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from mqlsim import api
+from mqlsim.cli.options import EXIT_GATE_FAILED, EXIT_OK, execution_options, progress_bar
+from mqlsim.cli.terminal import error_lines, write
+from mqlsim.core.errors import InputError
+from mqlsim.render.comparison import FORMATS, render_comparison
+
+SUMMARY_VARIABLE = "GITHUB_STEP_SUMMARY"
+
+
+def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
+    """Add `compare` to the `mqlsim` command line."""
+    compare = commands.add_parser(
+        "compare",
+        parents=[scenario_options],
+        help="compare two scenarios on common random numbers, with --fail-if gates",
+        description=(
+            "Run A and B on the same replication seeds (A's) and print, for every metric, both"
+            " means, the difference B − A with its 95 % paired interval, the relative change and"
+            " a mark (+ better, - worse, ~ not significant, * significant change of a volume)."
+            " A or B may be REV:path, a file as committed in a git revision (an existing file"
+            " of that name wins). Exit 0 when every gate passes, 1 when one fails, 2 on bad input."
+        ),
+    )
+    compare.add_argument("a", metavar="A", help="the reference scenario: a TOML file or REV:path")
+    compare.add_argument("b", metavar="B", help="the scenario compared with A: a file or REV:path")
+    compare.add_argument(
+        "--fail-if",
+        dest="gates",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help=(
+            "fail (exit 1) if METRIC OP VALUE[%%] holds, OP one of > >= < <=: '+5%%' is a"
+            " relative change against A, '+100' an absolute change, '0.20' a bound on B's mean;"
+            " a change must be significant to fail (repeatable)"
+        ),
+    )
+    compare.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    compare.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    options = execution_options(args)
+    with progress_bar() as progress:
+        comparison = api.compare(
+            args.a,
+            args.b,
+            gates=args.gates,
+            replications=args.replications,
+            seed=args.seed,
+            overrides=args.sets,
+            progress=progress,
+            **options,
+        )
+    rendered = render_comparison(comparison, args.format)
+    write(rendered)
+    if args.format == "markdown":
+        assert isinstance(rendered, str)
+        _append_job_summary(rendered)
+    error_lines(
+        (f"{result.gate.expression}: {result.reason}" for result in comparison.failed),
+        prefix="gate failed",
+    )
+    return EXIT_OK if comparison.passed else EXIT_GATE_FAILED
+
+
+def _append_job_summary(markdown: str) -> None:
+    """Append ``markdown`` to the file ``$GITHUB_STEP_SUMMARY`` names, when it is set."""
+    path = os.environ.get(SUMMARY_VARIABLE)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as summary:
+            summary.write(markdown + "\n")
+    except OSError as error:
+        raise InputError(
+            f"${SUMMARY_VARIABLE} {path}: cannot append the summary ({error.strerror or error})"
+        ) from None

@@ -1,0 +1,21 @@
+"""Bad input: one exception type the command line turns into clear lines and exit code 2."""
+
+
+class InputError(Exception):
+    """A user-facing input problem: each line names the file, the field path and what was expected.
+
+    Raised for scenario files, command-line flags and event logs. The command line prints each
+    line to stderr, writes nothing, and exits with code 2 — never a traceback.
+    """
+
+    def __init__(self, lines: list[str] | str) -> None:
+        self.lines = [lines] if isinstance(lines, str) else list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+class MqlsimWarning(UserWarning):
+    """Something the user should know that does not stop the work (e.g. an unwritable cache).
+
+    Raised with :func:`warnings.warn`; the command line prints it as one ``mqlsim: warning:``
+    line, and a notebook shows it as Python shows warnings.
+    """

@@ -1,0 +1,282 @@
+"""Replications of scenarios: seeds, execution (in process, process pool, Dask) and the cache.
+
+Replication ``r`` of a scenario depends only on the scenario and ``r`` (its random streams are
+spawned from ``(seed, r)``), so where it runs changes nothing: serial, in a local process pool
+or on a Dask ``distributed`` cluster, every metric of every replication is the same, bit for bit.
+Replications are sent in batches (several per task when there are many) to keep per-task
+overhead small, and every finished replication is stored in the cache as soon as it arrives.
+
+Scenarios that differ only in their ``[policy]`` (a sweep of ``policy.threshold``, say) share
+each replication's policy-independent part, :class:`mqlsim.model.engine.SharedStage` (population,
+journeys, first-run touches and their answers): the replications are ordered so that those
+sharing a stage are consecutive, and a batch computes each stage once for its run of
+consecutive replications, then drops it. Results are the same as each run on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+
+from mqlsim.core.errors import InputError
+from mqlsim.core.extras import require
+from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
+from mqlsim.model.engine import SharedStage, run_replication, shared_stage, stage_key
+from mqlsim.scenario.models import Scenario
+
+#: Aim for this many tasks per worker slot, so a slow batch does not leave the others idle...
+TASKS_PER_SLOT = 4
+#: ...but never more replications per task than this (a lost task loses at most this many).
+MAX_BATCH = 16
+
+if TYPE_CHECKING:
+    from mqlsim.experiments.summary import MetricSummary
+
+Progress = Callable[[int, int], None]
+Batch = list[tuple[Scenario, int]]
+T = TypeVar("T")
+
+
+class Execution(TypedDict, total=False):
+    """Where replications run: the keyword arguments of :func:`run_experiments`."""
+
+    workers: int | None
+    scheduler: str | None
+    cache: ReplicationCache | None
+
+
+#: Metrics a result's ``repr`` shows, to recognise a run at a glance.
+HEADLINE_METRICS = ("leads", "mqls", "mql_to_sql_rate", "deals_won", "revenue_won")
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What a run produced: the scenario as run and one metric row per replication.
+
+    ``replications[r]`` maps every name in :data:`mqlsim.core.metric_catalog.METRIC_NAMES` to
+    the value replication ``r`` measured (``nan`` where a ratio has no denominator).
+    ``policy_reports[r]`` is what replication ``r``'s policy learnt (``None`` for policies that
+    learn nothing); empty when no replication reported anything.
+    """
+
+    scenario: Scenario
+    replications: list[dict[str, float]]
+    policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
+
+    @cached_property
+    def summaries(self) -> dict[str, MetricSummary]:
+        """Every metric's mean and 95 % interval over the replications, in report order."""
+        from mqlsim.experiments.summary import summarize_rows
+
+        return summarize_rows(self.replications)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One record per replication: its number (from 0), then every metric."""
+        return [{"replication": index, **row} for index, row in enumerate(self.replications)]
+
+    def to_frame(self) -> Any:
+        """:meth:`to_records` as a pandas DataFrame indexed by replication (needs pandas)."""
+        from mqlsim.experiments.frames import frame
+
+        return frame(self.to_records(), index="replication")
+
+    def __repr__(self) -> str:
+        means = ", ".join(f"{name}={self.summaries[name].mean:.4g}" for name in HEADLINE_METRICS)
+        return (
+            f"<ExperimentResult {self.scenario.scenario.name!r}:"
+            f" {len(self.replications)} replications, means {means}>"
+        )
+
+
+def default_workers() -> int:
+    """The number of cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_experiment(
+    scenario: Scenario,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: ReplicationCache | None = None,
+) -> ExperimentResult:
+    """Run ``scenario.scenario.replications`` replications from ``scenario.scenario.seed``.
+
+    See :func:`run_experiments` for ``progress``, ``workers``, ``scheduler`` and ``cache``.
+    """
+    (result,) = run_experiments(
+        [scenario], progress, workers=workers, scheduler=scheduler, cache=cache
+    )
+    return result
+
+
+def run_experiments(
+    scenarios: Sequence[Scenario],
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: ReplicationCache | None = None,
+) -> list[ExperimentResult]:
+    """Run every replication of every scenario, all of them sharing one pool; one result each.
+
+    ``progress(done, total)`` is called as replications finish (cached ones count as done).
+    ``workers`` is the size of the local process pool (default: every core; 1 runs in this
+    process); ``scheduler`` is a Dask scheduler address to run on instead. With ``cache``,
+    replications found there are reused and finished ones are stored as they arrive.
+
+    Raises :class:`InputError` when the scheduler cannot be reached or has no workers.
+    """
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    keys = [scenario_key(scenario) for scenario in scenarios] if cache is not None else []
+    rows: dict[tuple[int, int], Measured] = {}
+    pending: list[tuple[int, int]] = []
+    for index, scenario in enumerate(scenarios):
+        for replication in range(scenario.scenario.replications):
+            row = cache.load(keys[index], replication) if cache is not None else None
+            if row is None:
+                pending.append((index, replication))
+            else:
+                rows[index, replication] = row
+    # Replications that share a stage, consecutive: by stage key (first seen first), then by
+    # replication, then in the given order.
+    stages: dict[str, int] = {}
+    group = [stages.setdefault(stage_key(scenario), len(stages)) for scenario in scenarios]
+    pending.sort(key=lambda item: (group[item[0]], item[1], item[0]))
+    total = len(rows) + len(pending)
+    if progress is not None and rows:
+        progress(len(rows), total)
+
+    def finish(index: int, replication: int, measured: Measured) -> None:
+        rows[index, replication] = measured
+        if cache is not None:
+            cache.store(keys[index], replication, measured)
+        if progress is not None:
+            progress(len(rows), total)
+
+    if pending:
+        with _executor(workers, scheduler, len(pending)) as (executor, slots):
+            if executor is None:
+                batch = [(scenarios[index], replication) for index, replication in pending]
+                for (index, replication), measured in zip(
+                    pending, _measure_sharing(batch), strict=True
+                ):
+                    finish(index, replication, measured)
+            else:
+                futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
+                for part in batches(pending, slots):
+                    batch = [(scenarios[index], replication) for index, replication in part]
+                    futures[executor.submit(run_batch, batch)] = part
+                for future in as_completed(futures):
+                    for where, measured in zip(futures[future], future.result(), strict=True):
+                        finish(*where, measured)
+    results = []
+    for index, scenario in enumerate(scenarios):
+        measured = [rows[index, r] for r in range(scenario.scenario.replications)]
+        reports = [m.policy_report for m in measured]
+        results.append(
+            ExperimentResult(
+                scenario=scenario,
+                replications=[m.metrics for m in measured],
+                policy_reports=reports if any(r is not None for r in reports) else [],
+            )
+        )
+    return results
+
+
+def measure(scenario: Scenario, replication: int, stage: SharedStage | None = None) -> Measured:
+    """Run one replication (from its shared ``stage`` if given) and keep what an experiment
+    needs of it."""
+    if stage is None:
+        result = run_replication(scenario, replication)
+    else:
+        result = run_replication(scenario, replication, stage)
+    return Measured(result.metrics, result.policy_report)
+
+
+def _measure_sharing(batch: Batch) -> Iterator[Measured]:
+    """Each ``(scenario, replication)`` of ``batch``, measured in order; consecutive ones that
+    share a stage compute it once. Only the current stage is held, so each is freed as soon as
+    its run of replications is done; a replication alone computes its own, as it would alone."""
+    shares = [(stage_key(scenario), replication) for scenario, replication in batch]
+    stage: SharedStage | None = None
+    for position, (scenario, replication) in enumerate(batch):
+        if stage is not None and (stage.key, stage.replication) != shares[position]:
+            stage = None  # dropped before the next is computed
+        if stage is None and shares[position] in shares[position + 1 : position + 2]:
+            stage = shared_stage(scenario, replication, memo=True)
+        yield measure(scenario, replication, stage)
+
+
+def run_batch(batch: Batch) -> list[Measured]:
+    """Each ``(scenario, replication)`` of ``batch``, measured: one task of a pool."""
+    return list(_measure_sharing(batch))
+
+
+def batches(items: Sequence[T], slots: int) -> list[list[T]]:
+    """Split ``items`` in order into batches: about :data:`TASKS_PER_SLOT` per slot, each of at
+    most :data:`MAX_BATCH` items (one item per batch when there are few)."""
+    size = max(1, min(MAX_BATCH, math.ceil(len(items) / (slots * TASKS_PER_SLOT))))
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+@contextmanager
+def _executor(
+    workers: int | None, scheduler: str | None, tasks: int
+) -> Iterator[tuple[Executor | None, int]]:
+    """The executor for ``tasks`` replications and its number of slots; ``None`` for serial."""
+    if scheduler is not None:
+        with _dask_executor(scheduler) as dask:
+            yield dask
+        return
+    slots = min(workers or default_workers(), tasks)
+    if slots == 1:
+        yield None, 1
+        return
+    pool = ProcessPoolExecutor(max_workers=slots)
+    try:
+        yield pool, slots
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
+    """An executor on the Dask cluster at ``address`` (``client.get_executor()``) and its threads.
+
+    Connecting waits up to Dask's ``distributed.comm.timeouts.connect`` (30 s by default), and
+    as long again for a first worker.
+    """
+    dask_config = require("dask.config", "dask", "--scheduler")
+    client_class = require("distributed", "dask", "--scheduler").Client
+
+    timeout = dask_config.get("distributed.comm.timeouts.connect")
+    try:
+        client = client_class(address, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError) as error:  # TimeoutError is an OSError
+        raise InputError(
+            f"--scheduler {address}: cannot reach a Dask scheduler ({error})"
+        ) from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise InputError(
+                f"--scheduler {address}: the scheduler has no workers (start some with "
+                f"`dask worker {address}`)"
+            ) from None
+        slots = sum(client.nthreads().values())
+        yield client.get_executor(), slots
+    finally:
+        client.close()

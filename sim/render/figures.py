@@ -1,0 +1,1024 @@
+"""Workshop figures: the funnel, missed opportunities, rep hours, the weeks, the policy against
+the hidden truth, and a sweep's trade-off.
+
+Each figure is a data step (pure numpy, returning a small frozen dataclass that tests compare
+with the metrics) and a drawing step (matplotlib, Agg, no pyplot state). Run figures read a
+:class:`RunData`: the metric rows of every replication, whose means and 95 % intervals they
+show, and one replication's records (replication 0 by default) for what the metrics do not
+hold (weekly series, hours by outcome, lead by lead truth). Each figure's subtitle says which.
+
+Output is byte-identical for the same inputs: fixed fonts (DejaVu Sans, shipped with
+matplotlib), a fixed SVG hash salt, and no date or software version in PNG or SVG metadata.
+Colours are the Okabe–Ito palette, safe for colour-blind readers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from mqlsim.core.atomic import write_atomic
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS
+from mqlsim.core.vocabulary import GRADES
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.summary import MetricSummary, summarize
+from mqlsim.experiments.sweep import HEALTHY_BAND, Sweep, setting_label
+from mqlsim.model.engine import ReplicationResult, run_replication
+from mqlsim.model.metrics import overlap
+from mqlsim.model.sales import HOURS_PER_DAY, SQL_OUTCOMES, Outcome, WorkingCalendar
+from mqlsim.policies.base import LeadView
+from mqlsim.policies.matrix import MatrixPolicy
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.scenario.models import Scenario
+
+#: The figures of one run, in reading order (file names without extension).
+RUN_FIGURES: tuple[str, ...] = (
+    "funnel",
+    "missed_opportunities",
+    "rep_hours",
+    "over_time",
+    "policy_vs_truth",
+)
+#: The figure of a sweep.
+TRADE_OFF = "trade_off"
+FORMATS: tuple[str, ...] = ("png", "svg")
+#: 16:9 at 1600 × 900 pixels: a projector's shape.
+SIZE = (12.8, 7.2)
+DPI = 125
+#: Height of the title and subtitle above the axes.
+HEADER_INCHES = 1.15
+WEEK_DAYS = 7.0
+#: (x, y) metric pairs of the trade-off figure.
+TRADE_OFFS: tuple[tuple[str, str], ...] = (
+    ("missed_opportunities", "wasted_sales_hours"),
+    ("sales_hours", "lost_pipeline_value"),
+)
+
+# Okabe–Ito colours.
+BLUE, SKY, GREEN, ORANGE, VERMILLION = "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00"
+GREY, LIGHT = "#7F7F7F", "#D9D9D9"
+
+STYLE: dict[str, Any] = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 15,
+    "axes.titlesize": 16,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 15,
+    "xtick.labelsize": 13,
+    "ytick.labelsize": 13,
+    "legend.fontsize": 13,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "axes.axisbelow": True,
+    "grid.color": "0.9",
+    "svg.fonttype": "none",
+}
+_METADATA: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+}
+
+
+# --------------------------------------------------------------------------- input
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the run figures draw: every replication's metric row, and one replication in full.
+
+    ``rows[r]`` is replication ``r``'s metric row (as in :class:`ExperimentResult`); ``detail``
+    is the :class:`ReplicationResult` of replication ``replication``, whose metrics are
+    ``rows[replication]``.
+    """
+
+    scenario: Scenario
+    rows: tuple[Mapping[str, float], ...]
+    detail: ReplicationResult
+    replication: int = 0
+
+    @classmethod
+    def from_experiment(cls, result: ExperimentResult, replication: int = 0) -> RunData:
+        """Re-run ``replication`` of ``result`` in this process for its records (a replication
+        depends only on the scenario and its index, so its metrics are the row's, bit for bit)."""
+        detail = run_replication(result.scenario, replication)
+        return cls(result.scenario, tuple(result.replications), detail, replication)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class FunnelData:
+    """The funnel stages (metric names), their counts, and each stage's rate from the one
+    before (``None`` for leads); every value over the replications."""
+
+    stages: tuple[str, ...]
+    labels: tuple[str, ...]
+    counts: tuple[MetricSummary, ...]
+    rates: tuple[MetricSummary | None, ...]
+    mql_to_sql: MetricSummary
+
+
+#: Each stage: its metric, its label, and what its leads are called in a sentence.
+FUNNEL_STAGES: tuple[tuple[str, str, str], ...] = (
+    ("leads", "Leads", "leads"),
+    ("mqls", "MQL", "MQLs"),
+    ("sals", "SAL", "SALs"),
+    ("sqls", "SQL", "SQLs"),
+    ("opportunities", "Opportunity", "opportunities"),
+    ("deals_won", "Won", "won deals"),
+)
+
+
+def _ratios(rows: Sequence[Mapping[str, float]], numerator: str, denominator: str) -> list[float]:
+    """``numerator / denominator`` per replication, ``nan`` without a denominator (as metrics)."""
+    return [row[numerator] / row[denominator] if row[denominator] > 0 else math.nan for row in rows]
+
+
+def funnel_data(rows: Sequence[Mapping[str, float]]) -> FunnelData:
+    """Counts and stage-to-stage rates of :data:`FUNNEL_STAGES`; a rate is summarised over the
+    replications' own ratios, so lead→MQL and MQL→SAL equal their metrics."""
+    names = tuple(name for name, *_ in FUNNEL_STAGES)
+    return FunnelData(
+        stages=names,
+        labels=tuple(label for _, label, _ in FUNNEL_STAGES),
+        counts=tuple(summarize([row[name] for row in rows]) for name in names),
+        rates=(None, *(summarize(_ratios(rows, b, a)) for a, b in pairwise(names))),
+        mql_to_sql=summarize([row["mql_to_sql_rate"] for row in rows]),
+    )
+
+
+@dataclass(frozen=True)
+class MissedData:
+    """Missed opportunities by cause (metric names) over the replications."""
+
+    causes: tuple[str, ...]
+    counts: tuple[MetricSummary, ...]
+    total: MetricSummary
+    lost_value: MetricSummary
+
+
+class Cause(NamedTuple):
+    """A cause of missed opportunities: its metric, how the figure names and explains it, and
+    whose side of the hand-off it is on (``policy`` or ``sales``)."""
+
+    metric: str
+    label: str
+    meaning: str
+    sentence: str
+    side: str
+
+
+MISSED_CAUSES: tuple[Cause, ...] = (
+    Cause("missed_never_mql", "Never MQL", "not flagged while buying", "were never MQL", "policy"),
+    Cause(
+        "missed_mql_too_late",
+        "MQL too late",
+        "flagged after the window closed",
+        "became MQL too late",
+        "policy",
+    ),
+    Cause(
+        "missed_waited_in_queue",
+        "Waited in queue",
+        "window closed before a touch",
+        "waited in the queue",
+        "sales",
+    ),
+    Cause(
+        "missed_not_reached",
+        "Not reached",
+        "worked, but not reached or qualified",
+        "were not reached",
+        "sales",
+    ),
+)
+
+
+def missed_data(rows: Sequence[Mapping[str, float]]) -> MissedData:
+    """The four causes of ``missed_opportunities``; per replication they add up to it."""
+    causes = tuple(cause.metric for cause in MISSED_CAUSES)
+    return MissedData(
+        causes=causes,
+        counts=tuple(summarize([row[name] for row in rows]) for name in causes),
+        total=summarize([row["missed_opportunities"] for row in rows]),
+        lost_value=summarize([row["lost_pipeline_value"] for row in rows]),
+    )
+
+
+@dataclass(frozen=True)
+class WeeklyData:
+    """One replication's measured period in weekly bins ``[edges[i], edges[i + 1])`` (days; the
+    last bin is shorter when the period is not whole weeks).
+
+    MQL episodes by the bin of their MQL (first MQLs and re-MQLs of recycled leads); the
+    time-average number waiting in the queue; speed to lead (hours) of the bin's MQLs touched by
+    the horizon, median and 90th percentile (``nan``: none); rep hours spent in the bin on
+    episodes that became SQL, ended without one, or were still open at the horizon; and rep
+    hours at work (shifts plus overtime), the denominator of ``rep_utilization``.
+    """
+
+    edges: np.ndarray
+    first_mqls: np.ndarray
+    re_mqls: np.ndarray
+    queue_length: np.ndarray
+    speed_median: np.ndarray
+    speed_p90: np.ndarray
+    productive_hours: np.ndarray
+    wasted_hours: np.ndarray
+    open_hours: np.ndarray
+    hours_at_work: np.ndarray
+
+    @property
+    def days(self) -> np.ndarray:
+        """Length of each bin in days."""
+        return np.diff(self.edges)
+
+    def whole_weeks(self) -> WeeklyData:
+        """The bins that are a whole week (all but a shorter last one), for weekly plots."""
+        n = int(np.sum(self.days >= WEEK_DAYS - 1e-9))
+        return WeeklyData(
+            self.edges[: n + 1], *(getattr(self, f.name)[:n] for f in fields(self)[1:])
+        )
+
+
+def _period(scenario: Scenario) -> tuple[float, float]:
+    meta = scenario.scenario
+    return meta.warmup_days, meta.horizon_days
+
+
+def _bins(begin: float, horizon: float) -> np.ndarray:
+    return np.append(np.arange(begin, horizon, WEEK_DAYS), horizon)
+
+
+def _quantiles(values: np.ndarray, bin_index: np.ndarray, n_bins: int, q: float) -> np.ndarray:
+    return np.array(
+        [
+            np.quantile(values[bin_index == b], q) if np.any(bin_index == b) else math.nan
+            for b in range(n_bins)
+        ]
+    )
+
+
+def weekly_data(scenario: Scenario, result: ReplicationResult) -> WeeklyData:
+    """The weekly series of one replication, computed as the metrics compute their totals."""
+    begin, horizon = _period(scenario)
+    sales = result.sales
+    edges = _bins(begin, horizon)
+    n_bins = edges.size - 1
+
+    def bin_of(times: np.ndarray) -> np.ndarray:
+        return np.searchsorted(edges, times, side="right") - 1
+
+    in_period = (sales.mql_time >= begin) & (sales.mql_time < horizon)
+    first = in_period & (sales.pass_index == 0)
+    first_mqls = np.bincount(bin_of(sales.mql_time[first]), minlength=n_bins)
+    re_mqls = np.bincount(bin_of(sales.mql_time[in_period & ~first]), minlength=n_bins)
+
+    touched = in_period & np.isfinite(sales.first_touch)
+    speed = (sales.first_touch[touched] - sales.mql_time[touched]) * HOURS_PER_DAY
+    speed_bin = bin_of(sales.mql_time[touched])
+
+    leave = np.where(np.isnan(sales.queue_leave), horizon, sales.queue_leave)
+    start = np.clip(sales.work_start, begin, horizon)
+    end = np.clip(sales.work_start + sales.work_hours / HOURS_PER_DAY, begin, horizon)
+    outcome = sales.outcome[sales.work_episode]
+    productive = np.isin(outcome, SQL_OUTCOMES)
+    still_open = outcome == Outcome.OPEN
+    wasted = ~productive & ~still_open
+    calendar = WorkingCalendar(scenario.sales)
+    queue = np.zeros(n_bins)
+    hours = np.zeros((4, n_bins))  # productive, wasted, open, at work
+    for b, (low, high) in enumerate(pairwise(edges)):
+        queue[b] = overlap(sales.queue_enter, leave, low, high).sum() / (high - low)
+        inside = (end > low) & (start < high)
+        piece_start, piece_end = np.clip(start[inside], low, high), np.clip(end[inside], low, high)
+        spent = (piece_end - piece_start) * HOURS_PER_DAY
+        overtime = spent.sum() - calendar.working_hours(piece_start, piece_end).sum()
+        shifts = scenario.sales.reps * calendar.working_hours(np.array([low]), np.array([high]))
+        hours[0, b] = spent[productive[inside]].sum()
+        hours[1, b] = spent[wasted[inside]].sum()
+        hours[2, b] = spent[still_open[inside]].sum()
+        hours[3, b] = shifts[0] + overtime
+    return WeeklyData(
+        edges=edges,
+        first_mqls=first_mqls,
+        re_mqls=re_mqls,
+        queue_length=queue,
+        speed_median=_quantiles(speed, speed_bin, n_bins, 0.5),
+        speed_p90=_quantiles(speed, speed_bin, n_bins, 0.9),
+        productive_hours=hours[0],
+        wasted_hours=hours[1],
+        open_hours=hours[2],
+        hours_at_work=hours[3],
+    )
+
+
+@dataclass(frozen=True)
+class TruthData:
+    """The policy against the hidden truth, one entry per lead created in the measured period.
+
+    ``in_market``: its buying window opened before the horizon (hidden from the policy);
+    ``mql``: it became MQL at least once by the horizon. For a score-based policy, ``score`` is
+    its highest score over its observed activity from arrival to the horizon and ``bar`` the
+    score it needs to become MQL (``inf``: none will do, as for a grade a matrix leaves out);
+    ``thresholds`` names each distinct finite bar. For other policies both are ``None``.
+    """
+
+    in_market: np.ndarray
+    mql: np.ndarray
+    score: np.ndarray | None
+    bar: np.ndarray | None
+    thresholds: dict[str, float]
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Counts: row 0 in market, row 1 not; column 0 MQL, column 1 not."""
+        rows = (self.in_market, ~self.in_market)
+        return np.array([[np.sum(row & self.mql), np.sum(row & ~self.mql)] for row in rows])
+
+
+def _score_rule(
+    policy: object,
+) -> tuple[Callable[[LeadView], np.ndarray], np.ndarray, dict[str, float]] | None:
+    """The per-event score of a score-based policy, the bar to reach by grade (A–D), and the
+    bars by label; ``None`` for a policy without one score."""
+    if isinstance(policy, ScorePolicy):
+        threshold = policy.config.threshold
+        return policy.scores, np.full(len(GRADES), threshold), {"threshold": threshold}
+    if isinstance(policy, MatrixPolicy):
+        grades: dict[float, list[str]] = {}
+        for grade, cell in zip(GRADES, policy.cells, strict=True):
+            if math.isfinite(cell):
+                grades.setdefault(float(cell), []).append(grade)
+        labels = {f"grade {', '.join(names)}": cell for cell, names in grades.items()}
+        return policy.engagement.scores, policy.cells, labels
+    return None
+
+
+def truth_data(scenario: Scenario, result: ReplicationResult) -> TruthData:
+    """What :class:`TruthData` holds, for one replication. Scores come from the policy's own
+    scoring of the activity marketing saw."""
+    begin, horizon = _period(scenario)
+    pop = result.population
+    cohort = np.flatnonzero((pop.arrival >= begin) & (pop.arrival < horizon))
+    in_market = pop.in_market[cohort] & (pop.window_start[cohort] < horizon)
+    mql = np.isin(cohort, result.sales.lead)
+    rule = _score_rule(result.policy)
+    if rule is None:
+        return TruthData(in_market, mql, None, None, {})
+    scores, bar_by_grade, thresholds = rule
+    view = LeadView(
+        events=result.observed_events(), grade=pop.grade, fit=pop.fit, since=pop.arrival
+    ).subset(cohort)
+    score = scores(view)
+    best = np.full(cohort.size, -np.inf)
+    np.maximum.at(best, view.events.lead, np.where(np.isnan(score), -np.inf, score))
+    return TruthData(in_market, mql, best, bar_by_grade[view.grade], thresholds)
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def _figure(title: str, subtitle: str, size: tuple[float, float] = SIZE) -> Figure:
+    """A figure with a bold takeaway title and a grey subtitle above the axes."""
+    figure = Figure(figsize=size, dpi=DPI)
+    header = HEADER_INCHES / size[1]
+    figure.set_layout_engine(
+        ConstrainedLayoutEngine(rect=(0.0, 0.0, 1.0, 1.0 - header), w_pad=0.08, h_pad=0.08)
+    )
+    left = 0.18 / size[0]
+    figure.text(left, 1 - 0.14 / size[1], title, fontsize=20, weight="bold", va="top")
+    wrapped = textwrap.fill(subtitle, width=int(size[0] * 11))
+    figure.text(left, 1 - 0.58 / size[1], wrapped, fontsize=12.5, color="0.35", va="top")
+    return figure
+
+
+def _percent(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value * 100:.{digits}f} %"
+
+
+def _count(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.0f}"
+
+
+def _money(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    for scale, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"${value / scale:.1f}{suffix}"
+    return f"${value:.0f}"
+
+
+def _half_width(summary: MetricSummary) -> float:
+    half = summary.ci_high - summary.mean
+    return half if math.isfinite(half) else 0.0
+
+
+def _interval(summary: MetricSummary, show: Callable[[float], str]) -> str:
+    """``mean`` or ``mean (95 % CI low–high)`` when there is an interval."""
+    if math.isnan(summary.ci_low):
+        return show(summary.mean)
+    return f"{show(summary.mean)} (95 % CI {show(summary.ci_low)}–{show(summary.ci_high)})"
+
+
+def _source(run: RunData) -> str:
+    """Which replications the means are over: ``"mean of 5 replications, ... (seed 7)"``."""
+    n = len(run.rows)
+    seed = run.scenario.scenario.seed
+    what = "1 replication" if n == 1 else f"mean of {n} replications, 95 % CI as error bars"
+    return f"{what} (seed {seed})"
+
+
+def _detail(run: RunData) -> str:
+    """Which replication's records a figure draws."""
+    return f"replication {run.replication} of {len(run.rows)} (seed {run.scenario.scenario.seed})"
+
+
+def _days(scenario: Scenario) -> str:
+    begin, horizon = _period(scenario)
+    return f"days {begin:g}–{horizon:g} (the measured period)"
+
+
+# --------------------------------------------------------------------------- run figures
+
+
+def funnel_figure(run: RunData) -> Figure:
+    """Leads → MQL → SAL → SQL → opportunity → won, with stage rates, and the MQL→SQL rate
+    against the healthy 20–40 % band."""
+    data = funnel_data(run.rows)
+    rate = data.mql_to_sql.mean
+    low, high = HEALTHY_BAND
+    if math.isnan(rate):
+        title = "MQL→SQL rate not measured (no MQLs)"
+    else:
+        verdict = "below" if rate < low else "above" if rate > high else "inside"
+        title = f"MQL→SQL is {_percent(rate)}: {verdict} the healthy 20–40 % band"
+    subtitle = (
+        f"{run.scenario.scenario.name} · {_source(run)} · {_days(run.scenario)}. "
+        "Each stage counts distinct leads; the percentage is the share of the stage before."
+    )
+    with _style():
+        figure = _figure(title, subtitle)
+        funnel, band = figure.subplots(1, 2, width_ratios=[3.2, 1])
+        _draw_funnel(funnel, data)
+        _draw_band(band, data.mql_to_sql)
+    return figure
+
+
+def _draw_funnel(ax: Axes, data: FunnelData) -> None:
+    means = np.array([count.mean for count in data.counts])
+    y = np.arange(means.size)[::-1]
+    colours = [GREY, BLUE, BLUE, GREEN, GREEN, GREEN]
+    ax.barh(
+        y,
+        means,
+        xerr=[_half_width(count) for count in data.counts],
+        color=colours,
+        height=0.7,
+        error_kw={"ecolor": "0.2", "capsize": 4},
+    )
+    top = max(float(means.max()), 1.0)  # counts are never nan
+    for stage, (row, count, rate) in enumerate(zip(y, data.counts, data.rates, strict=True)):
+        text = _count(count.mean)
+        if rate is not None:
+            text += f"   {_percent(rate.mean)} of {FUNNEL_STAGES[stage - 1][2]}"
+        inside = count.mean > 0.55 * top
+        ax.text(
+            0.015 * top if inside else count.mean + _half_width(count) + 0.01 * top,
+            row,
+            text,
+            va="center",
+            ha="left",
+            color="white" if inside else "black",
+            fontsize=15,
+            weight="bold",
+        )
+    ax.set_yticks(y, data.labels, fontsize=16)
+    ax.set_xlim(0, (top + _half_width(data.counts[0])) * 1.02)
+    ax.set_xlabel("leads in the measured period")
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+    ax.set_title("The funnel")
+
+
+def _draw_band(ax: Axes, rate: MetricSummary) -> None:
+    low, high = HEALTHY_BAND
+    ax.axhspan(low * 100, high * 100, color=GREEN, alpha=0.2, lw=0)
+    ax.text(0.5, (low + high) / 2 * 100, "healthy\n20–40 %", ha="center", va="center", color=GREEN)
+    ax.axhline(15, color=VERMILLION, ls=":", lw=1.5)
+    ax.text(0.5, 14, "below 15 %: too loose", ha="center", va="top", color=VERMILLION, fontsize=12)
+    if math.isfinite(rate.mean):
+        ax.errorbar(
+            0.5,
+            rate.mean * 100,
+            yerr=_half_width(rate) * 100,
+            fmt="D",
+            ms=14,
+            color=BLUE,
+            capsize=8,
+            lw=2,
+        )
+        ax.annotate(
+            _percent(rate.mean),
+            (0.5, rate.mean * 100),
+            xytext=(16, 0),
+            textcoords="offset points",
+            va="center",
+            weight="bold",
+            color=BLUE,
+        )
+    highest = rate.ci_high if math.isfinite(rate.ci_high) else rate.mean
+    ax.set_ylim(0, max(50.0, highest * 110) if math.isfinite(highest) else 50.0)
+    ax.set_xlim(0, 1)
+    ax.set_xticks([])
+    ax.spines["bottom"].set_visible(False)
+    ax.set_ylabel("MQL→SQL rate (%)")
+    ax.set_title("MQL→SQL")
+
+
+def missed_figure(run: RunData) -> Figure:
+    """Missed opportunities by cause: never MQL, MQL too late, waited in queue, not reached."""
+    data = missed_data(run.rows)
+    means = np.array([count.mean for count in data.counts])
+    total = data.total.mean
+    if math.isfinite(total) and total > 0:
+        biggest = int(np.nanargmax(means))
+        title = (
+            f"{_count(total)} buyers missed ({_money(data.lost_value.mean)} pipeline); "
+            f"{_percent(means[biggest] / total, 0)} {MISSED_CAUSES[biggest].sentence}"
+        )
+    else:
+        title = "No buyer was missed"
+    subtitle = (
+        f"{run.scenario.scenario.name} · {_source(run)} · cohort: real buyers (in market, with "
+        f"budget and authority) whose buying window closed in {_days(run.scenario)} "
+        "without an SQL."
+    )
+    colours = {"policy": VERMILLION, "sales": BLUE}
+    with _style():
+        figure = _figure(title, subtitle)
+        ax = figure.subplots()
+        y = np.arange(means.size)[::-1]
+        ax.barh(
+            y,
+            means,
+            xerr=[_half_width(count) for count in data.counts],
+            color=[colours[cause.side] for cause in MISSED_CAUSES],
+            height=0.65,
+            error_kw={"ecolor": "0.2", "capsize": 4},
+        )
+        for row, count in zip(y, data.counts, strict=True):
+            share = count.mean / total if total > 0 else math.nan
+            ax.text(
+                count.mean + _half_width(count),
+                row,
+                f"  {_count(count.mean)}  ({_percent(share, 0)})",
+                va="center",
+                fontsize=16,
+                weight="bold",
+            )
+        labels = [f"{cause.label}\n{cause.meaning}" for cause in MISSED_CAUSES]
+        ax.set_yticks(y, labels, fontsize=14)
+        right = max(count.mean + _half_width(count) for count in data.counts)
+        ax.set_xlim(0, max(right, 1.0) * 1.3)
+        ax.set_xlabel("missed buyers (leads) in the measured period")
+        ax.xaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+        ax.legend(
+            handles=[
+                Patch(color=VERMILLION, label="the policy's side: not flagged in time"),
+                Patch(color=BLUE, label="sales' side: flagged, but not won over in time"),
+            ],
+            loc="center right",
+        )
+    return figure
+
+
+def _part_week_note(weekly: WeeklyData, whole: WeeklyData) -> str:
+    """Says which days the weekly panels leave out (none when the period is whole weeks)."""
+    left_out = weekly.edges[-1] - whole.edges[-1]
+    return f" The last {left_out:g} days (not a whole week) are left out." if left_out else ""
+
+
+def rep_hours_figure(run: RunData) -> Figure:
+    """Rep hours at work split into productive, wasted, still-open and idle; and by week."""
+    weekly = weekly_data(run.scenario, run.detail)
+    whole = weekly.whole_weeks()
+    productive = weekly.productive_hours.sum()
+    wasted = weekly.wasted_hours.sum()
+    still_open = weekly.open_hours.sum()
+    at_work = weekly.hours_at_work.sum()
+    spent = productive + wasted + still_open
+    utilisation = summarize([row["rep_utilization"] for row in run.rows])
+    share = wasted / spent if spent > 0 else math.nan
+    title = f"{_percent(share, 0)} of rep hours on MQLs went to leads that never became SQL"
+    if spent == 0:
+        title = "No rep hours were spent on MQLs"
+    subtitle = (
+        f"{run.scenario.scenario.name} · hours: {_detail(run)}, {_days(run.scenario)} · "
+        f"utilisation: {_interval(utilisation, _percent)} over every replication. Wasted: "
+        "episodes that ended without an SQL; still open: in sales at the horizon."
+        + _part_week_note(weekly, whole)
+    )
+    parts = (
+        ("productive (became SQL)", productive, whole.productive_hours, GREEN),
+        ("wasted (no SQL)", wasted, whole.wasted_hours, VERMILLION),
+        ("still open at the horizon", still_open, whole.open_hours, SKY),
+        ("idle", max(at_work - spent, 0.0), None, LIGHT),
+    )
+    with _style():
+        figure = _figure(title, subtitle)
+        total, weeks = figure.subplots(1, 2, width_ratios=[1, 3.2])
+        bottom = 0.0
+        for _, hours, _, colour in parts:
+            total.bar(0, hours, bottom=bottom, color=colour, width=0.6)
+            if at_work > 0 and hours / at_work > 0.06:
+                total.text(
+                    0,
+                    bottom + hours / 2,
+                    f"{hours:,.0f} h\n{_percent(hours / at_work, 0)}",
+                    ha="center",
+                    va="center",
+                    fontsize=13,
+                    weight="bold",
+                )
+            bottom += hours
+        total.set_xticks([])
+        total.set_xlim(-0.5, 0.5)
+        total.spines["bottom"].set_visible(False)
+        total.set_ylabel("rep hours at work (h)")
+        total.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
+        total.set_title(f"Busy {_percent(utilisation.mean, 0)}")
+        stacked = np.zeros(whole.days.size)
+        for _, _, series, colour in parts[:3]:
+            weeks.bar(
+                whole.edges[:-1], series, whole.days * 0.85, stacked, align="edge", color=colour
+            )
+            stacked += series
+        weeks.stairs(whole.hours_at_work, whole.edges, color="black", lw=2)
+        weeks.set_xlabel("day of the run")
+        weeks.set_ylabel("rep hours per week (h)")
+        weeks.set_xlim(whole.edges[0], whole.edges[-1])
+        weeks.set_title("Week by week")
+        handles = [Patch(color=colour, label=label) for label, _, _, colour in parts]
+        handles.append(Line2D([], [], color="black", lw=2, label="hours at work"))
+        weeks.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure
+
+
+def over_time_figure(run: RunData) -> Figure:
+    """MQLs per week, queue length, and speed to lead (weekly median and p90) against the SLA."""
+    weekly = weekly_data(run.scenario, run.detail)
+    whole = weekly.whole_weeks()
+    sla = run.scenario.sales.sla_hours
+    row = run.detail.metrics
+    title = (
+        f"Speed to lead: median {row['speed_to_lead_hours_median']:.0f} h against a {sla:g} h "
+        f"SLA; {_percent(row['sla_breach_rate'], 0)} of MQLs breach it"
+    )
+    if math.isnan(row["speed_to_lead_hours_median"]):
+        title = "Speed to lead not measured: no MQL was touched"
+    subtitle = (
+        f"{run.scenario.scenario.name} · {_detail(run)} · {_days(run.scenario)}, week by week."
+        " Speed to lead: from MQL to the first sales attempt, by the week of the MQL."
+        + _part_week_note(weekly, whole)
+    )
+    start, width = whole.edges[:-1], whole.days * 0.85
+    middle = start + whole.days / 2
+    with _style():
+        figure = _figure(title, subtitle)
+        mqls, queue, speed = figure.subplots(3, 1, sharex=True)
+        mqls.bar(start, whole.first_mqls, width, align="edge", color=BLUE, label="first MQL")
+        mqls.bar(
+            start,
+            whole.re_mqls,
+            width,
+            whole.first_mqls,
+            align="edge",
+            color=SKY,
+            label="re-MQL after recycling",
+        )
+        mqls.set_ylabel("MQLs\nper week")
+        mqls.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        queue.stairs(whole.queue_length, whole.edges, color=ORANGE, alpha=0.25, fill=True)
+        queue.stairs(whole.queue_length, whole.edges, color=ORANGE, lw=2.5)
+        queue.set_ylabel("MQLs waiting\n(weekly mean)")
+        speed.plot(middle, whole.speed_p90, "-o", color=VERMILLION, lw=2, ms=5, label="p90")
+        speed.plot(middle, whole.speed_median, "-o", color=BLUE, lw=2, ms=5, label="median")
+        speed.axhline(sla, color="black", ls="--", lw=2, label=f"SLA {sla:g} h")
+        speed.set_ylabel("speed to lead\n(hours)")
+        speed.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        speed.set_xlabel("day of the run")
+        speed.set_xlim(whole.edges[0], whole.edges[-1])
+        for ax in (mqls, queue, speed):
+            ax.set_ylim(bottom=0)
+            ax.grid(True, axis="y")
+    return figure
+
+
+def truth_figure(run: RunData) -> Figure:
+    """The policy against the hidden truth: MQL or not × in market or not, and the score
+    distributions of in-market and other leads with the threshold(s)."""
+    data = truth_data(run.scenario, run.detail)
+    confusion = data.confusion
+    in_market = confusion[0].sum()
+    flagged = confusion[:, 0].sum()
+    recall = confusion[0, 0] / in_market if in_market else math.nan
+    precision = confusion[0, 0] / flagged if flagged else math.nan
+    title = (
+        f"{_percent(recall, 0)} of in-market leads became MQL; "
+        f"{_percent(precision, 0)} of MQLs were in market"
+    )
+    _, horizon = _period(run.scenario)
+    subtitle = (
+        f"{run.scenario.scenario.name} · {_detail(run)} · cohort: the {confusion.sum():,} leads "
+        f"created in {_days(run.scenario)}. In market: buying window opened by day "
+        f"{horizon:g} (hidden from the policy); MQL: at least once by then."
+    )
+    with _style():
+        figure = _figure(title, subtitle)
+        matrix, scores = figure.subplots(1, 2, width_ratios=[1, 1.35])
+        _draw_confusion(matrix, confusion)
+        if data.score is None:
+            scores.axis("off")
+            scores.text(
+                0.5,
+                0.5,
+                f"Policy kind '{run.scenario.policy.kind}' qualifies by rule, not by one "
+                "score:\nthere is no score distribution to draw.",
+                ha="center",
+                va="center",
+                transform=scores.transAxes,
+                color="0.35",
+            )
+        else:
+            _draw_scores(scores, data)
+    return figure
+
+
+def _draw_confusion(ax: Axes, confusion: np.ndarray) -> None:
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1.25)
+    names = [["hit", "missed"], ["false alarm", "left in nurture"]]
+    for i in range(2):
+        for j in range(2):
+            ax.text(
+                j,
+                i,
+                f"{confusion[i, j]:,}\n{_percent(shares[i, j], 0)} of row\n{names[i][j]}",
+                ha="center",
+                va="center",
+                fontsize=15,
+                weight="bold",
+                color="white" if shares[i, j] > 0.6 else "black",
+            )
+    ax.set_xticks([0, 1], ["MQL", "not MQL"], fontsize=15)
+    ax.set_yticks([0, 1], ["in market", "not in\nmarket"], fontsize=15)
+    ax.tick_params(length=0)
+    ax.xaxis.set_ticks_position("top")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title("Policy (columns) × truth (rows)", pad=36)
+
+
+def _draw_scores(ax: Axes, data: TruthData) -> None:
+    assert data.score is not None and data.bar is not None
+    highest = max(data.thresholds.values(), default=100.0)
+    step = _nice_step(highest / 10)
+    scored = np.isfinite(data.score)
+    low = math.floor(min(np.min(data.score[scored], initial=0.0), 0.0) / step)
+    edges = np.arange(low, math.ceil(3 * highest / step) + 1) * step
+    for group, label, colour, filled in (
+        (~data.in_market, "not in market", GREY, True),
+        (data.in_market, "in market", ORANGE, False),
+    ):
+        values = data.score[group & scored]
+        if values.size == 0:
+            continue
+        reached = np.mean(data.score[group] >= data.bar[group])
+        ax.hist(
+            np.minimum(values, edges[-1] - step / 2),
+            edges,
+            weights=np.full(values.size, 100 / values.size),
+            histtype="stepfilled" if filled else "step",
+            color=colour,
+            alpha=0.45 if filled else 1.0,
+            lw=2.5,
+            label=f"{label} ({values.size:,} leads; {_percent(reached, 0)} reach the bar)",
+        )
+    for index, (label, value) in enumerate(sorted(data.thresholds.items(), key=lambda kv: kv[1])):
+        ax.axvline(value, color="black", ls="--", lw=2)
+        ax.annotate(
+            f"{label} {value:g}",
+            (value, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(6, -6 - 24 * index),
+            textcoords="offset points",
+            va="top",
+            fontsize=13,
+            bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none"},
+        )
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel(f"each lead's highest score (points; the last bar is ≥ {edges[-2]:g})")
+    ax.set_ylabel("share of the group's leads (%)")
+    ax.legend(
+        loc="upper right", bbox_to_anchor=(1.0, 0.84), fontsize=12, frameon=True, edgecolor="none"
+    )
+    ax.set_title("Scores of in-market and other leads")
+
+
+def _nice_step(rough: float) -> float:
+    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is at least ``rough`` (> 0)."""
+    if not rough > 0:
+        return 10.0
+    power = 10.0 ** math.floor(math.log10(rough))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough)
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+#: Marker shapes for the settings of a sweep's second key, in order.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
+
+
+def trade_off_figure(sweep: Sweep) -> Figure:
+    """One labelled point per sweep setting (mean and 95 % intervals): wasted rep hours against
+    missed opportunities, and lost pipeline against rep hours. Filled where the MQL→SQL rate is
+    in the healthy band; the best point by the objective is starred. Points are labelled with
+    the first key's value; a second key's values get a marker shape each."""
+    meta = sweep.base.scenario
+    first, rest = sweep.params[0], sweep.params[1:]
+    best = sweep.best
+    title = (
+        f"Trade-off over {', '.join(param.key for param in sweep.params)}: one point per setting"
+    )
+    subtitle = (
+        f"{meta.name} · mean and 95 % CI of {meta.replications} replications per point, all on "
+        f"seed {meta.seed} (common random numbers); grey lines join the {first.key} settings"
+        + (f" of each {rest[0].key} (one marker shape each)." if rest else ".")
+    )
+    if best is not None and sweep.objective is not None:
+        subtitle += (
+            f" Star: best by objective {sweep.objective.text!r} ({sweep.points[best].label})."
+        )
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, point in enumerate(sweep.points):
+        groups.setdefault(tuple(point.settings[p.key] for p in rest), []).append(index)
+    marker = {key: MARKERS[i % len(MARKERS)] for i, key in enumerate(groups)}
+    with _style():
+        figure = _figure(title, subtitle)
+        axes = figure.subplots(1, len(TRADE_OFFS))
+        for ax, (x_name, y_name) in zip(axes, TRADE_OFFS, strict=True):
+            x = [point.summaries[x_name] for point in sweep.points]
+            y = [point.summaries[y_name] for point in sweep.points]
+            for group, (key, members) in enumerate(groups.items()):
+                ax.plot([x[i].mean for i in members], [y[i].mean for i in members], color="0.75")
+                for index in members:
+                    healthy = sweep.points[index].band == "healthy"
+                    ax.errorbar(
+                        x[index].mean,
+                        y[index].mean,
+                        xerr=_half_width(x[index]),
+                        yerr=_half_width(y[index]),
+                        fmt=marker[key],
+                        ms=10,
+                        color=GREEN if healthy else ORANGE,
+                        mfc=GREEN if healthy else "white",
+                        mew=2,
+                        capsize=3,
+                        zorder=3,
+                    )
+                    ax.annotate(
+                        _setting(first.key, sweep.points[index].settings[first.key]),
+                        (x[index].mean, y[index].mean),
+                        xytext=(7, 7 if group % 2 == 0 else -20),  # apart from a neighbour's
+                        textcoords="offset points",
+                        fontsize=12,
+                    )
+            if best is not None:
+                ax.plot(x[best].mean, y[best].mean, "*", ms=26, mfc="none", mec="black")
+            ax.xaxis.set_major_formatter(_tick_format(x_name))
+            ax.yaxis.set_major_formatter(_tick_format(y_name))
+            ax.set_xlabel(_axis_label(x_name))
+            ax.set_ylabel(_axis_label(y_name))
+            ax.grid(True)
+        handles = [
+            Line2D(
+                [], [], marker="o", ls="", ms=10, color=GREEN, label="MQL→SQL 20–40 % (healthy)"
+            ),
+            Line2D(
+                [], [], marker="o", ls="", ms=10, color=ORANGE, mfc="white", label="outside 20–40 %"
+            ),
+        ]
+        if best is not None:
+            handles.append(
+                Line2D([], [], marker="*", ls="", ms=16, mfc="none", mec="black", label="best")
+            )
+        if rest:
+            for key in groups:
+                label = ", ".join(_setting(p.key, v) for p, v in zip(rest, key, strict=True))
+                handles.append(
+                    Line2D([], [], marker=marker[key], ls="", ms=10, color="0.3", label=label)
+                )
+        figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5))
+    return figure
+
+
+def _setting(key: str, value: Any) -> str:
+    """``threshold=60``: a setting as the sweep labels it."""
+    return f"{key.rsplit('.', 1)[-1]}={setting_label(value)}"
+
+
+def _tick_format(name: str) -> Callable[[float, int], str]:
+    """Tick labels of a metric's axis: ``$25M`` for money, ``3,500`` otherwise."""
+    if METRIC_BY_NAME[name].unit == "currency":
+        return lambda value, _: _money(value)
+    return lambda value, _: f"{value:,.0f}"
+
+
+def _axis_label(name: str) -> str:
+    """``"wasted_sales_hours (hours)"``: the metric name users type, with its unit."""
+    return f"{name} ({UNIT_FORMATS[METRIC_BY_NAME[name].unit][1]})"
+
+
+# --------------------------------------------------------------------------- output
+
+
+def render(figure: Figure, fmt: str, name: str = "") -> bytes:
+    """``figure`` as PNG or SVG bytes (Agg renders the PNG), the same bytes for the same figure;
+    ``name`` seeds the SVG's element ids, so figures of different names never share one."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"mqlsim-{name}"}):
+        figure.savefig(buffer, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+    return buffer.getvalue()
+
+
+def figures(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str, Figure]:
+    """The run figures of :data:`RUN_FIGURES` (with ``run``) and :data:`TRADE_OFF` (with
+    ``sweep``), by name, in reading order."""
+    drawn: dict[str, Figure] = {}
+    if run is not None:
+        drawers = (funnel_figure, missed_figure, rep_hours_figure, over_time_figure, truth_figure)
+        for name, draw in zip(RUN_FIGURES, drawers, strict=True):
+            drawn[name] = draw(run)
+    if sweep is not None:
+        drawn[TRADE_OFF] = trade_off_figure(sweep)
+    return drawn
+
+
+def write_figures(
+    out_dir: Path, run: RunData | None = None, sweep: Sweep | None = None
+) -> list[Path]:
+    """Write ``<name>.png`` and ``<name>.svg`` of each of :func:`figures` into ``out_dir``
+    (created if missing), each file atomically; return the paths written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, figure in figures(run, sweep).items():
+        for fmt in FORMATS:
+            path = out_dir / f"{name}.{fmt}"
+            write_atomic(path, render(figure, fmt, name))
+            written.append(path)
+    return written
+
+
+def figure_svgs(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str, str]:
+    """Each figure of :func:`figures` as SVG text to inline in an HTML page, by name.
+
+    Give ``run`` (build it with :meth:`RunData.from_experiment`) for the five run figures of
+    :data:`RUN_FIGURES`, and/or ``sweep`` for :data:`TRADE_OFF`; names come in reading order.
+    Each value is the ``<svg>`` element alone (no XML declaration or DOCTYPE) with a ``viewBox``,
+    so CSS can scale it; text stays text (``'DejaVu Sans', sans-serif``). Element ids are
+    deterministic and differ from figure to figure, but the same figure drawn for two scenarios
+    reuses them: prefix ids when one page inlines several runs. Same inputs, same text.
+    """
+    svgs = {}
+    for name, figure in figures(run, sweep).items():
+        text = render(figure, "svg", name).decode("utf-8")
+        svgs[name] = text[text.index("<svg") :]
+    return svgs

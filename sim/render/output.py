@@ -1,0 +1,134 @@
+"""What a run leaves behind: `results.json`, `replications.csv` and the printed metric table.
+
+Files are written atomically and byte-for-byte reproducibly (no timestamps, fixed key order), so
+two runs of the same scenario and seed can be compared with `cmp` and an interrupted run never
+leaves a truncated file for a script to read.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import io
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mqlsim.core.atomic import write_atomic
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, UNIT_FORMATS, format_value
+from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.summary import MetricSummary
+from mqlsim.render.tables import Document, Table
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+REPLICATIONS_FILE = "replications.csv"
+FORMATS: tuple[str, ...] = ("table", "json", "markdown")
+COLUMNS: tuple[str, ...] = ("metric", "mean", "95 % CI", "unit")
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no nan or infinity: a value that is not finite becomes ``null``."""
+    return value if math.isfinite(value) else None
+
+
+def _metrics_json(summaries: Mapping[str, MetricSummary]) -> dict[str, dict[str, Any]]:
+    """The `metrics` object of DESIGN §4, keyed in catalogue order."""
+    return {
+        name: {
+            "mean": _json_number(summaries[name].mean),
+            "ci_low": _json_number(summaries[name].ci_low),
+            "ci_high": _json_number(summaries[name].ci_high),
+            "values": [_json_number(value) for value in summaries[name].values],
+        }
+        for name in METRIC_NAMES
+    }
+
+
+def _dump_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+def results_document(result: ExperimentResult) -> dict[str, Any]:
+    """The content of `results.json`: enough to reproduce the run and read every metric.
+
+    What a policy that learns from the run learnt (one report per replication, such as the
+    fitted weights of a predictive policy) goes under `policy_reports`; for every other policy
+    the key is left out.
+    """
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": importlib.metadata.version("mqlsim"),
+        "scenario": json.loads(result.scenario.model_dump_json()),
+        "seed": result.scenario.scenario.seed,
+        "replications": len(result.replications),
+        "metrics": _metrics_json(result.summaries),
+    }
+    if result.policy_reports:
+        document["policy_reports"] = result.policy_reports
+    return document
+
+
+def _replications_csv(result: ExperimentResult) -> str:
+    """One row per replication (numbered from 0, like its random stream), floats as ``repr``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("replication", *METRIC_NAMES))
+    for index, row in enumerate(result.replications):
+        writer.writerow((index, *(repr(float(row[name])) for name in METRIC_NAMES)))
+    return buffer.getvalue()
+
+
+def write_outputs(out_dir: str | os.PathLike[str], result: ExperimentResult) -> None:
+    """Write `results.json` and `replications.csv` into ``out_dir`` (created if missing).
+
+    Each file is written atomically (:func:`mqlsim.core.atomic.write_atomic`): a failure leaves it
+    either as it was or complete, and no temporary file behind.
+    """
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    contents = {
+        RESULTS_FILE: _dump_json(results_document(result)),
+        REPLICATIONS_FILE: _replications_csv(result),
+    }
+    for name, text in contents.items():
+        write_atomic(directory / name, text.encode("utf-8"))
+
+
+def metric_table(summaries: Mapping[str, MetricSummary]) -> Table:
+    """Every metric's mean and 95 % interval in its display unit (``n/a`` where unmeasured)."""
+    rows = []
+    for name in METRIC_NAMES:
+        summary, unit = summaries[name], METRIC_BY_NAME[name].unit
+        if math.isnan(summary.ci_low) or math.isnan(summary.ci_high):
+            interval = "n/a"
+        else:
+            low, high = format_value(summary.ci_low, unit), format_value(summary.ci_high, unit)
+            interval = f"{low} – {high}"
+        rows.append((name, format_value(summary.mean, unit), interval, UNIT_FORMATS[unit][1]))
+    return Table.of(COLUMNS, rows, left=("metric", "unit"))
+
+
+def _caption(summaries: Mapping[str, MetricSummary]) -> str:
+    replications = len(next(iter(summaries.values())).values)
+    plural = "" if replications == 1 else "s"
+    return f"Mean of {replications} replication{plural}, 95 % confidence interval (Student t)"
+
+
+def render(summaries: Mapping[str, MetricSummary], fmt: str, scenario_name: str) -> Document | str:
+    """The metric table of a run in ``fmt`` (one of :data:`FORMATS`).
+
+    ``table`` is a :class:`~mqlsim.render.tables.Document` (plain text for logs and pipes, a
+    rich table on a terminal); ``json`` and ``markdown`` are text ending with a newline.
+    """
+    if fmt == "json":
+        return _dump_json({"scenario": scenario_name, "metrics": _metrics_json(summaries)})
+    table, caption = metric_table(summaries), _caption(summaries)
+    if fmt == "markdown":
+        return "\n".join([f"### {scenario_name}", "", caption, "", *table.markdown_lines()]) + "\n"
+    if fmt == "table":
+        return Document((f"{scenario_name} — {caption}", table))
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,449 @@
+"""Scenario models: every key a scenario file may hold, with its default, unit and meaning.
+
+The defaults describe the shipped baseline (a mid-market B2B SaaS company); `docs/model.md`
+says where each number comes from and `docs/scenarios.md` is generated from these models.
+Loading files (``extends``, ``--set``, error messages) lives in :mod:`mqlsim.scenario.loading`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mqlsim.core.schema import NonNegative, Positive, Probability, StrictModel
+from mqlsim.core.vocabulary import (
+    FIT_ATTRIBUTES,
+    Activity,
+    CompanySize,
+    Grade,
+    Industry,
+    JobLevel,
+    Region,
+)
+from mqlsim.policies import CadenceConfig, PolicyConfig, default_cadence, default_policy
+from mqlsim.policies.base import FitAttribute
+
+
+class ScenarioMeta(StrictModel):
+    """`[scenario]`: what the scenario is and how long and how often it runs."""
+
+    name: str = Field("unnamed", description="Short name shown in tables and reports.")
+    description: str = Field("", description="One or two sentences for the reader.")
+    horizon_days: Positive = Field(365.0, description="Simulated days per replication.")
+    warmup_days: NonNegative = Field(
+        90.0, description="Days simulated first and left out of every metric (queue steady state)."
+    )
+    seed: int = Field(20261122, ge=0, description="Root seed; replication r uses stream r of it.")
+    replications: int = Field(5, ge=1, le=10_000, description="Independent replications to run.")
+
+    @model_validator(mode="after")
+    def _warmup_before_horizon(self) -> ScenarioMeta:
+        if self.warmup_days >= self.horizon_days:
+            raise ValueError(
+                f"warmup_days ({self.warmup_days:g}) must be less than horizon_days "
+                f"({self.horizon_days:g})"
+            )
+        return self
+
+
+def _default_channels() -> list[Channel]:
+    return [
+        Channel(name="paid_search", share=0.35, cost_per_lead=140.0),
+        Channel(name="organic_content", share=0.40, cost_per_lead=35.0),
+        Channel(
+            name="events",
+            share=0.15,
+            cost_per_lead=220.0,
+            weekly_seasonality=[1.0, 1.6, 1.6, 1.4, 0.9, 0.3, 0.2],
+        ),
+        Channel(name="partner_referral", share=0.10, cost_per_lead=90.0),
+    ]
+
+
+class Channel(StrictModel):
+    """One lead source: its share of arrivals, its cost, its weekday pattern."""
+
+    name: str = Field("channel", description="Channel name, unique within the scenario.")
+    share: NonNegative = Field(1.0, description="Relative share of lead arrivals (normalised).")
+    cost_per_lead: NonNegative = Field(0.0, description="Marketing spend per lead (currency).")
+    weekly_seasonality: list[NonNegative] = Field(
+        default_factory=lambda: [1.2, 1.2, 1.15, 1.1, 0.95, 0.2, 0.2],
+        min_length=7,
+        max_length=7,
+        description="Arrival-rate multipliers Monday..Sunday; rescaled to average 1.",
+    )
+
+    @model_validator(mode="after")
+    def _some_weekday_open(self) -> Channel:
+        if sum(self.weekly_seasonality) <= 0:
+            raise ValueError("weekly_seasonality must have at least one day above 0")
+        return self
+
+
+class Persona(StrictModel):
+    """A kind of person who becomes a lead: observable fit and hidden engagement and intent."""
+
+    name: str = Field("persona", description="Persona name, unique within the scenario.")
+    share: NonNegative = Field(1.0, description="Relative share of leads (normalised).")
+    engagement_multiplier: Positive = Field(
+        1.0, description="Scales every organic activity rate of this persona."
+    )
+    propensity_sigma: NonNegative = Field(
+        0.9,
+        description="Log-normal sigma of the hidden individual engagement propensity (mean 1).",
+    )
+    activity_multipliers: dict[Activity, NonNegative] = Field(
+        default_factory=dict,
+        description="Per-activity rate multipliers for this persona (missing = 1).",
+    )
+    in_market_probability: Probability = Field(
+        0.3, description="Chance the lead has a buying window during its life."
+    )
+    window_start_mean_days: NonNegative = Field(
+        45.0, description="Mean delay from arrival to the buying window's start (exponential)."
+    )
+    window_length_mean_days: Positive = Field(
+        60.0, description="Mean buying-window length (gamma, shape 4)."
+    )
+    budget_probability: Probability = Field(0.7, description="Chance the lead has budget.")
+    authority_probability: Probability = Field(
+        0.7, description="Chance the lead can sign or has a signer's backing."
+    )
+    deal_value_median: Positive = Field(30_000.0, description="Median deal value (currency).")
+    deal_value_sigma: NonNegative = Field(0.6, description="Log-normal sigma of deal value.")
+    job_level: dict[JobLevel, NonNegative] = Field(
+        default_factory=lambda: {"individual_contributor": 0.4, "manager": 0.4, "director": 0.2},
+        description="Distribution of job levels (relative weights).",
+    )
+    company_size: dict[CompanySize, NonNegative] = Field(
+        default_factory=lambda: {"51-200": 0.4, "201-1000": 0.4, "1001-5000": 0.2},
+        description="Distribution of company sizes in employees (relative weights).",
+    )
+    industry: dict[Industry, NonNegative] = Field(
+        default_factory=lambda: {"software": 0.4, "financial_services": 0.3, "other": 0.3},
+        description="Distribution of industries (relative weights).",
+    )
+    region: dict[Region, NonNegative] = Field(
+        default_factory=lambda: {"north_america": 0.6, "europe": 0.4},
+        description="Distribution of regions (relative weights).",
+    )
+
+    @model_validator(mode="after")
+    def _distributions_not_empty(self) -> Persona:
+        for attribute in ("job_level", "company_size", "industry", "region"):
+            if sum(getattr(self, attribute).values()) <= 0:
+                raise ValueError(f"{attribute} needs at least one value with weight above 0")
+        return self
+
+
+def _default_personas() -> list[Persona]:
+    return [
+        Persona(
+            name="economic_buyer",
+            share=0.25,
+            in_market_probability=0.40,
+            budget_probability=0.85,
+            authority_probability=0.85,
+            deal_value_median=36_000.0,
+            job_level={"director": 0.5, "vp": 0.35, "c_level": 0.15},
+            company_size={"51-200": 0.25, "201-1000": 0.5, "1001-5000": 0.25},
+        ),
+        Persona(
+            name="practitioner",
+            share=0.45,
+            in_market_probability=0.30,
+            budget_probability=0.55,
+            authority_probability=0.35,
+            deal_value_median=24_000.0,
+            job_level={"individual_contributor": 0.6, "manager": 0.4},
+        ),
+        Persona(
+            name="small_business",
+            share=0.15,
+            in_market_probability=0.30,
+            budget_probability=0.40,
+            authority_probability=0.90,
+            deal_value_median=6_000.0,
+            job_level={"manager": 0.3, "c_level": 0.7},
+            company_size={"1-10": 0.5, "11-50": 0.5},
+        ),
+        Persona(
+            name="researcher",
+            share=0.15,
+            engagement_multiplier=1.8,
+            activity_multipliers={"blog_post": 2.5, "demo_request": 0.1, "trial_signup": 0.5},
+            in_market_probability=0.02,
+            budget_probability=0.05,
+            authority_probability=0.05,
+            deal_value_median=5_000.0,
+            job_level={"student": 0.6, "individual_contributor": 0.4},
+            company_size={"1-10": 0.5, "11-50": 0.3, "5000+": 0.2},
+            industry={"education": 0.7, "other": 0.3},
+        ),
+    ]
+
+
+class ICP(StrictModel):
+    """The ideal customer profile: fit points per attribute value and the grade cut-offs."""
+
+    job_level_points: dict[JobLevel, float] = Field(
+        default_factory=lambda: {
+            "student": -20,
+            "individual_contributor": 0,
+            "manager": 5,
+            "director": 10,
+            "vp": 15,
+            "c_level": 15,
+        },
+        description="ICP points per job level (missing = 0).",
+    )
+    company_size_points: dict[CompanySize, float] = Field(
+        default_factory=lambda: {
+            "1-10": -10,
+            "11-50": 0,
+            "51-200": 10,
+            "201-1000": 15,
+            "1001-5000": 10,
+            "5000+": 0,
+        },
+        description="ICP points per company size (missing = 0).",
+    )
+    industry_points: dict[Industry, float] = Field(
+        default_factory=lambda: {
+            "software": 10,
+            "financial_services": 10,
+            "healthcare": 5,
+            "education": -5,
+        },
+        description="ICP points per industry (missing = 0).",
+    )
+    region_points: dict[Region, float] = Field(
+        default_factory=lambda: {"north_america": 5, "europe": 5},
+        description="ICP points per region (missing = 0).",
+    )
+    grade_a_min_points: float = Field(30.0, description="ICP points at or above which fit is A.")
+    grade_b_min_points: float = Field(20.0, description="ICP points at or above which fit is B.")
+    grade_c_min_points: float = Field(10.0, description="ICP points at or above which fit is C.")
+
+    @model_validator(mode="after")
+    def _ordered_cutoffs(self) -> ICP:
+        if not self.grade_a_min_points >= self.grade_b_min_points >= self.grade_c_min_points:
+            raise ValueError(
+                "grade cut-offs must satisfy grade_a_min_points >= grade_b_min_points "
+                ">= grade_c_min_points"
+            )
+        return self
+
+
+class PopulationConfig(StrictModel):
+    """`[population]`: who arrives, how often, from where."""
+
+    leads_per_day: NonNegative = Field(
+        40.0, description="Mean lead arrivals per day, all channels."
+    )
+    channels: list[Channel] = Field(
+        default_factory=_default_channels, min_length=1, description="Lead sources."
+    )
+    personas: list[Persona] = Field(
+        default_factory=_default_personas, min_length=1, description="Persona mixture."
+    )
+    icp: ICP = Field(default_factory=ICP, description="Ideal customer profile grading fit A-D.")
+    missing_field_probability: dict[FitAttribute, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(FIT_ATTRIBUTES, 0.0),
+        description=(
+            "Chance each fit field is unknown for a lead, drawn per lead and field (not listed "
+            "= 0). An unknown field earns 0 ICP points and fails a data gate requiring it."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _shares_and_names(self) -> PopulationConfig:
+        for kind, items in (("channels", self.channels), ("personas", self.personas)):
+            names = [item.name for item in items]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{kind} names must be unique; repeated: {', '.join(duplicates)}")
+            if sum(item.share for item in items) <= 0:
+                raise ValueError(f"{kind} shares must add up to more than 0")
+        return self
+
+
+def _default_organic_rates() -> dict[str, float]:
+    return {
+        "web_visit": 0.05,
+        "pricing_page": 0.0015,
+        "blog_post": 0.02,
+        "case_study": 0.002,
+        "comparison_guide": 0.0005,
+        "roi_calculator": 0.0004,
+        "implementation_guide": 0.0004,
+        "webinar_registered": 0.0015,
+        "form_fill": 0.001,
+        "demo_request": 0.0001,
+        "trial_signup": 0.00015,
+    }
+
+
+def _default_window_lift() -> dict[str, float]:
+    return {
+        "web_visit": 2.0,
+        "pricing_page": 20.0,
+        "blog_post": 1.2,
+        "case_study": 5.0,
+        "comparison_guide": 25.0,
+        "roi_calculator": 25.0,
+        "implementation_guide": 20.0,
+        "webinar_registered": 2.0,
+        "form_fill": 3.0,
+        "demo_request": 120.0,
+        "trial_signup": 60.0,
+    }
+
+
+class JourneysConfig(StrictModel):
+    """`[journeys]`: how leads behave over time, with and without buying intent."""
+
+    organic_rates_per_day: dict[Activity, NonNegative] = Field(
+        default_factory=_default_organic_rates,
+        description=(
+            "Organic activity rates per day for a lead of propensity 1 outside a buying window "
+            "(missing = 0). Derived activities (email, attendance, usage, unsubscribe) "
+            "must not be listed."
+        ),
+    )
+    window_lift: dict[Activity, NonNegative] = Field(
+        default_factory=_default_window_lift,
+        description="Rate multipliers inside the buying window (missing = 1).",
+    )
+    arrival_burst_multiplier: NonNegative = Field(
+        2.0,
+        description="Extra activity right after arrival, as a multiple of the organic rates.",
+    )
+    arrival_burst_decay_days: Positive = Field(
+        10.0, description="Mean life of the arrival burst (exponential decay)."
+    )
+    webinar_attendance_probability: Probability = Field(
+        0.45, description="Chance a registration is followed by attendance."
+    )
+    webinar_lead_time_days: Positive = Field(
+        14.0, description="Attendance comes uniformly within this many days of registering."
+    )
+    trial_length_days: Positive = Field(14.0, description="Length of a free trial.")
+    product_usage_rate_per_day: NonNegative = Field(
+        0.25, description="Product-usage events per day during a trial (propensity 1)."
+    )
+    product_usage_window_lift: NonNegative = Field(
+        3.0, description="Usage-rate multiplier for trials started inside a buying window."
+    )
+    email_open_probability: Probability = Field(
+        0.22, description="Chance a nurture touch is opened (propensity 1; capped at 0.95)."
+    )
+    email_click_probability: Probability = Field(
+        0.15,
+        description="Chance an opened touch is clicked; a click lands on one content activity, "
+        "drawn in proportion to the lead's current content rates.",
+    )
+    unsubscribe_probability: Probability = Field(
+        0.004, description="Chance a touch leads to an unsubscribe, at one touch a week."
+    )
+    unsubscribe_fatigue: NonNegative = Field(
+        0.6,
+        description=(
+            "Touch fatigue: the unsubscribe chance is multiplied by 1 + fatigue x (touches in "
+            "the last 7 days - 1)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _organic_only(self) -> JourneysConfig:
+        from mqlsim.core.vocabulary import DERIVED_ACTIVITIES
+
+        listed = sorted(set(self.organic_rates_per_day) & set(DERIVED_ACTIVITIES))
+        if listed:
+            raise ValueError(
+                "organic_rates_per_day cannot set derived activities "
+                f"({', '.join(listed)}); set their probabilities instead"
+            )
+        return self
+
+
+class SalesConfig(StrictModel):
+    """`[sales]`: the team that works the MQL queue and what its work yields."""
+
+    reps: int = Field(3, ge=1, le=10_000, description="Reps working the MQL queue.")
+    always_working: bool = Field(
+        False, description="Reps work around the clock (ignores the working-hour keys)."
+    )
+    work_start_hour: float = Field(9.0, ge=0, lt=24, description="Start of the working day.")
+    work_end_hour: float = Field(17.0, gt=0, le=24, description="End of the working day.")
+    working_weekdays: int = Field(
+        5, ge=1, le=7, description="Working days per week, counted from Monday."
+    )
+    queue_discipline: Literal["fifo", "score", "grade"] = Field(
+        "fifo", description="fifo, or highest score first, or best fit grade first."
+    )
+    sla_hours: Positive = Field(4.0, description="Speed-to-lead target: MQL to first touch.")
+    max_attempts: int = Field(3, ge=1, le=50, description="Contact attempts before giving up.")
+    attempt_hours: NonNegative = Field(0.25, description="Rep time per contact attempt.")
+    retry_gap_hours: NonNegative = Field(
+        24.0, description="Wait before a failed attempt's lead returns to the queue."
+    )
+    call_hours: NonNegative = Field(0.75, description="Rep time of a qualification conversation.")
+    work_time_distribution: Literal["fixed", "exponential"] = Field(
+        "fixed", description="Attempt and call times: fixed at their means, or exponential."
+    )
+    reach_probability: Probability = Field(
+        0.55, description="Chance an attempt reaches the lead when made at once."
+    )
+    reach_half_life_hours: Positive = Field(
+        48.0, description="The reach chance halves per this many hours since MQL; inf: never."
+    )
+    qualify_half_life_hours: Positive = Field(
+        240.0,
+        description="An in-market buyer's chance to qualify halves per this many hours since "
+        "MQL; inf: never.",
+    )
+    sal_acceptance_probability: dict[Grade, Probability] = Field(
+        default_factory=lambda: {"A": 0.85, "B": 0.7, "C": 0.45, "D": 0.15},
+        description="Chance sales accepts a reached MQL, by fit grade (missing = 0).",
+    )
+    opportunity_probability: Probability = Field(
+        0.85, description="Chance an SQL becomes an opportunity."
+    )
+    win_probability: dict[Grade, Probability] = Field(
+        default_factory=lambda: {"A": 0.3, "B": 0.24, "C": 0.16, "D": 0.1},
+        description="Chance an opportunity is won, by fit grade (missing = 0).",
+    )
+
+    @model_validator(mode="after")
+    def _day_has_hours(self) -> SalesConfig:
+        if not self.always_working and self.work_end_hour <= self.work_start_hour:
+            raise ValueError("work_end_hour must be later than work_start_hour")
+        return self
+
+
+class CostsConfig(StrictModel):
+    """`[costs]`: marketing spend besides the per-lead channel costs."""
+
+    fixed_marketing_cost_per_day: NonNegative = Field(
+        500.0, description="Programme spend per day that no channel carries (currency)."
+    )
+    cost_per_touch: NonNegative = Field(0.02, description="Cost of one nurture touch (currency).")
+
+
+class Scenario(StrictModel):
+    """A whole scenario file after `extends` and `--set` are applied."""
+
+    scenario: ScenarioMeta = Field(default_factory=ScenarioMeta)
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    journeys: JourneysConfig = Field(default_factory=JourneysConfig)
+    policy: PolicyConfig = Field(default_factory=default_policy)
+    nurture: CadenceConfig = Field(default_factory=default_cadence)
+    sales: SalesConfig = Field(default_factory=SalesConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
+
+    @model_validator(mode="after")
+    def _policy_fits_horizon(self) -> Scenario:
+        self.policy.check_horizon(self.scenario.horizon_days)
+        return self
