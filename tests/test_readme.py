@@ -39,7 +39,7 @@ def test_the_quoted_run_output_is_what_the_baseline_prints() -> None:
     )
     assert excerpt is not None
     completed = subprocess.run(
-        [sys.executable, "-m", "sim", "run", "scenarios/baseline.toml", "--no-cache"],
+        [sys.executable, "-m", "mqlsim", "run", "scenarios/baseline.toml", "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -28,7 +28,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import mqlsim
 import mqlsim.policies
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import MqlsimWarning
@@ -54,8 +53,9 @@ def code_fingerprint() -> str:
     installed: each file is named by its place in the package, so both give the same digest.
     """
     sources: dict[Path, str] = {}
-    for package, name in ((mqlsim, "mqlsim"), (mqlsim.policies, "mqlsim/policies")):
-        root = Path(package.__file__).parent
+    package_root = Path(__file__).resolve().parents[1]
+    policies_root = Path(mqlsim.policies.__file__).resolve().parent
+    for root, name in ((package_root, "mqlsim"), (policies_root, "mqlsim/policies")):
         for path in root.rglob("*.py"):
             sources[path.resolve()] = f"{name}/{path.relative_to(root).as_posix()}"
     digest = hashlib.sha256()
