@@ -6,7 +6,8 @@
 """
 
 import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from mqlsim.policies.base import CADENCES, POLICIES, config_union, make_cadence, make_policy
 from mqlsim.policies.plugins import PluginCadenceConfig, PluginPolicyConfig
@@ -40,12 +41,14 @@ for _model, _ in POLICIES.values():
 
 def default_policy() -> Any:
     """The baseline's policy: a points score."""
-    return POLICIES["score"][0]()
+    # The registered model gives ``kind`` a default; the base class it is typed as has none.
+    return cast(Callable[[], Any], POLICIES["score"][0])()
 
 
 def default_cadence() -> Any:
     """The baseline's cadence: a weekly drip."""
-    return CADENCES["drip"][0]()
+    # The registered model gives ``kind`` a default; the base class it is typed as has none.
+    return cast(Callable[[], Any], CADENCES["drip"][0])()
 
 
 __all__ = [

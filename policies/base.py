@@ -9,9 +9,19 @@ recorded event log. A cadence says when a lead that is being nurtured receives t
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Literal,
+    Protocol,
+    Union,
+    get_args,
+    runtime_checkable,
+)
 
 import numpy as np
 from pydantic import Discriminator, Tag, ValidationError, WrapValidator
@@ -19,6 +29,9 @@ from pydantic import Discriminator, Tag, ValidationError, WrapValidator
 from mqlsim.core.events import EventLog
 from mqlsim.core.schema import StrictModel
 from mqlsim.core.vocabulary import FIT_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from pydantic_core import InitErrorDetails
 
 #: An explicit fit field a policy may read (a key of :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`).
 FitAttribute = Literal["job_level", "company_size", "industry", "region"]
@@ -238,7 +251,7 @@ class PluginDispatch(Protocol):
 
 
 def config_union(
-    registry: dict[str, tuple[type[StrictModel], Any]], plugin: type[PluginDispatch]
+    registry: Mapping[str, tuple[type[StrictModel], Any]], plugin: type[PluginDispatch]
 ) -> Any:
     """The type of a section that may be any registered kind or a plug-in, told apart by ``kind``.
 
@@ -264,14 +277,15 @@ def config_union(
                 raise
             raise _unknown_kind(value, list(registry), plugin.group) from None
 
-    union = Union[(*members, Annotated[plugin, Tag(plugin.__name__)])]
+    # Annotated as a value: a union built at run time, not a type alias a checker could read.
+    union: Any = Union[(*members, Annotated[plugin, Tag(plugin.__name__)])]
     return Annotated[union, Discriminator(tag), WrapValidator(explain_kind)]
 
 
 def _unknown_kind(value: Any, kinds: list[str], group: str) -> ValidationError:
     """The error for a section without a known ``kind``: at ``kind``, listing the choices."""
     if not isinstance(value, dict):
-        line = {"type": "dict_type", "loc": (), "input": value}
+        line: InitErrorDetails = {"type": "dict_type", "loc": (), "input": value}
         return ValidationError.from_exception_data("kind", [line])
     found = value.get("kind")
     listed = ", ".join(repr(kind) for kind in kinds)

@@ -29,13 +29,17 @@ if TYPE_CHECKING:
     from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
 
 
+def _default_required_fields() -> list[FitAttribute]:
+    return ["job_level", "company_size"]
+
+
 class GatePolicyConfig(PolicyConfigBase):
     """`[policy]` with `kind = "gate"`: the wrapped `rule`, for leads whose `required_fields`
     are known."""
 
     kind: Literal["gate"] = Field("gate", description="Policy family.")
     required_fields: list[FitAttribute] = Field(
-        default_factory=lambda: ["job_level", "company_size"],
+        default_factory=_default_required_fields,
         description="Fit fields a lead must have for the rule to make it MQL.",
     )
     rule: PolicyConfig = Field(description="The gated policy: a policy table with its own kind.")

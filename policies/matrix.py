@@ -28,13 +28,17 @@ from mqlsim.policies.base import (
 from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 
 
+def _default_cells() -> dict[Grade, float]:
+    return {"A": 50.0, "B": 50.0, "C": 90.0}
+
+
 class MatrixPolicyConfig(PolicyConfigBase):
     """`[policy]` with `kind = "matrix"`: MQL when the engagement score reaches the cell of the
     lead's fit grade."""
 
     kind: Literal["matrix"] = Field("matrix", description="Policy family.")
     cells: dict[Grade, float] = Field(
-        default_factory=lambda: {"A": 50.0, "B": 50.0, "C": 90.0},
+        default_factory=_default_cells,
         description="Per fit grade, the engagement score at or above which the lead becomes "
         "MQL (a grade not listed never qualifies).",
     )

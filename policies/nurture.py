@@ -116,7 +116,7 @@ class DripCadence:
         # The latest answered touch at or before each touch (or the one before the lead's first).
         anchor = np.maximum.accumulate(np.where(answered, index, first - 1))
         sunset = index - anchor >= limit
-        before = np.cumsum(sunset) - sunset
+        before: np.ndarray = np.cumsum(sunset) - sunset
         return before == before[first]
 
 

@@ -59,14 +59,14 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from mqlsim.core.errors import InputError
 from mqlsim.core.schema import NonNegative, Positive
-from mqlsim.core.vocabulary import ACTIVITIES, GRADES
+from mqlsim.core.vocabulary import ACTIVITIES, GRADES, Activity
 from mqlsim.policies.base import (
     POLICIES,
     History,
@@ -81,6 +81,8 @@ from mqlsim.policies.base import (
 from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
 
 #: The model's features, in the order of its weight vectors.
@@ -95,7 +97,8 @@ _SHOWN = 6
 
 
 def _baseline_score() -> PolicyConfigBase:
-    return POLICIES["score"][0]()
+    # The registered model gives ``kind`` a default; the base class it is typed as has none.
+    return cast("Callable[[], PolicyConfigBase]", POLICIES["score"][0])()
 
 
 class PredictivePolicyConfig(PolicyConfigBase):
@@ -254,7 +257,7 @@ def _one_hot(grade: np.ndarray) -> np.ndarray:
     return grade[:, None] == np.arange(len(GRADES))[None, :]
 
 
-def _decayed_score(points: dict[str, float], half_life_days: float) -> ScorePolicy:
+def _decayed_score(points: dict[Activity, float], half_life_days: float) -> ScorePolicy:
     """A score summing ``points`` per event, decayed with ``half_life_days``, over the whole
     history: no caps, no fit points, no reset on recycle."""
     config = ScorePolicyConfig(

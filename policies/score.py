@@ -69,7 +69,7 @@ _FINE_WIDTH_EVENTS = 1 << 17
 _CHUNK_EVENTS = 1 << 21
 
 
-def _default_points() -> dict[str, float]:
+def _default_points() -> dict[Activity, float]:
     return {
         "web_visit": 1,
         "pricing_page": 30,
@@ -88,6 +88,20 @@ def _default_points() -> dict[str, float]:
         "product_usage": 5,
         "unsubscribe": -40,
     }
+
+
+def _default_frequency_caps() -> dict[Activity, int]:
+    return {
+        "web_visit": 10,
+        "blog_post": 5,
+        "email_open": 5,
+        "email_click": 5,
+        "product_usage": 10,
+    }
+
+
+def _default_grade_points() -> dict[Grade, float]:
+    return {"A": 15, "B": 5, "C": 0, "D": -10}
 
 
 class ScoreGroup(StrictModel):
@@ -121,13 +135,7 @@ class ScorePolicyConfig(PolicyConfigBase):
         description="Points per activity; negative points subtract (missing = 0).",
     )
     frequency_caps: dict[Activity, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: {
-            "web_visit": 10,
-            "blog_post": 5,
-            "email_open": 5,
-            "email_click": 5,
-            "product_usage": 10,
-        },
+        default_factory=_default_frequency_caps,
         description="Most occurrences of an activity that earn points (missing = no cap).",
     )
     groups: dict[str, ScoreGroup] = Field(
@@ -160,7 +168,7 @@ class ScorePolicyConfig(PolicyConfigBase):
         90.0, description="With decay = window: days a positive point counts after its event."
     )
     grade_points: dict[Grade, float] = Field(
-        default_factory=lambda: {"A": 15, "B": 5, "C": 0, "D": -10},
+        default_factory=_default_grade_points,
         description="Fit points by ICP grade, added to the score (missing = 0).",
     )
     fit_points: FitPoints = Field(
@@ -351,6 +359,7 @@ class ScorePolicy:
                     origin = view.since[rows] if reset else events.time.take(first)
                     engagement = self._linear(earned, time, origin)
                 else:
+                    assert oldest is not None  # computed above for window decay
                     engagement = self._window(earned, oldest.take(position) - first[:, None])
                 cells = np.flatnonzero(np.arange(width) < counts[rows, None])
                 score[position.ravel().take(cells)] = (engagement + fit[rows, None]).ravel()[cells]

@@ -16,6 +16,7 @@ import importlib.metadata
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from mqlsim.cli.options import EXIT_BAD_INPUT, scenario_options
 from mqlsim.cli.terminal import error_lines
@@ -57,7 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _warnings_as_lines() -> Iterator[None]:
     """Show the library's warnings as ``mqlsim: warning: ...`` lines on stderr."""
 
-    def show(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         error_lines([str(message)], prefix="warning")
 
     with warnings.catch_warnings():

@@ -11,9 +11,13 @@ identity) or comes from the lead's own counter-based stream (:meth:`Streams.unif
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.random import PCG64, Generator, Philox, SeedSequence
+
+if TYPE_CHECKING:
+    from numpy.random._philox import _PhiloxState  # the stubs' type of Philox.state
 
 #: Each of the two numbers of a per-lead stream's key is below this.
 KEY_LIMIT = 1 << 32
@@ -45,7 +49,7 @@ class Streams:
         self._keep_streams = drawn is not None
         #: One Philox generator per purpose (with its state and key root), re-keyed for each
         #: per-lead stream.
-        self._keyed: dict[Purpose, tuple[Generator, dict, np.uint64]] = {}
+        self._keyed: dict[Purpose, tuple[Generator, _PhiloxState, np.uint64]] = {}
 
     def generator(self, purpose: Purpose, *key: int) -> Generator:
         """A generator for ``purpose`` (and an optional finer key such as a pass)."""

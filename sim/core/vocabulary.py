@@ -24,13 +24,17 @@ Activity = Literal[
     "product_usage",
     "unsubscribe",
 ]
-ACTIVITIES: tuple[str, ...] = get_args(Activity)
+ACTIVITIES: tuple[Activity, ...] = get_args(Activity)
 ACTIVITY_CODE: dict[str, int] = {name: code for code, name in enumerate(ACTIVITIES)}
 
 #: Bottom-of-funnel assets: downloads that signal active evaluation.
-BOTTOM_OF_FUNNEL: tuple[str, ...] = ("comparison_guide", "roi_calculator", "implementation_guide")
+BOTTOM_OF_FUNNEL: tuple[Activity, ...] = (
+    "comparison_guide",
+    "roi_calculator",
+    "implementation_guide",
+)
 #: Content a nurture click can land on: the site, the pricing page and downloadable assets.
-CONTENT_ACTIVITIES: tuple[str, ...] = (
+CONTENT_ACTIVITIES: tuple[Activity, ...] = (
     "web_visit",
     "pricing_page",
     "blog_post",
@@ -38,12 +42,12 @@ CONTENT_ACTIVITIES: tuple[str, ...] = (
     *BOTTOM_OF_FUNNEL,
 )
 #: Hand-raises: the lead asks for sales contact.
-HAND_RAISES: tuple[str, ...] = ("demo_request",)
+HAND_RAISES: tuple[Activity, ...] = ("demo_request",)
 
 #: Activities that only exist as a response to something else, never as organic behaviour:
 #: email opens and clicks answer nurture touches, webinar attendance follows a registration,
 #: product usage follows a trial sign-up, unsubscribes answer touches.
-DERIVED_ACTIVITIES: tuple[str, ...] = (
+DERIVED_ACTIVITIES: tuple[Activity, ...] = (
     "webinar_attended",
     "email_open",
     "email_click",
@@ -51,7 +55,9 @@ DERIVED_ACTIVITIES: tuple[str, ...] = (
     "unsubscribe",
 )
 #: Activities a lead emits on its own at some rate (organic behaviour).
-ORGANIC_ACTIVITIES: tuple[str, ...] = tuple(a for a in ACTIVITIES if a not in DERIVED_ACTIVITIES)
+ORGANIC_ACTIVITIES: tuple[Activity, ...] = tuple(
+    a for a in ACTIVITIES if a not in DERIVED_ACTIVITIES
+)
 
 JobLevel = Literal["student", "individual_contributor", "manager", "director", "vp", "c_level"]
 CompanySize = Literal["1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+"]
@@ -67,10 +73,10 @@ Industry = Literal[
 ]
 Region = Literal["north_america", "europe", "apac", "latam", "mea"]
 
-JOB_LEVELS: tuple[str, ...] = get_args(JobLevel)
-COMPANY_SIZES: tuple[str, ...] = get_args(CompanySize)
-INDUSTRIES: tuple[str, ...] = get_args(Industry)
-REGIONS: tuple[str, ...] = get_args(Region)
+JOB_LEVELS: tuple[JobLevel, ...] = get_args(JobLevel)
+COMPANY_SIZES: tuple[CompanySize, ...] = get_args(CompanySize)
+INDUSTRIES: tuple[Industry, ...] = get_args(Industry)
+REGIONS: tuple[Region, ...] = get_args(Region)
 
 #: Observable fit attributes, in the order used by the population arrays and event logs.
 FIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -81,4 +87,4 @@ FIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 
 Grade = Literal["A", "B", "C", "D"]
-GRADES: tuple[str, ...] = get_args(Grade)
+GRADES: tuple[Grade, ...] = get_args(Grade)

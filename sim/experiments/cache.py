@@ -120,10 +120,12 @@ class ReplicationCache:
             self.misses += 1
             return None
         except (OSError, ValueError):
-            return self._reject()
+            self._reject()
+            return None
         row = _valid_row(document, key, replication)
         if row is None:
-            return self._reject()
+            self._reject()
+            return None
         self.hits += 1
         return row
 

@@ -27,9 +27,10 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -304,7 +305,7 @@ def _row_message(
     return "; ".join(parts)
 
 
-def read_events(path: str | Path) -> EventFile:
+def read_events(path: str | os.PathLike[str]) -> EventFile:
     """Read a recorded activity log (see the module docstring for the rules).
 
     Raises :class:`InputError` when the file cannot be read, lacks a required column or has no
@@ -472,8 +473,13 @@ def replay_file(file: EventFile, scenario: Scenario) -> Replay:
 
 def _iso(ns: np.ndarray) -> np.ndarray:
     """UTC ISO-8601 strings ending in ``Z``, in the coarsest unit of seconds that loses nothing."""
-    unit = "ns"
-    for candidate, step in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+    unit: Literal["s", "ms", "us", "ns"] = "ns"
+    steps: tuple[tuple[Literal["s", "ms", "us"], int], ...] = (
+        ("s", 10**9),
+        ("ms", 10**6),
+        ("us", 10**3),
+    )
+    for candidate, step in steps:
         if not np.any(ns % step):
             unit = candidate
             break

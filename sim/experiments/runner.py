@@ -183,12 +183,12 @@ def run_experiments(
                         finish(*where, measured)
     results = []
     for index, scenario in enumerate(scenarios):
-        measured = [rows[index, r] for r in range(scenario.scenario.replications)]
-        reports = [m.policy_report for m in measured]
+        replicated = [rows[index, r] for r in range(scenario.scenario.replications)]
+        reports = [m.policy_report for m in replicated]
         results.append(
             ExperimentResult(
                 scenario=scenario,
-                replications=[m.metrics for m in measured],
+                replications=[m.metrics for m in replicated],
                 policy_reports=reports if any(r is not None for r in reports) else [],
             )
         )

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 import numpy as np
 
@@ -185,7 +185,7 @@ def _evaluate(node: ast.expr, columns: Mapping[str, np.ndarray]) -> Any:
     if isinstance(node, ast.Name):
         return columns[node.id]
     assert isinstance(node, ast.Constant)
-    return np.float64(node.value)
+    return np.float64(cast(float, node.value))  # an int or a float: parse_objective checked
 
 
 @dataclass(frozen=True)

@@ -424,6 +424,7 @@ class Recycler:
         passes = batch[:, 1].astype(np.int64)
         times, priorities = self.nurture.resume(leads, passes, batch[:, 2])
         mql = np.flatnonzero(np.isfinite(times))
+        assert self.floor is not None  # set before the run starts
         self.floor.schedule_mqls(
             times[mql].tolist(), leads[mql].tolist(), passes[mql].tolist(), priorities[mql].tolist()
         )
@@ -471,8 +472,8 @@ def run_replication(
     population = stage.population
     nurture = Nurture(scenario, stage, streams)
     policy = nurture.policy
-    refittable = isinstance(policy, Refittable)
-    refit_times = policy.refit_times(meta.horizon_days) if refittable else []
+    refittable = policy if isinstance(policy, Refittable) else None
+    refit_times = refittable.refit_times(meta.horizon_days) if refittable is not None else []
     nurture.first_mqls(stage)
     del stage  # a stage made here is not kept: its merged log is not needed any more
 
@@ -499,5 +500,5 @@ def run_replication(
         sales=sales,
         final_state=states,
         policy=policy,
-        policy_report=policy.report() if refittable else None,
+        policy_report=refittable.report() if refittable is not None else None,
     )

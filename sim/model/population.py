@@ -7,7 +7,9 @@ A fit field the lead did not disclose (``population.missing_field_probability``)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -74,8 +76,8 @@ def arrival_times(
     day_starts = np.arange(int(np.ceil(horizon_days)), dtype=float)
     day_lengths = np.minimum(day_starts + 1.0, horizon_days) - day_starts
     times, channels = [], []
-    for index, channel in enumerate(config.channels):
-        rates = config.leads_per_day * shares[index] * weekday_profile(channel.weekly_seasonality)
+    for index, source in enumerate(config.channels):
+        rates = config.leads_per_day * shares[index] * weekday_profile(source.weekly_seasonality)
         counts = rng.poisson(rates[day_starts.astype(int) % 7] * day_lengths)
         starts = np.repeat(day_starts, counts)
         times.append(starts + rng.random(starts.size) * np.repeat(day_lengths, counts))
@@ -104,7 +106,7 @@ def icp_points_of(fit: dict[str, np.ndarray], icp: ICP) -> np.ndarray:
 
 
 def hide_fields(
-    fit: dict[str, np.ndarray], probability: dict[str, float], rng: np.random.Generator
+    fit: dict[str, np.ndarray], probability: Mapping[str, float], rng: np.random.Generator
 ) -> None:
     """Mark fit fields missing in place: field ``a`` of lead ``i`` with ``probability[a]``.
 
@@ -164,9 +166,9 @@ def generate_population(
 
     outcome_uniforms = rng.random((4, n))
     if any(config.missing_field_probability.values()):
-        hide_fields(
-            fit, config.missing_field_probability, streams.generator(Purpose.MISSING_FIELDS)
-        )
+        # A dict keyed by FitAttribute (str literals); Mapping is invariant in its key type.
+        probability = cast(Mapping[str, float], config.missing_field_probability)
+        hide_fields(fit, probability, streams.generator(Purpose.MISSING_FIELDS))
     icp_points = icp_points_of(fit, config.icp)
     return Population(
         arrival=arrival,

@@ -127,7 +127,7 @@ class SalesLog:
     @classmethod
     def empty(cls) -> SalesLog:
         """A log with no entries."""
-        return cls(*([] for _ in range(12)))
+        return cls([], [], [], [], [], [], [], [], [], [], [], [])
 
 
 def _push_all(heap: list, items: list) -> None:
@@ -326,7 +326,12 @@ class SalesFloor:
             self._alarm_at = due
             self._alarm += 1
             alarm = self.env.timeout(due - now)
-            alarm.callbacks.append(lambda _event, number=self._alarm: self._ring(number))
+            number = self._alarm
+
+            def ring(_event: simpy.Event) -> None:
+                self._ring(number)
+
+            alarm.callbacks.append(ring)
 
     def _ring(self, number: int) -> None:
         """The alarm: hand work to idle reps, longest idle first, then set the next alarm."""

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import matplotlib
 import numpy as np
@@ -45,6 +45,10 @@ from mqlsim.policies.base import LeadView
 from mqlsim.policies.matrix import MatrixPolicy
 from mqlsim.policies.score import ScorePolicy
 from mqlsim.scenario.models import Scenario
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.typing import RcKeyType
 
 #: The figures of one run, in reading order (file names without extension).
 RUN_FIGURES: tuple[str, ...] = (
@@ -73,7 +77,7 @@ TRADE_OFFS: tuple[tuple[str, str], ...] = (
 BLUE, SKY, GREEN, ORANGE, VERMILLION = "#0072B2", "#56B4E9", "#009E73", "#E69F00", "#D55E00"
 GREY, LIGHT = "#7F7F7F", "#D9D9D9"
 
-STYLE: dict[str, Any] = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],
     "font.size": 15,
@@ -685,7 +689,7 @@ def rep_hours_figure(run: RunData) -> Figure:
         weeks.set_ylabel("rep hours per week (h)")
         weeks.set_xlim(whole.edges[0], whole.edges[-1])
         weeks.set_title("Week by week")
-        handles = [Patch(color=colour, label=label) for label, _, _, colour in parts]
+        handles: list[Artist] = [Patch(color=colour, label=label) for label, _, _, colour in parts]
         handles.append(Line2D([], [], color="black", lw=2, label="hours at work"))
         weeks.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
@@ -823,7 +827,7 @@ def _draw_scores(ax: Axes, data: TruthData) -> None:
         reached = np.mean(data.score[group] >= data.bar[group])
         ax.hist(
             np.minimum(values, edges[-1] - step / 2),
-            edges,
+            edges,  # type: ignore[arg-type]  # an array of bin edges works; the stubs want a Sequence
             weights=np.full(values.size, 100 / values.size),
             histtype="stepfilled" if filled else "step",
             color=colour,

@@ -15,7 +15,7 @@ from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, format_valu
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.experiments.sweep import BAND_METRIC, HEALTHY_BAND, Sweep, setting_label
 from mqlsim.render.output import results_document
-from mqlsim.render.tables import Document, Table
+from mqlsim.render.tables import Align, Document, Table
 
 SCHEMA_VERSION = 1
 TABLE_METRICS: tuple[str, ...] = (
@@ -82,10 +82,11 @@ def render_sweep(sweep: Sweep) -> Document:
     """The sweep table: a title, its caption, one row per point."""
     headers, rows = _table(sweep)
     title = f"{sweep.base.scenario.name}: sweep of {', '.join(p.key for p in sweep.params)}"
+    right: tuple[Align, ...] = ("right",)
     table = Table(
         columns=tuple(headers),
         rows=tuple(tuple(row) for row in rows),
-        align=("right",) * len(headers),
+        align=right * len(headers),
     )
     return Document((title, *(f"  {line}" for line in _caption(sweep).splitlines()), table))
 

@@ -130,7 +130,7 @@ def _parse_overrides(overrides: Overrides, problems: list[str]) -> list[_Overrid
                 parsed.append(_Override(f"{_SET_LABEL} {item!r}", _SET_LABEL, keys, value))
             continue
         key, value = item[0], item[1]
-        label = item[2] if len(item) == 3 else f"overrides[{key!r}]"  # type: ignore[misc]
+        label = item[2] if len(item) == 3 else f"overrides[{key!r}]"
         keys = [_unquote(part.strip()) for part in str(key).split(".")]
         if not all(keys):
             problems.append(f"{label}: expected a dotted key such as 'sales.reps'")

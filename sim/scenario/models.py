@@ -7,13 +7,12 @@ Loading files (``extends``, ``--set``, error messages) lives in :mod:`mqlsim.sce
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from mqlsim.core.schema import NonNegative, Positive, Probability, StrictModel
 from mqlsim.core.vocabulary import (
-    FIT_ATTRIBUTES,
     Activity,
     CompanySize,
     Grade,
@@ -81,6 +80,22 @@ class Channel(StrictModel):
         return self
 
 
+def _default_job_levels() -> dict[JobLevel, float]:
+    return {"individual_contributor": 0.4, "manager": 0.4, "director": 0.2}
+
+
+def _default_company_sizes() -> dict[CompanySize, float]:
+    return {"51-200": 0.4, "201-1000": 0.4, "1001-5000": 0.2}
+
+
+def _default_industries() -> dict[Industry, float]:
+    return {"software": 0.4, "financial_services": 0.3, "other": 0.3}
+
+
+def _default_regions() -> dict[Region, float]:
+    return {"north_america": 0.6, "europe": 0.4}
+
+
 class Persona(StrictModel):
     """A kind of person who becomes a lead: observable fit and hidden engagement and intent."""
 
@@ -113,19 +128,19 @@ class Persona(StrictModel):
     deal_value_median: Positive = Field(30_000.0, description="Median deal value (currency).")
     deal_value_sigma: NonNegative = Field(0.6, description="Log-normal sigma of deal value.")
     job_level: dict[JobLevel, NonNegative] = Field(
-        default_factory=lambda: {"individual_contributor": 0.4, "manager": 0.4, "director": 0.2},
+        default_factory=_default_job_levels,
         description="Distribution of job levels (relative weights).",
     )
     company_size: dict[CompanySize, NonNegative] = Field(
-        default_factory=lambda: {"51-200": 0.4, "201-1000": 0.4, "1001-5000": 0.2},
+        default_factory=_default_company_sizes,
         description="Distribution of company sizes in employees (relative weights).",
     )
     industry: dict[Industry, NonNegative] = Field(
-        default_factory=lambda: {"software": 0.4, "financial_services": 0.3, "other": 0.3},
+        default_factory=_default_industries,
         description="Distribution of industries (relative weights).",
     )
     region: dict[Region, NonNegative] = Field(
-        default_factory=lambda: {"north_america": 0.6, "europe": 0.4},
+        default_factory=_default_regions,
         description="Distribution of regions (relative weights).",
     )
 
@@ -184,42 +199,58 @@ def _default_personas() -> list[Persona]:
     ]
 
 
+def _default_job_level_points() -> dict[JobLevel, float]:
+    return {
+        "student": -20,
+        "individual_contributor": 0,
+        "manager": 5,
+        "director": 10,
+        "vp": 15,
+        "c_level": 15,
+    }
+
+
+def _default_company_size_points() -> dict[CompanySize, float]:
+    return {
+        "1-10": -10,
+        "11-50": 0,
+        "51-200": 10,
+        "201-1000": 15,
+        "1001-5000": 10,
+        "5000+": 0,
+    }
+
+
+def _default_industry_points() -> dict[Industry, float]:
+    return {
+        "software": 10,
+        "financial_services": 10,
+        "healthcare": 5,
+        "education": -5,
+    }
+
+
+def _default_region_points() -> dict[Region, float]:
+    return {"north_america": 5, "europe": 5}
+
+
 class ICP(StrictModel):
     """The ideal customer profile: fit points per attribute value and the grade cut-offs."""
 
     job_level_points: dict[JobLevel, float] = Field(
-        default_factory=lambda: {
-            "student": -20,
-            "individual_contributor": 0,
-            "manager": 5,
-            "director": 10,
-            "vp": 15,
-            "c_level": 15,
-        },
+        default_factory=_default_job_level_points,
         description="ICP points per job level (missing = 0).",
     )
     company_size_points: dict[CompanySize, float] = Field(
-        default_factory=lambda: {
-            "1-10": -10,
-            "11-50": 0,
-            "51-200": 10,
-            "201-1000": 15,
-            "1001-5000": 10,
-            "5000+": 0,
-        },
+        default_factory=_default_company_size_points,
         description="ICP points per company size (missing = 0).",
     )
     industry_points: dict[Industry, float] = Field(
-        default_factory=lambda: {
-            "software": 10,
-            "financial_services": 10,
-            "healthcare": 5,
-            "education": -5,
-        },
+        default_factory=_default_industry_points,
         description="ICP points per industry (missing = 0).",
     )
     region_points: dict[Region, float] = Field(
-        default_factory=lambda: {"north_america": 5, "europe": 5},
+        default_factory=_default_region_points,
         description="ICP points per region (missing = 0).",
     )
     grade_a_min_points: float = Field(30.0, description="ICP points at or above which fit is A.")
@@ -236,6 +267,11 @@ class ICP(StrictModel):
         return self
 
 
+def _no_missing_fields() -> dict[FitAttribute, float]:
+    # The same keys, in the same order, as FIT_ATTRIBUTES (mqlsim.policies.base asserts it).
+    return dict.fromkeys(get_args(FitAttribute), 0.0)
+
+
 class PopulationConfig(StrictModel):
     """`[population]`: who arrives, how often, from where."""
 
@@ -250,7 +286,7 @@ class PopulationConfig(StrictModel):
     )
     icp: ICP = Field(default_factory=ICP, description="Ideal customer profile grading fit A-D.")
     missing_field_probability: dict[FitAttribute, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(FIT_ATTRIBUTES, 0.0),
+        default_factory=_no_missing_fields,
         description=(
             "Chance each fit field is unknown for a lead, drawn per lead and field (not listed "
             "= 0). An unknown field earns 0 ICP points and fails a data gate requiring it."
@@ -269,7 +305,7 @@ class PopulationConfig(StrictModel):
         return self
 
 
-def _default_organic_rates() -> dict[str, float]:
+def _default_organic_rates() -> dict[Activity, float]:
     return {
         "web_visit": 0.05,
         "pricing_page": 0.0015,
@@ -285,7 +321,7 @@ def _default_organic_rates() -> dict[str, float]:
     }
 
 
-def _default_window_lift() -> dict[str, float]:
+def _default_window_lift() -> dict[Activity, float]:
     return {
         "web_visit": 2.0,
         "pricing_page": 20.0,
@@ -368,6 +404,14 @@ class JourneysConfig(StrictModel):
         return self
 
 
+def _default_sal_acceptance() -> dict[Grade, float]:
+    return {"A": 0.85, "B": 0.7, "C": 0.45, "D": 0.15}
+
+
+def _default_win_probability() -> dict[Grade, float]:
+    return {"A": 0.3, "B": 0.24, "C": 0.16, "D": 0.1}
+
+
 class SalesConfig(StrictModel):
     """`[sales]`: the team that works the MQL queue and what its work yields."""
 
@@ -405,14 +449,14 @@ class SalesConfig(StrictModel):
         "MQL; inf: never.",
     )
     sal_acceptance_probability: dict[Grade, Probability] = Field(
-        default_factory=lambda: {"A": 0.85, "B": 0.7, "C": 0.45, "D": 0.15},
+        default_factory=_default_sal_acceptance,
         description="Chance sales accepts a reached MQL, by fit grade (missing = 0).",
     )
     opportunity_probability: Probability = Field(
         0.85, description="Chance an SQL becomes an opportunity."
     )
     win_probability: dict[Grade, Probability] = Field(
-        default_factory=lambda: {"A": 0.3, "B": 0.24, "C": 0.16, "D": 0.1},
+        default_factory=_default_win_probability,
         description="Chance an opportunity is won, by fit grade (missing = 0).",
     )
 

@@ -19,12 +19,12 @@ import re
 import subprocess
 import tempfile
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from mqlsim.core.errors import InputError
-from mqlsim.scenario.loading import load_scenario
+from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 
 _REVISION_PATH = re.compile(r"^(?P<rev>[^:\s-][^:]*):(?P<path>[^:]+)$")
@@ -39,7 +39,7 @@ def split_revision(argument: str) -> tuple[str, str] | None:
     return (found["rev"], found["path"]) if found else None
 
 
-def load_revision_scenario(revision: str, path: str, overrides: Sequence[str]) -> Scenario:
+def load_revision_scenario(revision: str, path: str, overrides: Overrides) -> Scenario:
     """Load ``path`` as committed in ``revision``, with ``--set`` overrides.
 
     Raises :class:`InputError` (one line) when git is missing, the current folder is not in a
