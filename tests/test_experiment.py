@@ -365,7 +365,7 @@ class TestCommandLine:
 def test_a_killed_sweep_resumes_from_the_cache(tmp_path: Path) -> None:
     """SIGKILL a sweep once a few replications are cached; the rerun computes only the rest
     (the finished entries are not rewritten) and its results equal an uninterrupted run's."""
-    command = [sys.executable, "-m", "sim", "sweep", BASELINE, "--workers", "1"]
+    command = [sys.executable, "-m", "mqlsim", "sweep", BASELINE, "--workers", "1"]
     command += [f"--set={item}" for item in SMALL]
     command += ["--replications", "4", "--param", "policy.threshold=60:100:20"]
     total = 3 * 4

@@ -5,9 +5,9 @@ call each, c reps around the clock, FIFO), where Erlang C gives the mean wait ex
 law holds for any queue and any discipline, so it is also checked on the shipped baseline
 (working hours, retries) and under priority disciplines.
 
-Assertions use relative tolerances on fixed seeds (DESIGN §6), with runs long enough that the
-statistical error is a fraction of the tolerance. Replications run in a pool of (at most) two
-processes.
+Assertions use relative tolerances on fixed seeds (docs/model.md, "How the model is validated"),
+with runs long enough that the statistical error is a fraction of the tolerance. Replications
+run in a pool of (at most) two processes.
 """
 
 from __future__ import annotations

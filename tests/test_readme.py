@@ -35,7 +35,9 @@ def test_the_quoted_run_output_is_what_the_baseline_prints() -> None:
     """The excerpt under "What a run gives you" is real output: every line of it appears, as
     printed, in the table of `mqlsim run scenarios/baseline.toml` (five replications)."""
     excerpt = re.search(
-        r"`mqlsim run scenarios/baseline.toml` prints.+?```\n(.+?)\n```", README, flags=re.DOTALL
+        r"`mqlsim run scenarios/baseline.toml` prints.+?```text\n(.+?)\n```",
+        README,
+        flags=re.DOTALL,
     )
     assert excerpt is not None
     completed = subprocess.run(

@@ -1,5 +1,5 @@
-"""The `mqlsim` command line (DESIGN §4): arguments in, one API call (:mod:`mqlsim.api`), text
-out.
+"""The `mqlsim` command line (README.md, "Commands"): arguments in, one API call
+(:mod:`mqlsim.api`), text out.
 
 Bad input of any kind (a scenario file, a ``--set``, an unwritable ``--out``) is an
 :class:`~mqlsim.core.errors.InputError`, printed as ``mqlsim: error: ...`` lines with exit code

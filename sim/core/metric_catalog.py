@@ -1,4 +1,4 @@
-"""The metric names of DESIGN §2, in report order, with their meaning, unit and good direction.
+"""The metric names of docs/metrics.md, in report order, with meaning, unit and good direction.
 
 Tables, `results.json`, `replications.csv` and comparisons all iterate over :data:`METRICS`, so a
 metric exists in exactly one place. ``higher_is_better`` is ``None`` for volumes whose good

@@ -1,4 +1,4 @@
-"""The metrics of DESIGN §2, computed from one replication's records.
+"""The metrics of docs/metrics.md, computed from one replication's records.
 
 Measured period: ``[warmup_days, horizon_days)``. Conventions (also in ``docs/model.md``):
 

@@ -36,7 +36,7 @@ def _json_number(value: float) -> float | None:
 
 
 def _metrics_json(summaries: Mapping[str, MetricSummary]) -> dict[str, dict[str, Any]]:
-    """The `metrics` object of DESIGN §4, keyed in catalogue order."""
+    """The `metrics` object of `results.json` (README.md), keyed in catalogue order."""
     return {
         name: {
             "mean": _json_number(summaries[name].mean),

@@ -54,7 +54,7 @@ time of day; money (`cost_`, `deal_value_`) is in one unnamed currency.
 **Unknown keys are errors**, never ignored. Every problem in a file is reported at once, one line
 each, naming the file, the key, what was expected and the line:
 
-```
+```text
 my.toml: policy.thresold: unknown key 'thresold' (did you mean 'threshold'?) (line 4)
 my.toml: sales.reps: expected a value >= 1, found 0 (line 9)
 ```
