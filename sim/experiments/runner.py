@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from mqlsim.core.errors import InputError
 from mqlsim.core.extras import require
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value
 from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
 from mqlsim.model.engine import SharedStage, run_replication, shared_stage, stage_key
 from mqlsim.scenario.models import Scenario
@@ -87,10 +88,14 @@ class ExperimentResult:
         return frame(self.to_records(), index="replication")
 
     def __repr__(self) -> str:
-        means = ", ".join(f"{name}={self.summaries[name].mean:.4g}" for name in HEADLINE_METRICS)
+        means = ", ".join(
+            f"{name} {format_value(self.summaries[name].mean, METRIC_BY_NAME[name].unit)}"
+            + ("" if METRIC_BY_NAME[name].unit != "share" else " %")
+            for name in HEADLINE_METRICS
+        )
         return (
             f"<ExperimentResult {self.scenario.scenario.name!r}:"
-            f" {len(self.replications)} replications, means {means}>"
+            f" {len(self.replications)} replications; means: {means}>"
         )
 
 
