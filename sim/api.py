@@ -27,10 +27,17 @@ from typing import Any
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
-from mqlsim.experiments.compare import Comparison, compare_scenarios, load_pair, parse_gates
+from mqlsim.experiments.compare import (
+    Comparison,
+    Side,
+    compare_sides,
+    load_source,
+    parse_gates,
+)
 from mqlsim.experiments.explain import MqlReason, explain_run
 from mqlsim.experiments.replay import Replay, read_events, replay_file
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiment
+from mqlsim.experiments.saved import SavedRun, is_saved_results, read_saved
 from mqlsim.experiments.sweep import (
     Sweep,
     grid_params,
@@ -86,8 +93,8 @@ def run(
 
 
 def compare(
-    a: ScenarioSource,
-    b: ScenarioSource,
+    a: ScenarioSource | ExperimentResult,
+    b: ScenarioSource | ExperimentResult,
     *,
     gates: Sequence[str] = (),
     replications: int | None = None,
@@ -100,19 +107,45 @@ def compare(
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
-    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git."""
+    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git; or a finished
+    run: a saved ``results.json`` (or the folder holding it) or an :class:`ExperimentResult`,
+    compared without running it again (a scenario on the other side runs on its seed and
+    replication count). Two finished runs of different seeds or counts are compared unpaired."""
     parsed = parse_gates(gates)
     execution = _execution(workers, scheduler, cache)
-    first, second = load_pair(_source(a), _source(b), _with_run(overrides, replications, seed))
-    return compare_scenarios(
-        first,
-        second,
+    listed = _with_run(overrides, replications, seed)
+    sides: list[Side] = []
+    problems: list[str] = []
+    for source in (a, b):
+        try:
+            sides.append(_side(source, listed))
+        except InputError as error:
+            problems.extend(error.lines)
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
+    if listed and all(isinstance(side, SavedRun) for side in sides):
+        raise InputError(
+            "--set, --replications and --seed change scenarios that run; A and B are both saved"
+            " results, so nothing runs"
+        )
+    return compare_sides(
+        sides[0],
+        sides[1],
         parsed,
         sources=(_label(a), _label(b)),
         given=(seed is not None, replications is not None),
         progress=progress,
         **execution,
     )
+
+
+def _side(source: ScenarioSource | ExperimentResult, overrides: list[Override]) -> Side:
+    """One side of :func:`compare`: a finished run as it is, or a scenario loaded."""
+    if isinstance(source, ExperimentResult):
+        return SavedRun.from_result(source, _label(source))
+    if not isinstance(source, Scenario) and is_saved_results(source):
+        return read_saved(source)
+    return load_source(_source(source), overrides)
 
 
 def sweep(
@@ -226,8 +259,12 @@ def _source(source: ScenarioSource) -> str | Scenario:
     return source if isinstance(source, Scenario) else os.fspath(source)
 
 
-def _label(source: ScenarioSource) -> str:
-    return f"scenario {source.scenario.name!r}" if isinstance(source, Scenario) else str(source)
+def _label(source: ScenarioSource | ExperimentResult) -> str:
+    if isinstance(source, ExperimentResult):
+        return f"result of {source.scenario.scenario.name!r}"
+    if isinstance(source, Scenario):
+        return f"scenario {source.scenario.name!r}"
+    return os.fspath(source)
 
 
 def _with_run(overrides: Overrides, replications: int | None, seed: int | None) -> list[Override]:

@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
-    write(render(result.summaries, args.format, result.scenario.scenario.name))
+    write(render(result, args.format))
     return EXIT_OK
 
 
