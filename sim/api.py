@@ -46,7 +46,13 @@ from mqlsim.experiments.sweep import (
     run_sweep,
     sweep_scenarios,
 )
-from mqlsim.scenario.loading import Override, Overrides, load_scenario, override_list
+from mqlsim.scenario.loading import (
+    Override,
+    Overrides,
+    load_scenario,
+    override_list,
+    resolve_scenario,
+)
 from mqlsim.scenario.models import Scenario
 
 ScenarioSource = str | os.PathLike[str] | Scenario
@@ -66,6 +72,7 @@ __all__ = [
     "replay",
     "report",
     "run",
+    "show",
     "sweep",
 ]
 
@@ -73,6 +80,18 @@ __all__ = [
 def load(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
     """Load and validate a scenario file (following ``extends``) and apply ``overrides``."""
     return load_scenario(_source(path), overrides)
+
+
+def show(path: ScenarioSource, overrides: Overrides = ()) -> str:
+    """The scenario as it runs (after ``extends`` and ``overrides``, defaults written out) as
+    TOML, each value followed by a comment naming its source: a file, ``--set`` or ``default``.
+    """
+    from mqlsim.render.show import scenario_toml
+
+    listed = override_list(overrides)
+    texts = [item if isinstance(item, str) else f"{item[0]}={item[1]!r}" for item in listed]
+    command = " ".join(["mqlsim show", _label(path), *(f"--set {text}" for text in texts)])
+    return scenario_toml(resolve_scenario(_source(path), listed), command)
 
 
 def run(

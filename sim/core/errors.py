@@ -31,3 +31,10 @@ def shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` as :func:`shown` cuts it, unquoted (a key path in an error line)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"

@@ -102,7 +102,7 @@ def compare_metric(
     ]
     n = len(pairs)
     if n == 0:
-        return PairedComparison(name, 0, *([math.nan] * 8))
+        return _unmeasured(name, 0)
     a_mean = math.fsum(a for a, _ in pairs) / n
     b_mean = math.fsum(b for _, b in pairs) / n
     differences = [b - a for a, b in pairs]
@@ -119,6 +119,12 @@ def compare_metric(
     )
 
 
+def _unmeasured(name: str, n: int, paired: bool = True, n_b: int | None = None) -> PairedComparison:
+    """A comparison with nothing to compare: every number ``nan``."""
+    nan = math.nan
+    return PairedComparison(name, n, nan, nan, nan, nan, nan, nan, nan, nan, paired, n_b)
+
+
 def compare_unpaired(
     name: str, a_values: Sequence[float], b_values: Sequence[float]
 ) -> PairedComparison:
@@ -127,9 +133,9 @@ def compare_unpaired(
     :func:`compare_metric`."""
     a = np.array([float(v) for v in a_values if not math.isnan(v)])
     b = np.array([float(v) for v in b_values if not math.isnan(v)])
-    undefined = [math.nan] * 8
+    nan = math.nan
     if a.size == 0 or b.size == 0:
-        return PairedComparison(name, int(a.size), *undefined, paired=False, n_b=int(b.size))
+        return _unmeasured(name, int(a.size), paired=False, n_b=int(b.size))
     a_mean, b_mean = float(a.mean()), float(b.mean())
     difference = b_mean - a_mean
     low = high = math.nan
@@ -146,12 +152,12 @@ def compare_unpaired(
             half = float(stdtrit(freedom, 0.5 + CONFIDENCE / 2) * math.sqrt(spread))
             low, high = difference - half, difference + half
     if a_mean != 0:
-        ends = sorted((low / a_mean, high / a_mean))
-        relative = (difference / a_mean, *ends)
+        relative_low, relative_high = sorted((low / a_mean, high / a_mean))
+        relative = difference / a_mean
     elif difference == 0 and low == high == 0:
-        relative = (0.0, 0.0, 0.0)
+        relative = relative_low = relative_high = 0.0
     else:
-        relative = (math.nan, math.nan, math.nan)
+        relative = relative_low = relative_high = nan
     return PairedComparison(
         name,
         int(a.size),
@@ -160,9 +166,11 @@ def compare_unpaired(
         difference,
         low,
         high,
-        *relative,
-        paired=False,
-        n_b=int(b.size),
+        relative,
+        relative_low,
+        relative_high,
+        False,
+        int(b.size),
     )
 
 

@@ -129,11 +129,11 @@ def _saved_run(document: Any, label: str) -> SavedRun:
         columns[name] = _values(metrics[name], f"metrics.{name}", count, problem)
     scenario = document.get("scenario")
     meta = scenario.get("scenario") if isinstance(scenario, Mapping) else None
-    name = meta.get("name") if isinstance(meta, Mapping) else None
+    found = meta.get("name") if isinstance(meta, Mapping) else None
     version_text = document.get("package_version")
     return SavedRun(
         source=label,
-        name=name if isinstance(name, str) else Path(label).parent.name or label,
+        name=found if isinstance(found, str) else Path(label).parent.name or label,
         seed=seed,
         rows=tuple({name: columns[name][r] for name in METRIC_NAMES} for r in range(count)),
         package_version=version_text if isinstance(version_text, str) else None,
