@@ -168,8 +168,8 @@ def _side(source: ScenarioSource | ExperimentResult, overrides: list[Override]) 
 
 
 def sweep(
-    scenario: ScenarioSource,
-    grid: Mapping[str, Iterable[Any]] | Sequence[str],
+    scenario: ScenarioSource | Sequence[ScenarioSource],
+    grid: Mapping[str, Iterable[Any]] | Sequence[str] = (),
     *,
     objective: str | None = None,
     replications: int | None = None,
@@ -180,20 +180,24 @@ def sweep(
     cache: CacheOption = True,
     progress: Progress | None = None,
 ) -> Sweep:
-    """Run every point of ``grid`` on common random numbers: one or two keys, each with its
-    values (``{"policy.threshold": range(60, 141, 20)}``) or as ``KEY=START:STOP:STEP`` /
-    ``KEY=V1,V2`` texts. ``objective`` (``"revenue_won - 120 * sales_hours"``) names the best
-    point."""
+    """Run every point of ``grid`` on common random numbers: any number of keys, each with its
+    values (``{"policy.threshold": range(60, 141, 20)}``, ``{"policy.kind": ["score",
+    "trigger"]}``) or as ``KEY=START:STOP:STEP`` / ``KEY=V1,V2`` texts. Several scenarios (a
+    list) add a first axis, ``scenario``, each run on the first one's seed and replication
+    count. ``objective`` (``"revenue_won - 120 * sales_hours"``) names the best point."""
     if isinstance(grid, Mapping):
         params = grid_params(grid)
     else:
         params = [parse_param(text) for text in grid]
     parsed = parse_objective(objective) if objective is not None else None
     execution = _execution(workers, scheduler, cache)
-    base, points = sweep_scenarios(
-        _source(scenario), _with_run(overrides, replications, seed), params
+    sources = (
+        _source(scenario)
+        if isinstance(scenario, str | os.PathLike | Scenario)
+        else [_source(item) for item in scenario]
     )
-    return run_sweep(base, params, points, parsed, progress, **execution)
+    base, axes, points = sweep_scenarios(sources, _with_run(overrides, replications, seed), params)
+    return run_sweep(base, axes, points, parsed, progress, **execution)
 
 
 def replay(

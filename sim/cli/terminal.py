@@ -63,6 +63,11 @@ def write(rendered: Document | str) -> None:
     sys.stdout.write(text(rendered))
 
 
+def note(line: str) -> None:
+    """Tell the user something on stderr (where files went), apart from the output."""
+    print(line, file=sys.stderr)
+
+
 def error_lines(lines: Iterable[str], prefix: str = "error") -> None:
     """Print ``mqlsim: error: LINE`` (or another ``prefix``) on stderr, one per line."""
     for line in lines:

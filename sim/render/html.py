@@ -98,12 +98,12 @@ def build_reports(
         return reports, 0
     with as_sweep_option():
         loaded = [sweep_scenarios(source, overrides, [param]) for source in sources]
-    grid = [point for _, points in loaded for point in points]
+    grid = [point for _, _, points in loaded for point in points]
     everything = run_sweep(loaded[0][0], [param], grid, None, progress, **execution)
     start = _start(loaded[0][0], param)
     size = len(param.values)
     reports = []
-    for k, (path, (base, _)) in enumerate(zip(paths, loaded, strict=True)):
+    for k, (path, (base, _, _)) in enumerate(zip(paths, loaded, strict=True)):
         points = everything.points[k * size : (k + 1) * size]
         sweep = Sweep(base=base, params=(param,), objective=None, points=points)
         reports.append(
