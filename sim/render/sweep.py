@@ -98,6 +98,7 @@ def sweep_table(sweep: Sweep) -> Table:
         columns=tuple(headers),
         rows=tuple(tuple(row) for row in rows),
         align=right * len(headers),
+        key_columns=len(sweep.params),
     )
 
 
