@@ -43,19 +43,28 @@ def _signed(value: float, unit: str) -> str:
     return f"+{text}" if value > 0 else text
 
 
-def _row(metric: PairedComparison) -> tuple[str, ...]:
-    """One table row; ``n/a`` for what is undefined."""
+def change_cells(metric: PairedComparison) -> tuple[str, str]:
+    """B − A and its 95 % interval as the comparison table shows them (shares in percentage
+    points; ``n/a`` for what is undefined): also the report's."""
     unit = METRIC_BY_NAME[metric.name].unit
     if math.isnan(metric.ci_low):
         interval = "n/a"
     else:
         interval = f"{_signed(metric.ci_low, unit)} – {_signed(metric.ci_high, unit)}"
+    difference = "n/a" if math.isnan(metric.difference) else _signed(metric.difference, unit)
+    return difference, interval
+
+
+def _row(metric: PairedComparison) -> tuple[str, ...]:
+    """One table row; ``n/a`` for what is undefined."""
+    unit = METRIC_BY_NAME[metric.name].unit
+    difference, interval = change_cells(metric)
     relative = "n/a" if math.isnan(metric.relative) else f"{metric.relative * 100:+.1f} %"
     return (
         metric.name,
         format_value(metric.a_mean, unit),
         format_value(metric.b_mean, unit),
-        "n/a" if math.isnan(metric.difference) else _signed(metric.difference, unit),
+        difference,
         interval,
         relative,
         metric.mark,
