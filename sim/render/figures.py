@@ -725,7 +725,7 @@ def rep_hours_figure(run: RunData) -> Figure:
         bottom = 0.0
         for label, hours, colour in bar:
             total.bar(0, hours, bottom=bottom, color=colour, width=0.6)
-            if available > 0 and hours / available > 0.06:
+            if available > 0 and hours / available > 0.1:
                 share = f"\n{_percent(hours / spent, 0)} of sales_hours" if label != "idle" else ""
                 total.text(
                     0,
