@@ -40,7 +40,8 @@ class MatrixPolicyConfig(PolicyConfigBase):
     cells: dict[Grade, float] = Field(
         default_factory=_default_cells,
         description="Per fit grade, the engagement score at or above which the lead becomes "
-        "MQL (a grade not listed never qualifies).",
+        "MQL; a grade not listed, or set to `inf`, never qualifies. Like every table this one "
+        "merges over its defaults, so a file turns a default grade off with `C = inf`.",
     )
     engagement: ScorePolicyConfig = Field(
         default_factory=lambda: ScorePolicyConfig(grade_points={}),

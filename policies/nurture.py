@@ -1,6 +1,7 @@
-"""Nurture cadences: a drip, with optional follow-ups, a weekly cap and a sunset.
+"""Nurture cadences: a drip, with optional follow-ups, a weekly cap and a sunset; or none.
 
-One cadence kind, ``drip``, whose extras are off by default:
+``none`` sends no touches at all (the reference a nurture programme is compared against, e.g.
+``mqlsim sweep ... --param nurture.kind=drip,none``). ``drip``'s extras are off by default:
 
 * **drip**: touch ``k`` at ``start + k * interval_days``, ``k = 1 .. max_touches``;
 * **follow-ups**: an organic activity listed in ``follow_ups`` at time ``t`` (at or after the
@@ -118,6 +119,33 @@ class DripCadence:
         sunset = index - anchor >= limit
         before: np.ndarray = np.cumsum(sunset) - sunset
         return before == before[first]
+
+
+class NoNurtureConfig(CadenceConfigBase):
+    """`[nurture]` with `kind = "none"`: no touches; leads act on their own."""
+
+    kind: Literal["none"] = Field("none", description="Cadence family.")
+    recycle_cooldown_days: NonNegative = Field(
+        14.0, description="Days after a recycle before the lead may become MQL again."
+    )
+
+
+@register_cadence("none", NoNurtureConfig)
+class NoCadence:
+    """No touches: every lead's activity is organic."""
+
+    def __init__(self, config: NoNurtureConfig) -> None:
+        self.config = config
+
+    def touch_times(
+        self, start: np.ndarray, horizon_days: float, organic: EventLog | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """No touch for any lead."""
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+
+    def running(self, lead: np.ndarray, answered: np.ndarray) -> np.ndarray:
+        """Nothing planned, nothing to stop."""
+        return np.ones(lead.size, dtype=bool)
 
 
 def _rank_in_week(lead: np.ndarray, time: np.ndarray) -> np.ndarray:

@@ -27,10 +27,17 @@ from typing import Any
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
-from mqlsim.experiments.compare import Comparison, compare_scenarios, load_pair, parse_gates
+from mqlsim.experiments.compare import (
+    Comparison,
+    Side,
+    compare_sides,
+    load_source,
+    parse_gates,
+)
 from mqlsim.experiments.explain import MqlReason, explain_run
 from mqlsim.experiments.replay import Replay, read_events, replay_file
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiment
+from mqlsim.experiments.saved import SavedRun, is_saved_results, read_saved
 from mqlsim.experiments.sweep import (
     Sweep,
     grid_params,
@@ -39,7 +46,13 @@ from mqlsim.experiments.sweep import (
     run_sweep,
     sweep_scenarios,
 )
-from mqlsim.scenario.loading import Override, Overrides, load_scenario, override_list
+from mqlsim.scenario.loading import (
+    Override,
+    Overrides,
+    load_scenario,
+    override_list,
+    resolve_scenario,
+)
 from mqlsim.scenario.models import Scenario
 
 ScenarioSource = str | os.PathLike[str] | Scenario
@@ -59,6 +72,7 @@ __all__ = [
     "replay",
     "report",
     "run",
+    "show",
     "sweep",
 ]
 
@@ -66,6 +80,18 @@ __all__ = [
 def load(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
     """Load and validate a scenario file (following ``extends``) and apply ``overrides``."""
     return load_scenario(_source(path), overrides)
+
+
+def show(path: ScenarioSource, overrides: Overrides = ()) -> str:
+    """The scenario as it runs (after ``extends`` and ``overrides``, defaults written out) as
+    TOML, each value followed by a comment naming its source: a file, ``--set`` or ``default``.
+    """
+    from mqlsim.render.show import scenario_toml
+
+    listed = override_list(overrides)
+    texts = [item if isinstance(item, str) else f"{item[0]}={item[1]!r}" for item in listed]
+    command = " ".join(["mqlsim show", _label(path), *(f"--set {text}" for text in texts)])
+    return scenario_toml(resolve_scenario(_source(path), listed), command)
 
 
 def run(
@@ -86,8 +112,8 @@ def run(
 
 
 def compare(
-    a: ScenarioSource,
-    b: ScenarioSource,
+    a: ScenarioSource | ExperimentResult,
+    b: ScenarioSource | ExperimentResult,
     *,
     gates: Sequence[str] = (),
     replications: int | None = None,
@@ -100,13 +126,30 @@ def compare(
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
-    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git."""
+    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git; or a finished
+    run: a saved ``results.json`` (or the folder holding it) or an :class:`ExperimentResult`,
+    compared without running it again (a scenario on the other side runs on its seed and
+    replication count). Two finished runs of different seeds or counts are compared unpaired."""
     parsed = parse_gates(gates)
     execution = _execution(workers, scheduler, cache)
-    first, second = load_pair(_source(a), _source(b), _with_run(overrides, replications, seed))
-    return compare_scenarios(
-        first,
-        second,
+    listed = _with_run(overrides, replications, seed)
+    sides: list[Side] = []
+    problems: list[str] = []
+    for source in (a, b):
+        try:
+            sides.append(_side(source, listed))
+        except InputError as error:
+            problems.extend(error.lines)
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
+    if listed and all(isinstance(side, SavedRun) for side in sides):
+        raise InputError(
+            "--set, --replications and --seed change scenarios that run; A and B are both saved"
+            " results, so nothing runs"
+        )
+    return compare_sides(
+        sides[0],
+        sides[1],
         parsed,
         sources=(_label(a), _label(b)),
         given=(seed is not None, replications is not None),
@@ -115,9 +158,18 @@ def compare(
     )
 
 
+def _side(source: ScenarioSource | ExperimentResult, overrides: list[Override]) -> Side:
+    """One side of :func:`compare`: a finished run as it is, or a scenario loaded."""
+    if isinstance(source, ExperimentResult):
+        return SavedRun.from_result(source, _label(source))
+    if not isinstance(source, Scenario) and is_saved_results(source):
+        return read_saved(source)
+    return load_source(_source(source), overrides)
+
+
 def sweep(
-    scenario: ScenarioSource,
-    grid: Mapping[str, Iterable[Any]] | Sequence[str],
+    scenario: ScenarioSource | Sequence[ScenarioSource],
+    grid: Mapping[str, Iterable[Any]] | Sequence[str] = (),
     *,
     objective: str | None = None,
     replications: int | None = None,
@@ -128,20 +180,24 @@ def sweep(
     cache: CacheOption = True,
     progress: Progress | None = None,
 ) -> Sweep:
-    """Run every point of ``grid`` on common random numbers: one or two keys, each with its
-    values (``{"policy.threshold": range(60, 141, 20)}``) or as ``KEY=START:STOP:STEP`` /
-    ``KEY=V1,V2`` texts. ``objective`` (``"revenue_won - 120 * sales_hours"``) names the best
-    point."""
+    """Run every point of ``grid`` on common random numbers: any number of keys, each with its
+    values (``{"policy.threshold": range(60, 141, 20)}``, ``{"policy.kind": ["score",
+    "trigger"]}``) or as ``KEY=START:STOP:STEP`` / ``KEY=V1,V2`` texts. Several scenarios (a
+    list) add a first axis, ``scenario``, each run on the first one's seed and replication
+    count. ``objective`` (``"revenue_won - 120 * sales_hours"``) names the best point."""
     if isinstance(grid, Mapping):
         params = grid_params(grid)
     else:
         params = [parse_param(text) for text in grid]
     parsed = parse_objective(objective) if objective is not None else None
     execution = _execution(workers, scheduler, cache)
-    base, points = sweep_scenarios(
-        _source(scenario), _with_run(overrides, replications, seed), params
+    sources = (
+        _source(scenario)
+        if isinstance(scenario, str | os.PathLike | Scenario)
+        else [_source(item) for item in scenario]
     )
-    return run_sweep(base, params, points, parsed, progress, **execution)
+    base, axes, points = sweep_scenarios(sources, _with_run(overrides, replications, seed), params)
+    return run_sweep(base, axes, points, parsed, progress, **execution)
 
 
 def replay(
@@ -226,8 +282,12 @@ def _source(source: ScenarioSource) -> str | Scenario:
     return source if isinstance(source, Scenario) else os.fspath(source)
 
 
-def _label(source: ScenarioSource) -> str:
-    return f"scenario {source.scenario.name!r}" if isinstance(source, Scenario) else str(source)
+def _label(source: ScenarioSource | ExperimentResult) -> str:
+    if isinstance(source, ExperimentResult):
+        return f"result of {source.scenario.scenario.name!r}"
+    if isinstance(source, Scenario):
+        return f"scenario {source.scenario.name!r}"
+    return os.fspath(source)
 
 
 def _with_run(overrides: Overrides, replications: int | None, seed: int | None) -> list[Override]:

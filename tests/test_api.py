@@ -32,6 +32,7 @@ PUBLIC = {
     "replay",
     "report",
     "run",
+    "show",
     "sweep",
 }
 

@@ -86,7 +86,9 @@ def test_missing_file_is_one_clean_error_line(loader, engine, tmp_path, capsys) 
 def test_json_format_parses_and_has_every_metric(loader, engine, capsys) -> None:
     assert main(["run", "good.toml", "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["scenario"] == "fake"
+    # What results.json carries (issue 17, point 7): the version of its layout and the seed.
+    assert document["schema_version"] == 1 and isinstance(document["seed"], int)
+    assert document["scenario"]["scenario"]["name"] == "fake"
     assert tuple(document["metrics"]) == METRIC_NAMES
     assert document["metrics"]["leads"]["mean"] == pytest.approx(0.2)
 

@@ -129,6 +129,12 @@ def test_rows_of_different_lengths_cannot_be_paired() -> None:
         (" sales_hours >= -1.5e1 ", "sales_hours", ">=", -15.0, GateKind.ABSOLUTE),
         ("mql_to_sql_rate < 0.20", "mql_to_sql_rate", "<", 0.20, GateKind.BOUND),
         ("queue_length>.5", "queue_length", ">", 0.5, GateKind.BOUND),
+        # A share in the unit the table shows: a bound in %, a change in percentage points.
+        ("mql_to_sql_rate < 20%", "mql_to_sql_rate", "<", 0.20, GateKind.BOUND),
+        ("mql_to_sql_rate < -2pp", "mql_to_sql_rate", "<", -0.02, GateKind.ABSOLUTE),
+        ("mql_to_sql_rate < -0.02", "mql_to_sql_rate", "<", -0.02, GateKind.ABSOLUTE),
+        ("mql_to_sql_rate < -10%", "mql_to_sql_rate", "<", -0.10, GateKind.RELATIVE),
+        ("rep_utilization > 95 %", "rep_utilization", ">", 0.95, GateKind.BOUND),
     ],
 )
 def test_valid_gates_parse(
@@ -153,6 +159,14 @@ def test_valid_gates_parse(
         ("missed_oportunities > +5%", "unknown metric 'missed_oportunities' (did you mean"),
         ("zzz > 1", "unknown metric 'zzz'"),
         ("missed_opportunities > 5%", "needs a sign"),
+        # The units of the table, refused where they would be misread (issue 17, point 2).
+        ("mql_to_sql_rate < 20", "write < 20% (as the table shows it) or < 0.2"),
+        ("mql_to_sql_rate < -2", "write < -2pp for percentage points"),
+        ("mql_to_sql_rate < 150%", "B's mean lies between 0% and 100%"),
+        ("mql_to_sql_rate < 2pp", "percentage points measure a change and need a sign"),
+        ("wasted_sales_hours > +5pp", "pp (percentage points) is for shares"),
+        # Not finite: refused before anything runs (issue 16, item 10).
+        ("mqls > 1e999", "1e999 is not a finite number"),
     ],
 )
 def test_invalid_gates_are_one_line_naming_the_expression(expression: str, problem: str) -> None:
@@ -161,6 +175,36 @@ def test_invalid_gates_are_one_line_naming_the_expression(expression: str, probl
     assert len(raised.value.lines) == 1
     assert raised.value.lines[0].startswith(f"--fail-if {expression!r}: ")
     assert problem in raised.value.lines[0]
+
+
+def test_a_share_gate_means_the_same_in_every_unit_it_accepts() -> None:
+    # The table shows 21.1 (%) and a difference of -2.5 (percentage points).
+    a = [0.236, 0.238, 0.234]
+    b = [0.211, 0.214, 0.208]
+    comparison = compare_metric("mql_to_sql_rate", a, b)
+    for bound in ("< 0.20", "< 20%"):
+        result = evaluate_gate(parse_gate(f"mql_to_sql_rate {bound}"), comparison)
+        assert result.passed and result.reason == "B's mean 21.1 % is not below 20.0 %"
+    for bound in ("< 0.22", "< 22%"):
+        result = evaluate_gate(parse_gate(f"mql_to_sql_rate {bound}"), comparison)
+        assert not result.passed and result.reason == "B's mean 21.1 % is below 22.0 %"
+    for change in ("< -0.02", "< -2pp"):
+        result = evaluate_gate(parse_gate(f"mql_to_sql_rate {change}"), comparison)
+        assert not result.passed
+        assert result.reason.startswith("absolute change -2.5 pp (95 % CI ")
+        assert "significantly below -2.0 pp" in result.reason
+    # -2% is relative: 2 % of A's 23.6 % is 0.47 points, and the drop is 10.6 %.
+    relative = evaluate_gate(parse_gate("mql_to_sql_rate < -2%"), comparison)
+    assert not relative.passed and relative.reason.startswith("relative change -10.6 %")
+    assert evaluate_gate(parse_gate("mql_to_sql_rate < -20%"), comparison).passed
+
+
+def test_a_long_expression_is_cut_in_the_error_line() -> None:
+    expression = "mqls > " + "9" * 300_000 + "x"
+    with pytest.raises(InputError) as raised:
+        parse_gate(expression)
+    line = raised.value.lines[0]
+    assert len(line) < 400 and "(300,008 characters)" in line
 
 
 def test_relative_gate_fails_only_when_beyond_the_bound_and_significant() -> None:
@@ -198,7 +242,7 @@ def test_bound_gate_judges_b_mean() -> None:
     low = compare_metric("mql_to_sql_rate", [0.30, 0.31, 0.29], [0.18, 0.19, 0.17])
     high = compare_metric("mql_to_sql_rate", [0.10, 0.11, 0.09], [0.25, 0.26, 0.24])
     failed = evaluate_gate(gate, low)
-    assert not failed.passed and failed.reason == "B's mean 0.180 is below 0.200"
+    assert not failed.passed and failed.reason == "B's mean 18.0 % is below 20.0 %"
     assert evaluate_gate(gate, high).passed
 
 
@@ -338,7 +382,7 @@ def test_passing_gates_exit_0(
     code, document, err = run_json([*pair, *gates], capsys)
     assert (code, err) == (0, "")
     assert [gate["passed"] for gate in document["gates"]] == [True, True]
-    assert document["gates"][1]["reason"] == "B's mean 0.250 is not below 0.200"
+    assert document["gates"][1]["reason"] == "B's mean 25.0 % is not below 20.0 %"
 
 
 def test_a_against_itself_on_the_fake_engine_passes(
@@ -356,6 +400,9 @@ def test_a_against_itself_on_the_fake_engine_passes(
         (["--fail-if", "nope > 1"], "mqlsim: error: --fail-if 'nope > 1': unknown metric 'nope'"),
         (["--fail-if", "mqls >> 1"], "mqlsim: error: --fail-if 'mqls >> 1': expected METRIC OP"),
         (["--replications", "1", "--fail-if", "mqls > +1"], "needs at least 2 replications"),
+        # Issue 16, item 10: an infinite bound used to run both sides, then crash writing JSON.
+        (["--fail-if", "mqls > 1e999", "--format", "json"], "1e999 is not a finite number"),
+        (["--fail-if", "mql_to_sql_rate < 20"], "write < 20% (as the table shows it) or < 0.2"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_before_running(
@@ -460,7 +507,12 @@ def test_revision_path_reads_the_committed_extends_chain(
     committed, working = engine.scenarios
     assert (committed.policy.threshold, committed.sales.reps) == (100.0, 3)
     assert (working.policy.threshold, working.sales.reps) == (80.0, 5)
-    assert document["a"] == {"source": "HEAD:scen/s.toml", "scenario": "t100"}
+    assert document["a"] == {
+        "source": "HEAD:scen/s.toml",
+        "scenario": "t100",
+        "seed": 7,
+        "replications": 4,
+    }
     assert document["metrics"]["sales_hours"]["difference"] == pytest.approx(200.0)
 
 
@@ -581,3 +633,166 @@ def test_loose_against_strict_moves_the_expected_way(capsys: pytest.CaptureFixtu
             assert metric["mark"] == CHANGED, name
         else:
             assert metric["mark"] == (BETTER if (metric["difference"] > 0) == better else WORSE)
+
+
+# --- saved results (`mqlsim compare A/results.json B/results.json`) ---------------------------
+
+
+def save_run(folder: Path, scenario: str, engine: FakeEngine, *args: str) -> Path:
+    """`mqlsim run SCENARIO --out FOLDER` on the fake engine."""
+    assert main(["run", scenario, "--out", str(folder), *args]) == 0
+    return folder / "results.json"
+
+
+@pytest.fixture
+def saved_engine(engine: FakeEngine, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """The fake engine behind `mqlsim run` too."""
+    from mqlsim import api
+
+    def run_experiment(scenario: Scenario, progress: Any = None, **options: Any) -> Any:
+        return engine([scenario], progress, **options)[0]
+
+    monkeypatch.setattr(api, "run_experiment", run_experiment)
+    return engine
+
+
+def test_saved_results_compare_paired_without_running(
+    saved_engine: FakeEngine,
+    pair: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = save_run(tmp_path / "a", pair[0], saved_engine)
+    b = save_run(tmp_path / "b", pair[1], saved_engine, "--seed", "7", "--replications", "4")
+    capsys.readouterr()
+    ran = len(saved_engine.scenarios)
+    gates = ["--fail-if", "missed_opportunities < -10%", "--fail-if", "mql_to_sql_rate < 20%"]
+    code, document, err = run_json([str(a), str(tmp_path / "b"), *gates], capsys)
+    assert len(saved_engine.scenarios) == ran  # nothing ran again
+    assert code == 1 and "gate failed: missed_opportunities < -10%" in err
+    assert document["paired"] is True and document["seed"] == 7
+    assert document["a"]["source"] == str(a)
+    assert document["b"]["source"] == str(tmp_path / "b")  # as given: the folder
+    assert document["notes"][0].startswith("Common random numbers: A and B both have 4")
+    # The fake rows: missed_opportunities = threshold + r + 0.1 r^2, so B - A = 80 - 100 exactly.
+    missed = document["metrics"]["missed_opportunities"]
+    assert missed["difference"] == pytest.approx(-20.0) and missed["n"] == 4
+    assert missed["ci_low"] == pytest.approx(-20.0) and missed["ci_high"] == pytest.approx(-20.0)
+    assert [gate["passed"] for gate in document["gates"]] == [False, True]
+    assert b.is_file()
+
+
+def test_saved_results_of_other_seeds_compare_unpaired_and_say_so(
+    saved_engine: FakeEngine,
+    pair: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a = save_run(tmp_path / "a", pair[0], saved_engine)  # seed 7, 4 replications
+    b = save_run(tmp_path / "b", pair[1], saved_engine)  # seed 99, 9 replications
+    capsys.readouterr()
+    code, document, _ = run_json([str(a), str(b), "--fail-if", "sales_hours > +1"], capsys)
+    assert code == 0
+    assert document["paired"] is False and document["seed"] is None
+    assert (document["b"]["seed"], document["b"]["replications"]) == (99, 9)
+    assert document["notes"][0].startswith("Not paired:")
+    assert "Welch" in document["notes"][0]
+    missed = document["metrics"]["missed_opportunities"]
+    assert (missed["n"], missed["n_b"]) == (4, 9)
+    # Welch by hand: A = 100 + r + 0.1 r^2 (r < 4), B = 80 + r + 0.1 r^2 (r < 9).
+    import statistics
+
+    from scipy import stats
+
+    a_values = [100 + r + 0.1 * r * r for r in range(4)]
+    b_values = [80 + r + 0.1 * r * r for r in range(9)]
+    a_var = statistics.variance(a_values) / 4
+    b_var = statistics.variance(b_values) / 9
+    freedom = (a_var + b_var) ** 2 / (a_var**2 / 3 + b_var**2 / 8)
+    half = stats.t.ppf(0.975, freedom) * math.sqrt(a_var + b_var)
+    difference = statistics.mean(b_values) - statistics.mean(a_values)
+    assert missed["difference"] == pytest.approx(difference)
+    assert missed["ci_low"] == pytest.approx(difference - half)
+    assert missed["ci_high"] == pytest.approx(difference + half)
+    assert "(unpaired)" in document["gates"][0]["reason"]
+    text = main(["compare", str(a), str(b)])
+    out, _ = capsys.readouterr()
+    assert text == 0 and "Welch's 95 % t-interval" in out
+
+
+def test_a_scenario_against_saved_results_runs_on_their_seed(
+    saved_engine: FakeEngine,
+    pair: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    b = save_run(tmp_path / "b", pair[1], saved_engine)  # seed 99, 9 replications
+    capsys.readouterr()
+    code, document, _ = run_json([pair[0], str(b)], capsys)
+    assert code == 0 and document["paired"] is True
+    ran = saved_engine.scenarios[-1]
+    assert (ran.scenario.seed, ran.scenario.replications) == (99, 9)
+    assert document["notes"][1] == (
+        "A's file sets seed 7 and 4 replications; the saved run's win, since a paired"
+        " comparison needs the same seeds."
+    )
+
+
+def test_python_api_compares_results_in_memory(engine: FakeEngine, pair: tuple[str, str]) -> None:
+    import mqlsim
+
+    a, b = (ExperimentResult(load(path), fake_rows(load(path))) for path in pair)
+    comparison = mqlsim.compare(a, b, gates=["sales_hours > +1"])
+    assert comparison.paired is False and comparison.passed
+    assert comparison.a_source == "result of 't100'"
+    assert engine.scenarios == []
+
+
+def load(path: str) -> Scenario:
+    from mqlsim.scenario.loading import load_scenario
+
+    return load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "results.json: not JSON (line 1, column 2:"),
+        ("[]", "results.json: the document: expected an object"),
+        ('{"schema_version": 2}', "results.json: schema_version: expected 1"),
+        (
+            '{"schema_version": 1, "seed": 1, "replications": 2,'
+            ' "metrics": {"mqls": {"values": [1]}}}',
+            "results.json: metrics.mqls.values: expected an array of 2 numbers",
+        ),
+        (
+            '{"schema_version": 1, "seed": 1, "replications": 1,'
+            ' "metrics": {"mqls": {"values": ["x"]}}}',
+            'results.json: metrics.mqls.values[0]: expected a finite number or null, found "x"',
+        ),
+    ],
+)
+def test_a_bad_results_file_exits_2_with_one_line(
+    engine: FakeEngine,
+    pair: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str,
+    message: str,
+) -> None:
+    bad = write(tmp_path / "bad" / "results.json", content)
+    assert main(["compare", pair[0], str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and message in err
+    assert engine.scenarios == []
+
+
+def test_saved_results_take_no_run_options(
+    engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = (
+        '{"schema_version": 1, "seed": 1, "replications": 1, "metrics": {"mqls": {"values": [1]}}}'
+    )
+    saved = write(tmp_path / "a" / "results.json", content)
+    assert main(["compare", str(saved), str(saved), "--seed", "3"]) == 2
+    assert "A and B are both saved results, so nothing runs" in capsys.readouterr().err

@@ -54,3 +54,15 @@ def test_command_prints_csv_and_rejects_bad_flags(capsys: pytest.CaptureFixture[
     assert lines[0] == "lead,pass,mql_day,outcome,reason" and len(lines) == 4
     assert main([*args, "--replication", "9"]) == 2
     assert "replication 9: expected 0 to 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--replications=3", "--workers=2", "--no-cache"])
+def test_options_explain_would_ignore_are_refused(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 17, point 7: explain re-runs one replication in this process; options about how
+    # many replications run, and where, would be silently ignored, so argparse refuses them.
+    with pytest.raises(SystemExit) as exited:
+        main(["explain", str(SCENARIOS / "baseline.toml"), flag])
+    assert exited.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import pytest
 
 from mqlsim.cli import main
 from mqlsim.experiments.runner import ExperimentResult, run_experiment
+from mqlsim.experiments.summary import summarize_rows
 from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_param
 from mqlsim.render.figures import (
     FORMATS,
@@ -20,10 +21,15 @@ from mqlsim.render.figures import (
     figure_svgs,
     figures,
     funnel_data,
+    funnel_headline,
     missed_data,
+    missed_headline,
+    over_time_headline,
     render,
+    rep_hours_headline,
     trade_off_figure,
     truth_data,
+    truth_headline,
     weekly_data,
     write_figures,
 )
@@ -114,12 +120,12 @@ class TestData:
         assert np.array_equal(whole.first_mqls, weekly.first_mqls[:-1])
         assert np.array_equal(whole.hours_at_work, weekly.hours_at_work[:-1])
 
-    def test_confusion_matrix_covers_the_leads_of_the_period(self, run: RunData) -> None:
+    def test_truth_covers_the_leads_of_the_period(self, run: RunData) -> None:
         data = truth_data(run.scenario, run.detail)
         row = run.detail.metrics
-        assert data.confusion.sum() == row["leads"]
-        assert 0 < data.confusion[:, 0].sum() <= row["mqls"]
-        assert np.all(data.confusion > 0)
+        assert data.in_market.size == data.mql.size == row["leads"]
+        assert 0 < data.mql.sum() <= row["mqls"]
+        assert 0 < data.in_market.sum() < data.in_market.size
 
     def test_score_reaches_the_threshold_exactly_for_the_mqls(self, run: RunData) -> None:
         data = truth_data(run.scenario, run.detail)
@@ -142,9 +148,63 @@ class TestData:
         small = _run(str(ROOT / "scenarios" / "policy_trigger.toml"), SMALL)
         data = truth_data(small.scenario, small.detail)
         assert data.score is None and data.bar is None and data.thresholds == {}
-        assert data.confusion.sum() == small.detail.metrics["leads"]
+        assert data.mql.size == small.detail.metrics["leads"]
         svg = render(figures(small)["policy_vs_truth"], "svg").decode()
         assert "qualifies by rule, not by one" in svg
+
+
+class TestHeadlines:
+    """Issue 17, point 10: each figure's headline states metric means, the numbers the tables
+    show, under the metrics' own definitions; the title drawn is that headline."""
+
+    @pytest.mark.parametrize(
+        ("name", "headline", "stated"),
+        [
+            ("funnel", funnel_headline, {"mql_to_sql_rate"}),
+            ("missed_opportunities", missed_headline, {"missed_opportunities"}),
+            ("rep_hours", rep_hours_headline, {"wasted_sales_hours", "sales_hours"}),
+            ("policy_vs_truth", truth_headline, {"mql_precision", "mql_recall"}),
+        ],
+    )
+    def test_each_headline_is_the_metrics_it_states(
+        self, run: RunData, name: str, headline, stated: set[str]
+    ) -> None:
+        drawn = figures(run)[name]
+        result = headline(run.rows)
+        assert stated <= set(result.metrics)
+        table = summarize_rows(list(run.rows))
+        for metric, value in result.metrics.items():
+            assert value == table[metric].mean  # the table's number, not replication 0's
+        assert drawn.texts[0].get_text() == result.text
+
+    def test_rep_hours_title_and_bar_share_one_definition(self, run: RunData) -> None:
+        result = rep_hours_headline(run.rows)
+        table = summarize_rows(list(run.rows))
+        share = table["wasted_sales_hours"].mean / table["sales_hours"].mean
+        assert result.text.startswith(f"{share * 100:.0f} % of rep hours on MQLs")
+        svg = render(figures(run)["rep_hours"], "svg").decode()
+        # The bar's wasted segment says the same share, of the same base, by the same name.
+        assert f"{share * 100:.0f} % of sales_hours" in svg
+        assert "wasted_sales_hours" in svg and "rep_utilization" in svg
+
+    def test_truth_title_is_precision_and_recall(self, run: RunData) -> None:
+        table = summarize_rows(list(run.rows))
+        result = truth_headline(run.rows)
+        assert result.text == (
+            f"{table['mql_precision'].mean * 100:.0f} % of MQLs were made in a buying window; "
+            f"{table['mql_recall'].mean * 100:.0f} % of buyers were caught in theirs"
+        )
+        svg = render(figures(run)["policy_vs_truth"], "svg").decode()
+        assert "mql_precision" in svg and "mql_recall" in svg
+        assert f"{table['mql_precision'].mean * 100:.1f} % of MQLs" in svg
+
+    def test_over_time_states_means_over_every_replication(self, run: RunData) -> None:
+        result = over_time_headline(run)
+        table = summarize_rows(list(run.rows))
+        assert result.metrics["sla_breach_rate"] == table["sla_breach_rate"].mean
+        median = table["speed_to_lead_hours_median"].mean
+        assert f"median {median:.0f} h" in result.text
+        assert figures(run)["over_time"].texts[0].get_text() == result.text
 
 
 def _sweep(run: RunData) -> Sweep:

@@ -237,7 +237,7 @@ def test_error_inside_an_array_of_tables_keeps_the_index(tmp_path: Path) -> None
 def test_model_validator_error_names_the_table(tmp_path: Path) -> None:
     path = write(tmp_path, "s.toml", "[scenario]\nhorizon_days = 100\nwarmup_days = 100\n")
     assert problems(path) == [
-        f"{path}: scenario: warmup_days (100) must be less than horizon_days (100) (line 1)"
+        f"{path}: scenario: warmup_days (100) must be less than horizon_days (100) (line 3)"
     ]
 
 
@@ -399,10 +399,13 @@ def test_set_under_a_non_table_is_an_error(tmp_path: Path, in_file: bool) -> Non
     ]
 
 
-def test_set_into_an_array_explains_how_to_replace_it(tmp_path: Path) -> None:
-    [line] = problems(write(tmp_path, "s.toml", ""), "population.channels.0.share=1")
-    assert "population.channels holds an array, not a table" in line
-    assert "population.channels=[...]" in line
+def test_set_into_an_array_of_values_explains_how_to_replace_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "s.toml", "")
+    [line] = problems(path, "population.channels.0.weekly_seasonality.2=1")
+    assert "population.channels.0.weekly_seasonality holds an array, not a table" in line
+    assert "replace it whole: population.channels.0.weekly_seasonality=[...]" in line
+    [line] = problems(path, "population.channels.7.share=1")
+    assert "population.channels has 4 items (0 to 3); index 7 is out of range" in line
 
 
 def test_set_unknown_key_suggests(tmp_path: Path) -> None:

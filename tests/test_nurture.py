@@ -223,3 +223,15 @@ def test_history_brings_recycled_leads_back_sooner() -> None:
         history.sales.lead[first_history], history.sales.mql_time[first_history], strict=True
     ):
         assert reset_first[lead] == time
+
+
+def test_no_nurture_sends_nothing_and_leaves_organic_activity_alone() -> None:
+    """`nurture.kind = "none"` (the `nurture.kind=drip,none` sweep of docs/experiments.md): no
+    touches, no touch answers, and the same organic journeys as the drip (common random
+    numbers), so the difference between the two is the nurture's effect."""
+    none = run_replication(load_scenario(BASELINE, [*SMALL, "nurture.kind=none"]), 0)
+    drip = run_replication(load_scenario(BASELINE, SMALL), 0)
+    assert none.touches.lead.size == 0 and drip.touches.lead.size > 0
+    assert none.metrics["unsubscribe_rate"] == 0 < drip.metrics["unsubscribe_rate"]
+    assert none.metrics["leads"] == drip.metrics["leads"]
+    assert np.array_equal(none.population.arrival, drip.population.arrival)

@@ -28,7 +28,7 @@ from mqlsim.scenario.models import Scenario
 AWKWARD_FLOATS = (0.1 + 0.2, 1 / 3, 1e-300, 123456789.12345679, -2.5e17, math.nan)
 
 
-def fake_result(replications: int = 4) -> ExperimentResult:
+def fake_result(replications: int = 4, name: str = "fake") -> ExperimentResult:
     """Distinct, awkward values per metric and replication; `mql_recall` unmeasured in rep 0."""
     rows = [
         {
@@ -39,7 +39,7 @@ def fake_result(replications: int = 4) -> ExperimentResult:
         }
         for index in range(replications)
     ]
-    scenario = Scenario.model_validate({"scenario": {"name": "fake", "seed": 42}})
+    scenario = Scenario.model_validate({"scenario": {"name": name, "seed": 42}})
     return ExperimentResult(scenario=scenario, replications=rows)
 
 
@@ -188,9 +188,9 @@ def test_every_catalogue_unit_has_a_format() -> None:
 
 
 def test_plain_table_is_aligned_and_shows_missing_intervals() -> None:
-    summaries = fake_result().summaries
-    summaries["leads"] = summarize([7.0, math.nan, math.nan, math.nan])
-    text = terminal.text(render(summaries, "table", "fake"), terminal=False)
+    result = fake_result()
+    result.summaries["leads"] = summarize([7.0, math.nan, math.nan, math.nan])
+    text = terminal.text(render(result, "table"), terminal=False)
     lines = text.splitlines()
     assert lines[0].startswith("fake — Mean of 4 replications")
     assert len(lines) == 2 + len(METRIC_NAMES)
@@ -207,16 +207,16 @@ def test_plain_table_is_aligned_and_shows_missing_intervals() -> None:
 
 
 def test_rich_table_on_a_terminal() -> None:
-    text = terminal.rich_text(render(fake_result().summaries, "table", "fake [x]"), width=200)
+    text = terminal.rich_text(render(fake_result(name="fake [x]"), "table"), width=200)
     assert "fake [x]" in text  # a title is not parsed as rich markup
     assert "─" in text and "\x1b[" in text
     assert all(name in text for name in ("leads", "cost_per_mql"))
 
 
 def test_markdown_table() -> None:
-    summaries = fake_result().summaries
-    summaries["rep_utilization"] = summarize([0.5, 0.7])
-    lines = render(summaries, "markdown", "fake").splitlines()
+    result = fake_result()
+    result.summaries["rep_utilization"] = summarize([0.5, 0.7])
+    lines = render(result, "markdown").splitlines()
     assert lines[0] == "### fake"
     table = [line for line in lines if line.startswith("|")]
     assert table[0] == "| metric | mean | 95 % CI | unit |"
@@ -228,12 +228,17 @@ def test_markdown_table() -> None:
     assert utilization == f"| rep_utilization | 60.0 | {low * 100:.1f} – {high * 100:.1f} | % |"
 
 
-def test_json_render_parses_and_has_every_metric() -> None:
-    document = json.loads(render(fake_result().summaries, "json", "fake"))
-    assert document["scenario"] == "fake"
+def test_json_render_is_the_results_document() -> None:
+    result = fake_result()
+    document = json.loads(render(result, "json"))
+    # Issue 17, point 7: `run --format json` carries what results.json carries.
+    assert document == results_document(result)
+    assert document["schema_version"] == 1
+    assert document["seed"] == result.scenario.scenario.seed
+    assert document["scenario"]["scenario"]["name"] == result.scenario.scenario.name
     assert tuple(document["metrics"]) == METRIC_NAMES
 
 
 def test_render_rejects_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="csv"):
-        render(fake_result().summaries, "csv", "fake")
+        render(fake_result(), "csv")

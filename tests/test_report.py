@@ -179,10 +179,13 @@ def test_out_must_not_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "is a folder" in capsys.readouterr().err
 
 
-def test_markdown_subset() -> None:
+def test_markdown_is_rendered_by_markdown_it() -> None:
+    """docs/model.md goes through markdown-it-py (issue 17, point 12): CommonMark with tables,
+    raw HTML escaped, relative links reduced to their text, headings one level down."""
     text = (
         "Intro with `a<b` and **bold `x`** and *it*.\n"
         "continued [doc](other.md) and [site](https://example.org).\n"
+        "<script>alert(1)</script>\n"
         "\n"
         "- one\n"
         "  more of one\n"
@@ -196,13 +199,61 @@ def test_markdown_subset() -> None:
         "| a | b |\n"
         "|---|---|\n"
         "| 1 | `2` |\n"
+        "\n"
         "### Head\n"
     )
-    assert markdown_to_html(text).splitlines() == [
-        "<p>Intro with <code>a&lt;b</code> and <strong>bold <code>x</code></strong> and"
-        ' <em>it</em>. continued doc and <a href="https://example.org">site</a>.</p>',
-        "<ul><li>one more of one<ul><li>nested</li></ul></li><li>two</li></ul>",
-        "<pre><code>x &lt; y</code></pre>",
-        "<table><tr><th>a</th><th>b</th></tr><tr><td>1</td><td><code>2</code></td></tr></table>",
-        "<h4>Head</h4>",
+    html = markdown_to_html(text)
+    assert "<code>a&lt;b</code> and <strong>bold <code>x</code></strong> and <em>it</em>" in html
+    assert 'continued doc and <a href="https://example.org">site</a>' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert re.search(r"<li>one\nmore of one\n<ul>\n<li>nested</li>", html)
+    assert "<pre><code>x &lt; y\n</code></pre>" in html
+    assert "<th>a</th>" in html and "<td><code>2</code></td>" in html
+    assert "<h4>Head</h4>" in html
+
+
+# --- issue 17, points 8 and 12: the comparison report compares ---------------------------------
+
+
+def test_each_column_after_the_first_shows_b_minus_a_as_compare_does(tmp_path: Path) -> None:
+    import html as html_module
+
+    import mqlsim
+    from mqlsim.render.comparison import change_cells
+
+    strict_own_seed = [*SMALL, "--set=scenario.seed=99"]  # B's own seed: the report pairs on A's
+    assert main(["report", LOOSE, STRICT, *strict_own_seed, "--out", str(tmp_path / "r.html")]) == 0
+    text = html_module.unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    overrides = [option.removeprefix("--set=") for option in strict_own_seed if "--set" in option]
+    comparison = mqlsim.compare(LOOSE, STRICT, overrides=overrides, replications=2, workers=1)
+    for metric in KEY_METRICS:
+        difference, interval = change_cells(comparison.metrics[metric])
+        expected = f'id="d-1-{metric}">B − A {difference} (95 % CI {interval})<'
+        assert expected in text, metric
+        mark = comparison.metrics[metric].mark
+        assert re.search(rf'id="m-1-{metric}">{re.escape(mark)}<', text), metric
+    assert 'id="d-0-' not in text  # the first column is A itself
+    assert "B − A against loose" in text
+
+
+def test_the_same_figure_of_two_scenarios_shares_its_axes() -> None:
+    from mqlsim.render.figures import RunData, figures, share_axes
+
+    runs = [
+        RunData.from_experiment(
+            run_experiment(load_scenario(path, [*SMALL_SETTINGS, "scenario.replications=2"]))
+        )
+        for path in (LOOSE, STRICT)
     ]
+    drawn = [figures(run=run) for run in runs]
+    before = [ax.get_xlim() for ax in drawn[0]["missed_opportunities"].axes]
+    for name in drawn[0]:
+        share_axes([figure[name] for figure in drawn])
+    for name in ("funnel", "missed_opportunities", "rep_hours", "over_time"):
+        left, right = (figure[name].axes for figure in drawn)
+        for a, b in zip(left, right, strict=True):
+            assert a.get_xlim() == b.get_xlim() and a.get_ylim() == b.get_ylim(), name
+    assert drawn[0]["missed_opportunities"].axes[0].get_xlim()[1] >= before[0][1]
+
+
+SMALL_SETTINGS = [option.removeprefix("--set=") for option in SMALL if option.startswith("--set")]

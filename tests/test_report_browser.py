@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from mqlsim.cli import main
-from mqlsim.render.html import KEY_METRICS
+from mqlsim.render.html import KEY_METRICS, READOUT_METRICS
 from tests.test_report import LOOSE, SMALL, STRICT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -121,3 +121,42 @@ def test_screenshot_is_not_blank(page: Page, tmp_path: Path) -> None:
     assert len(image.getcolors(maxcolors=1 << 20) or []) > 1000
     first_screen = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     assert len(first_screen.getcolors(maxcolors=1 << 20) or []) > 200
+
+
+PROJECTOR = {"width": 1280, "height": 720}
+
+
+def test_at_1280_by_720_what_the_slider_changes_stays_in_view(page: Page, tmp_path: Path) -> None:
+    """Issue 17, point 9: the numbers the slider changes are in view of the slider wherever the
+    page is scrolled, and the figures are readable (full width, text at least 11 px high)."""
+    page.set_viewport_size(PROJECTOR)
+    data = json.loads(page.inner_text("#sweep-data"))
+    slider = page.locator("#sweep-slider")
+    for where in ("#numbers", "#figures", "#assumptions"):
+        page.locator(where).scroll_into_view_if_needed()
+        slider.fill("2")
+        for column, scenario in enumerate(data["scenarios"]):
+            for metric in READOUT_METRICS:
+                value = page.locator(f"#r-{column}-{metric}")
+                assert value.inner_text() == scenario["points"][2][metric]["readout"]
+                box = value.bounding_box()
+                assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, (
+                    where,
+                    metric,
+                )
+        slider_box = slider.bounding_box()
+        assert slider_box is not None and 0 <= slider_box["y"] < 720
+    page.locator("#figures").scroll_into_view_if_needed()
+    widths = page.evaluate(
+        "[...document.querySelectorAll('#figures svg, #trade-off svg')]"
+        ".map(svg => svg.getBoundingClientRect().width)"
+    )
+    assert min(widths) >= 1100  # one figure per row, not two shrunk side by side (588 px)
+    heights = page.evaluate(
+        "[...document.querySelectorAll('#figures svg text')]"
+        ".map(text => text.getBoundingClientRect().height).filter(height => height > 0)"
+    )
+    assert len(heights) > 100 and min(heights) >= 11
+    shot = Image.open(io.BytesIO(page.screenshot(path=str(tmp_path / "projector.png"))))
+    assert shot.size == (1280, 720)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280

@@ -298,7 +298,7 @@ class TestSweepCommand:
             (["--param", "x=0:10:0"], "STEP must not be 0"),
             (["--param", "x=10:0:1"], "cannot be reached"),
             (["--param", "x=1:2"], "expected KEY=START:STOP:STEP"),
-            (["--param", "a=1,2", "--param", "b=1,2", "--param", "c=1,2"], "give 1 to 2 params"),
+            (["--param", "scenario=a,b"], "sweep scenario files by naming them"),
             (["--param", "sales.reps=1,2", "--param", "sales.reps=3"], "swept once"),
             (
                 ["--param", "sales.reps=1:500:1", "--param", "policy.threshold=1:10:1"],
@@ -319,8 +319,80 @@ class TestSweepCommand:
         assert captured.err.startswith("mqlsim: error: ") and message in captured.err
         assert not out.exists()
 
-    def test_param_is_required(self, capsys) -> None:
-        with pytest.raises(SystemExit) as exit_info:
-            main(["sweep", BASELINE])
-        assert exit_info.value.code == 2
-        assert "--param" in capsys.readouterr().err
+    def test_param_is_required_with_one_scenario(self, capsys) -> None:
+        assert main(["sweep", BASELINE]) == 2
+        assert capsys.readouterr().err == (
+            "mqlsim: error: --param: give at least one key to sweep, or several scenario files\n"
+        )
+
+    # Issue 17, point 5: any key (kinds included), more than two keys, scenario files, formats,
+    # progress until the end, and where the files went.
+
+    def test_kinds_and_three_keys_sweep_in_one_grid(self, tmp_path: Path, capsys) -> None:
+        argv = ["sweep", BASELINE, *SMALL, "--param", "policy.kind=score,trigger"]
+        argv += ["--param", "nurture.kind=drip,none", "--param", "sales.reps=2,3"]
+        argv += ["--out", str(tmp_path / "out"), "--workers", "1", "--format", "json"]
+        assert main(argv) == 0
+        captured = capsys.readouterr()
+        document = json.loads(captured.out)
+        assert document == json.loads((tmp_path / "out" / "sweep.json").read_text())
+        assert len(document["points"]) == 8
+        assert document["points"][5]["settings"] == {
+            "policy.kind": "trigger",
+            "nurture.kind": "drip",
+            "sales.reps": 3,
+        }
+        touches = {
+            p["settings"]["nurture.kind"]: p["metrics"]["unsubscribe_rate"]["mean"]
+            for p in document["points"]
+        }
+        assert touches["none"] == 0 < touches["drip"]  # no nurture, no unsubscribes
+        mqls = [p["metrics"]["mqls"]["mean"] for p in document["points"]]
+        assert mqls[0] != mqls[4]  # score and trigger qualify differently
+        assert (
+            captured.err
+            == f"Wrote sweep.csv, sweep.json, sweep.png, sweep.svg in {tmp_path / 'out'}/\n"
+        )
+
+    def test_scenario_files_are_an_axis_on_the_first_ones_seed(
+        self, tmp_path: Path, capsys
+    ) -> None:
+        trigger = str(ROOT / "scenarios" / "policy_trigger.toml")
+        argv = ["sweep", BASELINE, trigger, *SMALL, "--param", "sales.reps=2,3", "--seed", "5"]
+        argv += ["--out", str(tmp_path / "out"), "--workers", "1", "--format", "markdown"]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("### baseline: sweep of scenario, sales.reps\n")
+        rows = [line for line in out.splitlines() if line.startswith(f"| {ROOT}")]
+        assert [row.split(" | ")[:2] for row in rows] == [
+            [f"| {BASELINE}", "2"],
+            [f"| {BASELINE}", "3"],
+            [f"| {trigger}", "2"],
+            [f"| {trigger}", "3"],
+        ]
+        document = json.loads((tmp_path / "out" / "sweep.json").read_text())
+        assert document["params"][0] == {"key": "scenario", "values": [BASELINE, trigger]}
+        from mqlsim.scenario.loading import load_scenario
+
+        alone = load_scenario(trigger, ["sales.reps=2", "scenario.seed=5"])
+        assert alone.policy.kind == "trigger"
+        leads = {p["metrics"]["leads"]["mean"] for p in document["points"]}
+        assert len(leads) == 1  # one seed: the same leads at every point
+
+    def test_drawing_shows_progress(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from contextlib import contextmanager
+
+        import mqlsim.cli.sweep as command
+
+        shown: list[str] = []
+
+        @contextmanager
+        def status(message: str):
+            shown.append(message)
+            yield
+
+        monkeypatch.setattr(command, "status", status)
+        out = tmp_path / "out"
+        argv = ["sweep", BASELINE, *SMALL, "--param", "sales.reps=2", "--out", str(out)]
+        assert main([*argv, "--workers", "1"]) == 0
+        assert shown == [f"drawing the trade-off figure and writing {out}/"]

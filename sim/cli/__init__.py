@@ -27,6 +27,7 @@ from mqlsim.core.errors import InputError, MqlsimWarning
 #: ``handler``. Listing a module here is all it takes to add a command.
 COMMAND_MODULES: tuple[str, ...] = (
     "mqlsim.cli.run",
+    "mqlsim.cli.show",
     "mqlsim.cli.compare",
     "mqlsim.cli.sweep",
     "mqlsim.cli.replay",

@@ -24,17 +24,24 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     compare = commands.add_parser(
         "compare",
         parents=[scenario_options],
-        help="compare two scenarios on common random numbers, with --fail-if gates",
+        help="compare two scenarios (or saved results) on common random numbers, with gates",
         description=(
             "Run A and B on the same replication seeds (A's) and print, for every metric, both"
             " means, the difference B − A with its 95 % paired interval, the relative change and"
             " a mark (+ better, - worse, ~ not significant, * significant change of a volume)."
             " A or B may be REV:path, a file as committed in a git revision (an existing file"
-            " of that name wins). Exit 0 when every gate passes, 1 when one fails, 2 on bad input."
+            " of that name wins), or saved results (a results.json of `mqlsim run --out`, or its"
+            " folder), compared without running again: paired when both share seed and"
+            " replication count, else unpaired, and the output says which. Exit 0 when every"
+            " gate passes, 1 when one fails, 2 on bad input."
         ),
     )
-    compare.add_argument("a", metavar="A", help="the reference scenario: a TOML file or REV:path")
-    compare.add_argument("b", metavar="B", help="the scenario compared with A: a file or REV:path")
+    compare.add_argument(
+        "a", metavar="A", help="the reference: a scenario file, REV:path, or a results.json"
+    )
+    compare.add_argument(
+        "b", metavar="B", help="compared with A: a scenario file, REV:path, or a results.json"
+    )
     compare.add_argument(
         "--fail-if",
         dest="gates",
@@ -42,9 +49,10 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         default=[],
         metavar="EXPR",
         help=(
-            "fail (exit 1) if METRIC OP VALUE[%%] holds, OP one of > >= < <=: '+5%%' is a"
-            " relative change against A, '+100' an absolute change, '0.20' a bound on B's mean;"
-            " a change must be significant to fail (repeatable)"
+            "fail (exit 1) if METRIC OP VALUE[%%|pp] holds, OP one of > >= < <=: '+5%%' is a"
+            " relative change against A, '+100' an absolute change (of a share: '-0.02' or"
+            " '-2pp'), '0.20' a bound on B's mean (of a share: '0.20' or '20%%'); a change must"
+            " be significant to fail (repeatable; see docs/ci.md)"
         ),
     )
     compare.add_argument("--format", choices=FORMATS, default="table", help="output format")

@@ -107,6 +107,17 @@ def progress_bar(what: str = "replications") -> Iterator[Callable[[int, int], No
         yield update
 
 
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner with ``message`` on stderr while a last step runs (drawing figures), so a
+    terminal shows progress until the end; nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with Console(stderr=True).status(message):
+        yield
+
+
 def check_out_dir(path: Path, option: str = "--out") -> None:
     """Fail early, before any work, when ``path`` cannot become an output folder; nothing is
     created here (so bad input or an interruption leaves no empty folder behind)."""

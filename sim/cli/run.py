@@ -10,6 +10,7 @@ from mqlsim import api
 from mqlsim.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    add_set_option,
     execution_options,
     progress_bar,
 )
@@ -42,9 +43,13 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     validate = commands.add_parser(
         "validate",
         help="check scenario files without running them",
-        description="Check scenario files; print OK FILE for each valid one, exit 2 if any is not.",
+        description=(
+            "Check scenario files, each with the --set overrides applied as `run` would; print"
+            " OK FILE for each valid one, exit 2 if any is not."
+        ),
     )
     validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML files")
+    add_set_option(validate)
     validate.set_defaults(handler=_validate)
 
 
@@ -72,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
-    write(render(result.summaries, args.format, result.scenario.scenario.name))
+    write(render(result, args.format))
     return EXIT_OK
 
 
@@ -80,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
     exit_code = EXIT_OK
     for path in args.scenarios:
         try:
-            api.load(path)
+            api.load(path, overrides=args.sets)
         except InputError as error:
             error_lines(error.lines)
             exit_code = EXIT_BAD_INPUT

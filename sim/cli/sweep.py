@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from mqlsim import api
-from mqlsim.cli.options import EXIT_OK, check_out_dir, execution_options, progress_bar
-from mqlsim.cli.terminal import write
+from mqlsim.cli.options import EXIT_OK, check_out_dir, execution_options, progress_bar, status
+from mqlsim.cli.terminal import note, write
 from mqlsim.core.errors import InputError
-from mqlsim.render.sweep import render_sweep, write_sweep
+from mqlsim.render.sweep import FILES, FORMATS, render_sweep, write_sweep
 
 
 def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
@@ -18,24 +19,28 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     sweep = commands.add_parser(
         "sweep",
         parents=[scenario_options],
-        help="run a grid of settings and plot the trade-offs",
+        help="run a grid of settings (or of scenario files) and plot the trade-offs",
         description=(
-            "Run a grid of one or two scenario keys on common random numbers (every point on"
-            " the same seed and replications); print key metrics with 95 % intervals, mark the"
-            " points whose MQL→SQL rate is in the healthy 20–40 % band, write sweep.csv,"
+            "Run a grid of scenario keys on common random numbers (every point on the same seed"
+            " and replications): any key, policy.kind and nurture.kind included, as many keys"
+            " as you like; several SCENARIO files add a first axis, the file (to compare whole"
+            " policies with their parameters). Print key metrics with 95 % intervals, mark the"
+            " points whose MQL→SQL rate is in the healthy 20–40 % band, and write sweep.csv,"
             " sweep.json and trade-off plots (sweep.png, sweep.svg) under --out."
         ),
     )
-    sweep.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
+    sweep.add_argument(
+        "scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML file(s); several: an axis"
+    )
     sweep.add_argument(
         "--param",
         dest="params",
         action="append",
-        required=True,
+        default=[],
         metavar="KEY=START:STOP:STEP|KEY=V1,V2,...",
         help=(
-            "a key to sweep: a range (STOP included when on the grid) or a list of values;"
-            " give it once or twice"
+            "a key to sweep: a range (STOP included when on the grid) or a list of values"
+            " (repeatable: the full grid; needed unless several SCENARIO files are given)"
         ),
     )
     sweep.add_argument(
@@ -47,6 +52,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     sweep.add_argument(
         "--out", type=Path, default=Path("sweep"), metavar="DIR", help="output folder (./sweep)"
     )
+    sweep.add_argument("--format", choices=FORMATS, default="table", help="output format")
     sweep.set_defaults(handler=_sweep)
 
 
@@ -55,7 +61,7 @@ def _sweep(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     with progress_bar() as progress:
         sweep = api.sweep(
-            args.scenario,
+            args.scenarios,
             args.params,
             objective=args.objective,
             replications=args.replications,
@@ -65,10 +71,12 @@ def _sweep(args: argparse.Namespace) -> int:
             **options,
         )
     try:
-        write_sweep(args.out, sweep)
+        with status(f"drawing the trade-off figure and writing {args.out}{os.sep}"):
+            write_sweep(args.out, sweep)
     except OSError as error:
         raise InputError(
             f"--out {args.out}: cannot write the sweep: {error.strerror or error}"
         ) from error
-    write(render_sweep(sweep))
+    write(render_sweep(sweep, args.format))
+    note(f"Wrote {', '.join(FILES)} in {args.out}{os.sep}")
     return EXIT_OK

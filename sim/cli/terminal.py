@@ -1,15 +1,17 @@
 """What the command line prints: plain text for logs and pipes, rich tables on a terminal.
 
 Every command renders through :func:`write`, so every table has one style: on a terminal a
-rich table fitted to its width (numbers never wrap; a table that cannot fit is printed plain,
-which wraps whole lines rather than cutting numbers), and plain aligned text when stdout is a
-pipe or a file (no control codes). Errors and warnings go to stderr, one line each.
+rich table fitted to its width, and plain aligned text when stdout is a pipe or a file (no
+control codes). A cell never wraps: a table wider than the terminal is shown as several tables
+of the columns that fit, each repeating the columns that name a row (the metric, the sweep's
+settings), as a wide spreadsheet is printed on several pages. Errors and warnings go to stderr,
+one line each.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich import box
 from rich.console import Console
@@ -21,14 +23,34 @@ from mqlsim.render.tables import Document, Style, Table
 _COLOURS: dict[Style, str] = {"good": "green", "bad": "red", "strong": "bold red", "": ""}
 
 
-def _rich_table(table: Table) -> RichTable:
+def _rich_table(table: Table, columns: Sequence[int]) -> RichTable:
     rich = RichTable(box=box.SIMPLE_HEAD)
-    for name, align in zip(table.columns, table.align, strict=True):
-        rich.add_column(name, justify=align, no_wrap=align == "right", overflow="fold")
+    for c in columns:
+        rich.add_column(table.columns[c], justify=table.align[c], no_wrap=True)
     for r, row in enumerate(table.rows):
-        cells = [Text(cell, style=_COLOURS[table.style(r, c)]) for c, cell in enumerate(row)]
-        rich.add_row(*cells)
+        rich.add_row(*(Text(row[c], style=_COLOURS[table.style(r, c)]) for c in columns))
     return rich
+
+
+def _fitted(table: Table, console: Console) -> list[RichTable]:
+    """``table`` as one rich table, or as several whose columns fit the console's width, each
+    starting with the table's key columns."""
+    keys = list(range(min(table.key_columns, len(table.columns))))
+    parts: list[list[int]] = []
+    current = list(keys)
+    for column in range(len(keys), len(table.columns)):
+        candidate = [*current, column]
+        if len(current) > len(keys) and _width(table, candidate, console) > console.width:
+            parts.append(current)
+            candidate = [*keys, column]
+        current = candidate
+    parts.append(current)
+    return [_rich_table(table, part) for part in parts]
+
+
+def _width(table: Table, columns: Sequence[int], console: Console) -> int:
+    wide = console.options.update_width(10**4)
+    return console.measure(_rich_table(table, columns), options=wide).maximum
 
 
 def rich_text(document: Document, width: int | None = None) -> str:
@@ -37,13 +59,8 @@ def rich_text(document: Document, width: int | None = None) -> str:
     with console.capture() as capture:
         for index, block in enumerate(document.blocks):
             if isinstance(block, Table):
-                rich = _rich_table(block)
-                needed = console.measure(rich, options=console.options.update_width(10**4))
-                if needed.minimum > console.width:
-                    for line in block.plain_lines():
-                        console.print(Text(line), soft_wrap=True)
-                else:
-                    console.print(rich)
+                for part in _fitted(block, console):
+                    console.print(part)
             else:
                 console.print(Text(block, style=_COLOURS[document.styles.get(index, "")]))
     return capture.get()
@@ -61,6 +78,11 @@ def text(rendered: Document | str, terminal: bool | None = None) -> str:
 def write(rendered: Document | str) -> None:
     """Print ``rendered`` on stdout (see the module docstring)."""
     sys.stdout.write(text(rendered))
+
+
+def note(line: str) -> None:
+    """Tell the user something on stderr (where files went), apart from the output."""
+    print(line, file=sys.stderr)
 
 
 def error_lines(lines: Iterable[str], prefix: str = "error") -> None:

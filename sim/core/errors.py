@@ -19,3 +19,22 @@ class MqlsimWarning(UserWarning):
     Raised with :func:`warnings.warn`; the command line prints it as one ``mqlsim: warning:``
     line, and a notebook shows it as Python shows warnings.
     """
+
+
+#: How many characters of a user's text an error line repeats.
+SHOWN_CHARACTERS = 60
+
+
+def shown(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` quoted for an error line, cut after ``limit`` characters with its length said,
+    so a 300,000-character value never fills a terminal or a CI log."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` as :func:`shown` cuts it, unquoted (a key path in an error line)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"

@@ -14,6 +14,13 @@ An entry is ``DIR/<key>/<replication>.json``, written atomically. An entry that 
 or does not hold exactly the catalogue's metrics is ignored (and later overwritten), never
 trusted. The directory is ``$MQLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/mqlsim``, else
 ``~/.cache/mqlsim``; deleting it clears the cache.
+
+Why not a caching library: ``joblib.Memory`` and ``diskcache`` store pickles, and unpickling a
+file from a shared or planted cache folder runs code; an entry here is plain JSON of numbers,
+checked against the catalogue before use. Their keys hash a function's arguments, while this
+key must leave ``replications`` out (so adding replications reuses the ones done) and include a
+fingerprint of the model's sources. What is left is a few lines of ``hashlib`` and an atomic
+write (:mod:`mqlsim.core.atomic`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
-"""Two scenarios on common random numbers, metric by metric, with gates (`mqlsim compare`).
+"""Two scenarios, or two saved runs, metric by metric, with gates (`mqlsim compare`).
 
-B runs on A's root seed and replication count (or those given), so replication ``r`` of both
-draws the same leads and journeys and only the scenarios' differences show. Both run together
-through :func:`mqlsim.experiments.runner.run_experiments`, sharing one pool and the replication
-cache. The statistics are in :mod:`mqlsim.experiments.paired`, the gates in
+Each side is a scenario to run or a run already done (a saved ``results.json``, see
+:mod:`mqlsim.experiments.saved`, or a result in memory). A scenario runs on the root seed and
+replication count of the other side when that side is done, else on A's (or on those given), so
+replication ``r`` of both draws the same leads and journeys and only the differences show. Scenarios
+that run do so together through :func:`mqlsim.experiments.runner.run_experiments`, sharing one
+pool and the replication cache. When both sides share their seed and replication count the
+comparison is paired; two saved runs that do not are compared as independent samples, and the
+notes say so. The statistics are in :mod:`mqlsim.experiments.paired`, the gates in
 :mod:`mqlsim.experiments.gates`, ``REV:path`` sources in :mod:`mqlsim.scenario.revisions`.
 """
 
@@ -17,14 +21,22 @@ from mqlsim.core.errors import InputError
 from mqlsim.experiments.gates import Gate, GateKind, GateResult, evaluate_gate, parse_gate
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, Progress, run_experiments
+from mqlsim.experiments.saved import SavedRun
 from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 from mqlsim.scenario.revisions import load_revision_scenario, split_revision
 
+#: One side of a comparison: a scenario to run, or a finished run.
+Side = Scenario | SavedRun
+
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything a comparison reports: what ran, the per-metric comparisons, the gate verdicts."""
+    """Everything a comparison reports: what ran, the per-metric comparisons, the gate verdicts.
+
+    ``seed`` and ``replications`` are A's; B's differ only when the comparison is not
+    ``paired`` (two saved runs of different seeds or counts).
+    """
 
     a_source: str
     b_source: str
@@ -35,6 +47,9 @@ class Comparison:
     notes: tuple[str, ...]
     metrics: Mapping[str, PairedComparison]
     gates: tuple[GateResult, ...]
+    paired: bool = True
+    b_seed: int | None = None
+    b_replications: int | None = None
 
     @property
     def failed(self) -> tuple[GateResult, ...]:
@@ -92,24 +107,21 @@ def load_source(source: str | Scenario, overrides: Overrides = ()) -> Scenario:
     return load_scenario(source, overrides)
 
 
-def load_pair(
-    a: str | Scenario, b: str | Scenario, overrides: Overrides = ()
-) -> tuple[Scenario, Scenario]:
-    """Load A and B; :class:`InputError` with the problems of both when either is invalid."""
-    loaded, problems = [], []
-    for source in (a, b):
-        try:
-            loaded.append(load_source(source, overrides))
-        except InputError as error:
-            problems.extend(error.lines)
-    if problems:
-        raise InputError(list(dict.fromkeys(problems)))
-    return loaded[0], loaded[1]
+def _seed_and_count(side: Side) -> tuple[int, int]:
+    if isinstance(side, SavedRun):
+        return side.seed, side.replications
+    return side.scenario.seed, side.scenario.replications
 
 
-def compare_scenarios(
-    a: Scenario,
-    b_own: Scenario,
+def _on(scenario: Scenario, seed: int, replications: int) -> Scenario:
+    """``scenario`` run on ``seed`` with ``replications``."""
+    meta = scenario.scenario.model_copy(update={"seed": seed, "replications": replications})
+    return scenario.model_copy(update={"scenario": meta})
+
+
+def compare_sides(
+    a: Side,
+    b: Side,
     gates: Sequence[Gate] = (),
     *,
     sources: tuple[str, str] = ("A", "B"),
@@ -117,58 +129,118 @@ def compare_scenarios(
     progress: Progress | None = None,
     **execution: Unpack[Execution],
 ) -> Comparison:
-    """Run A and B (on A's seed and replication count) and compare them metric by metric.
+    """Compare B with A metric by metric, running the sides that are scenarios.
 
-    ``sources`` names A and B as the user gave them; ``given`` says whether the seed and the
-    replication count were given explicitly (rather than A's own), for the notes.
+    A scenario runs on the seed and replication count of the other side when that side is a
+    finished run, else on A's, unless ``given`` says the seed or the count was given explicitly
+    (then the scenario's own, which holds the given one). ``sources`` names A and B as the user
+    gave them. A change gate needs at least 2 replications on each side; that is checked before
+    anything runs.
     """
-    seed, replications = a.scenario.seed, a.scenario.replications
-    change_gates = [gate for gate in gates if gate.kind is not GateKind.BOUND]
-    if change_gates and replications < 2:
-        raise InputError(
-            f"--fail-if {change_gates[0].expression!r}: a change gate needs at least 2"
-            f" replications for its interval, not {replications}"
-        )
-    b = b_own.model_copy(
-        update={
-            "scenario": b_own.scenario.model_copy(
-                update={"seed": seed, "replications": replications}
-            )
-        }
-    )
-    a_result, b_result = run_experiments([a, b], progress, **execution)
-    metrics = compare_rows(a_result.replications, b_result.replications)
+    reference = b if isinstance(b, SavedRun) and not isinstance(a, SavedRun) else a
+    seed, count = _seed_and_count(reference)
+    sides: list[Side] = []
+    for side in (a, b):
+        if isinstance(side, Scenario) and side is not reference:
+            own_seed, own_count = _seed_and_count(side)
+            side = _on(side, own_seed if given[0] else seed, own_count if given[1] else count)
+        sides.append(side)
+    _check_change_gates(gates, [_seed_and_count(side)[1] for side in sides])
+    to_run = [side for side in sides if isinstance(side, Scenario)]
+    results = iter(run_experiments(to_run, progress, **execution) if to_run else [])
+    runs = [
+        side if isinstance(side, SavedRun) else SavedRun.from_result(next(results), source)
+        for side, source in zip(sides, sources, strict=True)
+    ]
+    first, second = runs
+    paired = (first.seed, first.replications) == (second.seed, second.replications)
+    metrics = compare_rows(first.rows, second.rows, paired=paired)
     return Comparison(
         a_source=sources[0],
         b_source=sources[1],
-        a_name=a.scenario.name,
-        b_name=b.scenario.name,
-        seed=seed,
-        replications=replications,
-        notes=_notes(a, b_own, given),
+        a_name=first.name,
+        b_name=second.name,
+        seed=first.seed,
+        replications=first.replications,
+        notes=_notes((a, b), runs, given, paired),
         metrics=metrics,
         gates=tuple(evaluate_gate(gate, metrics[gate.metric]) for gate in gates),
+        paired=paired,
+        b_seed=None if paired else second.seed,
+        b_replications=None if paired else second.replications,
     )
 
 
-def _notes(a: Scenario, b_own: Scenario, given: tuple[bool, bool]) -> tuple[str, ...]:
-    """Which seed and how many replications ran, and what of B's own settings was overridden."""
-    seed, replications = a.scenario.seed, a.scenario.replications
-    seed_from = "given" if given[0] else "A's"
-    count_from = "given" if given[1] else "A's"
-    plural = "" if replications == 1 else "s"
-    notes = [
-        f"Common random numbers: A and B both ran {replications} replication{plural}"
-        f" ({count_from}) from root seed {seed} ({seed_from})."
-    ]
-    differs = []
-    if b_own.scenario.seed != seed:
-        differs.append(f"seed {b_own.scenario.seed}")
-    if b_own.scenario.replications != replications:
-        differs.append(f"{b_own.scenario.replications} replications")
-    if differs:
-        notes.append(
-            f"B's file sets {' and '.join(differs)}; A's win, since a paired comparison needs"
-            " the same seeds."
+def _check_change_gates(gates: Sequence[Gate], counts: Sequence[int]) -> None:
+    change_gates = [gate for gate in gates if gate.kind is not GateKind.BOUND]
+    if change_gates and min(counts) < 2:
+        raise InputError(
+            f"--fail-if {change_gates[0].expression!r}: a change gate needs at least 2"
+            f" replications for its interval, not {min(counts)}"
         )
+
+
+def _plural(count: int) -> str:
+    return f"{count} replication" + ("" if count == 1 else "s")
+
+
+def _notes(
+    given_sides: tuple[Side, Side],
+    runs: Sequence[SavedRun],
+    given: tuple[bool, bool],
+    paired: bool,
+) -> tuple[str, ...]:
+    """How the sides were paired (or not), and what of a side's own settings was overridden."""
+    a, b = runs
+    saved = [isinstance(side, SavedRun) for side in given_sides]
+    what = ["A's saved results" if saved[0] else "A", "B's saved results" if saved[1] else "B"]
+    notes = []
+    if paired and not any(saved):
+        count_from = "given" if given[1] else "A's"
+        seed_from = "given" if given[0] else "A's"
+        notes.append(
+            f"Common random numbers: A and B both ran {_plural(a.replications)} ({count_from})"
+            f" from root seed {a.seed} ({seed_from})."
+        )
+    elif paired:
+        how = "nothing was run" if all(saved) else "the scenario ran on the saved run's"
+        notes.append(
+            f"Common random numbers: A and B both have {_plural(a.replications)} from root seed"
+            f" {a.seed} ({how})."
+        )
+    else:
+        notes.append(
+            f"Not paired: {what[0]} are {_plural(a.replications)} from root seed {a.seed},"
+            f" {what[1]} {_plural(b.replications)} from root seed {b.seed}; each interval is"
+            " Welch's for two independent samples, wider than a paired one. Run both on one"
+            " seed and count to pair them."
+        )
+    for label, side, run in zip(("A", "B"), given_sides, runs, strict=True):
+        if not isinstance(side, Scenario):
+            continue
+        differs = []
+        if side.scenario.seed != run.seed:
+            differs.append(f"seed {side.scenario.seed}")
+        if side.scenario.replications != run.replications:
+            differs.append(_plural(side.scenario.replications))
+        if differs:
+            winner = "A's win" if label == "B" and not saved[0] else "the saved run's win"
+            notes.append(
+                f"{label}'s file sets {' and '.join(differs)}; {winner}, since a paired"
+                " comparison needs the same seeds."
+            )
+    versions = {run.package_version for run in runs if run.package_version is not None}
+    if len(versions) > 1:
+        notes.append(
+            "The saved runs come from different versions of mqlsim"
+            f" ({', '.join(sorted(versions))}): the model may differ between them, not only"
+            " the scenarios."
+        )
+    for label, run in zip(("A", "B"), runs, strict=True):
+        if run.missing:
+            notes.append(
+                f"{label}'s saved results lack {len(run.missing)} metrics of this version"
+                f" ({', '.join(run.missing[:3])}{'...' if len(run.missing) > 3 else ''}):"
+                " shown as n/a."
+            )
     return tuple(notes)

@@ -19,6 +19,11 @@ Rules, for every metric:
   ``-`` for one in the bad direction, ``~`` when not significant, and ``*`` for a significant
   change of a metric with no good direction (``higher_is_better is None``: volumes such as
   ``mqls``, where more is neither better nor worse by itself).
+
+Two saved runs that do not share their seed and replication count (``mqlsim compare`` of two
+``results.json``) cannot be paired: :func:`compare_unpaired` then compares the two samples with
+Welch's t-interval (unequal variances, Welch–Satterthwaite degrees of freedom), which is wider,
+and the same rules apply with ``n`` and ``n_b`` counting each side's measured replications.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
-from mqlsim.experiments.summary import summarize
+from mqlsim.experiments.summary import CONFIDENCE, summarize
 
 BETTER = "+"
 WORSE = "-"
@@ -54,6 +61,17 @@ class PairedComparison:
     relative: float
     relative_low: float
     relative_high: float
+    #: False for two independent samples (:func:`compare_unpaired`); ``n`` then counts A's
+    #: measured replications and ``n_b`` B's.
+    paired: bool = True
+    n_b: int | None = None
+
+    @property
+    def sample(self) -> str:
+        """How many replications the interval rests on: ``n=5``, or ``n=5 and 3 (unpaired)``."""
+        if self.paired:
+            return f"n={self.n}"
+        return f"n={self.n} and {self.n_b} (unpaired)"
 
     @property
     def significant(self) -> bool:
@@ -84,7 +102,7 @@ def compare_metric(
     ]
     n = len(pairs)
     if n == 0:
-        return PairedComparison(name, 0, *([math.nan] * 8))
+        return _unmeasured(name, 0)
     a_mean = math.fsum(a for a, _ in pairs) / n
     b_mean = math.fsum(b for _, b in pairs) / n
     differences = [b - a for a, b in pairs]
@@ -101,13 +119,72 @@ def compare_metric(
     )
 
 
+def _unmeasured(name: str, n: int, paired: bool = True, n_b: int | None = None) -> PairedComparison:
+    """A comparison with nothing to compare: every number ``nan``."""
+    nan = math.nan
+    return PairedComparison(name, n, nan, nan, nan, nan, nan, nan, nan, nan, paired, n_b)
+
+
+def compare_unpaired(
+    name: str, a_values: Sequence[float], b_values: Sequence[float]
+) -> PairedComparison:
+    """Compare metric ``name`` over two independent samples: Welch's 95 % t-interval of
+    ``mean(B) - mean(A)``; the relative change and its interval are divided by A's mean as in
+    :func:`compare_metric`."""
+    a = np.array([float(v) for v in a_values if not math.isnan(v)])
+    b = np.array([float(v) for v in b_values if not math.isnan(v)])
+    nan = math.nan
+    if a.size == 0 or b.size == 0:
+        return _unmeasured(name, int(a.size), paired=False, n_b=int(b.size))
+    a_mean, b_mean = float(a.mean()), float(b.mean())
+    difference = b_mean - a_mean
+    low = high = math.nan
+    if a.size >= 2 and b.size >= 2:
+        a_var, b_var = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+        spread = a_var + b_var
+        if spread == 0:
+            low = high = difference
+        else:
+            freedom = spread**2 / (a_var**2 / (a.size - 1) + b_var**2 / (b.size - 1))
+            # scipy.stats.t.ppf's own function, without loading scipy.stats (as summarize does)
+            from scipy.special import stdtrit
+
+            half = float(stdtrit(freedom, 0.5 + CONFIDENCE / 2) * math.sqrt(spread))
+            low, high = difference - half, difference + half
+    if a_mean != 0:
+        relative_low, relative_high = sorted((low / a_mean, high / a_mean))
+        relative = difference / a_mean
+    elif difference == 0 and low == high == 0:
+        relative = relative_low = relative_high = 0.0
+    else:
+        relative = relative_low = relative_high = nan
+    return PairedComparison(
+        name,
+        int(a.size),
+        a_mean,
+        b_mean,
+        difference,
+        low,
+        high,
+        relative,
+        relative_low,
+        relative_high,
+        False,
+        int(b.size),
+    )
+
+
 def compare_rows(
-    a_rows: Sequence[Mapping[str, float]], b_rows: Sequence[Mapping[str, float]]
+    a_rows: Sequence[Mapping[str, float]],
+    b_rows: Sequence[Mapping[str, float]],
+    paired: bool = True,
 ) -> dict[str, PairedComparison]:
-    """Compare every catalogue metric, in report order; ``a_rows[r]`` pairs with ``b_rows[r]``."""
-    if len(a_rows) != len(b_rows):
+    """Compare every catalogue metric, in report order: ``a_rows[r]`` pairs with ``b_rows[r]``,
+    or, with ``paired=False``, the two samples are independent (:func:`compare_unpaired`)."""
+    if paired and len(a_rows) != len(b_rows):
         raise ValueError(f"cannot pair {len(a_rows)} replications of A with {len(b_rows)} of B")
+    compare = compare_metric if paired else compare_unpaired
     return {
-        name: compare_metric(name, [row[name] for row in a_rows], [row[name] for row in b_rows])
+        name: compare(name, [row[name] for row in a_rows], [row[name] for row in b_rows])
         for name in METRIC_NAMES
     }

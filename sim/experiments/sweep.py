@@ -1,4 +1,10 @@
-"""A grid of one or two scenario keys, run on common random numbers (`mqlsim sweep`).
+"""A grid of scenario keys, or of scenario files, run on common random numbers (`mqlsim sweep`).
+
+Any key of a scenario may be swept, ``policy.kind`` and ``nurture.kind`` included (a point that
+changes a kind starts that table from the new kind's defaults, see
+:mod:`mqlsim.scenario.loading`); several keys make the full grid. To compare whole policies with
+their parameters, sweep scenario files: with several files the first axis is the file
+(``scenario``), every file running on the first one's seed and replication count.
 
 ``KEY=START:STOP:STEP`` gives ``START, START+STEP, ...`` up to STOP, which is included when it
 lies on the grid (within 1e-9 of a step); integers stay integers, float grids are built with
@@ -8,6 +14,17 @@ so ``0:1:0.1`` ends at exactly ``0.3, ..., 1.0`` with no drift. ``KEY=V1,V2,...`
 points differ only by their settings. Each point is validated by the scenario loader, so an
 unknown key or a bad value is reported like an override. Points whose MQL→SQL rate is in the
 20–40 % band practitioners call healthy are marked; an objective names the best point.
+
+Two pieces are written here although libraries come close; the reasons:
+
+- the grid: ``numpy.arange`` drifts (``0.1 * 3`` is ``0.30000000000000004``) and leaves STOP
+  out, and ``numpy.linspace`` needs a count; :func:`_range` computes the count from STEP with a
+  tolerance, keeps integers integers and rounds with ``linspace``, and ``itertools.product``
+  builds the grid;
+- the objective: ``eval`` (or pandas' ``DataFrame.eval``/numexpr, which accept attribute access
+  and function calls) would run whatever a shared command line holds; parsing with :mod:`ast`
+  and evaluating only a whitelist of arithmetic on metric columns keeps it to arithmetic, in
+  about thirty lines.
 """
 
 from __future__ import annotations
@@ -23,15 +40,16 @@ from typing import Any, Unpack, cast
 
 import numpy as np
 
-from mqlsim.core.errors import InputError
+from mqlsim.core.errors import InputError, shown
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary, summarize
 from mqlsim.scenario.loading import Overrides, load_scenario, override_list, parse_override
 from mqlsim.scenario.models import Scenario
 
-MAX_PARAMS = 2
 MAX_POINTS = 1000
+#: The key of the scenario-file axis of a sweep over several files.
+SCENARIO_KEY = "scenario"
 #: STOP is on the grid when (STOP - START) / STEP is this close to a whole number.
 GRID_TOLERANCE = 1e-9
 #: Float grid values are rounded to this many significant digits of the range's magnitude.
@@ -40,7 +58,10 @@ BAND_METRIC = "mql_to_sql_rate"
 HEALTHY_BAND = (0.20, 0.40)
 _PARAM_SYNTAX = "expected KEY=START:STOP:STEP or KEY=V1,V2,..."
 #: How the loader names an override in its error lines (``--set 'K=V': ``, ``overrides['K']: ``).
-_OVERRIDE_PREFIX = re.compile(r"^(?:--set(?: '[^']*'| \"[^\"]*\")?|overrides(?:\[[^\]]*\])?): ")
+_OVERRIDE_PREFIX = re.compile(
+    r"^(?:--set(?: (?:'[^']*'|\"[^\"]*\")(?:\.\.\. \([\d,]+ characters\))?)?"
+    r"|overrides(?:\[[^\]]*\])?): "
+)
 
 
 @dataclass(frozen=True)
@@ -58,22 +79,24 @@ def parse_param(text: str) -> Param:
     key, equals, spec = text.partition("=")
     key, spec = key.strip(), spec.strip()
     if not equals or not key or not spec:
-        raise InputError(f"--param {text!r}: {_PARAM_SYNTAX}")
+        raise InputError(f"--param {shown(text)}: {_PARAM_SYNTAX}")
     if ":" in spec:
         values: list[Any] = _range(text, spec)
         literals = [repr(value) for value in values]
     else:
         literals = [item.strip() for item in spec.split(",")]
         if not all(literals):
-            raise InputError(f"--param {text!r}: empty value in the list; {_PARAM_SYNTAX}")
+            raise InputError(f"--param {shown(text)}: empty value in the list; {_PARAM_SYNTAX}")
         try:
             values = [parse_override(f"{key}={literal}")[1] for literal in literals]
         except InputError as error:
             raise InputError(
-                f"--param {text!r}: {_OVERRIDE_PREFIX.sub('', error.lines[0])}"
+                f"--param {shown(text)}: {_OVERRIDE_PREFIX.sub('', error.lines[0])}"
             ) from None
     if len(values) > MAX_POINTS:
-        raise InputError(f"--param {text!r}: {len(values)} values, at most {MAX_POINTS} allowed")
+        raise InputError(
+            f"--param {shown(text)}: {len(values)} values, at most {MAX_POINTS} allowed"
+        )
     return Param(text=text, key=key, literals=tuple(literals), values=tuple(values))
 
 
@@ -81,19 +104,21 @@ def _range(text: str, spec: str) -> list[int] | list[float]:
     """The values of ``START:STOP:STEP`` (see the module docstring)."""
     parts = [part.strip() for part in spec.split(":")]
     if len(parts) != 3:
-        raise InputError(f"--param {text!r}: {_PARAM_SYNTAX}")
+        raise InputError(f"--param {shown(text)}: {_PARAM_SYNTAX}")
     try:
         numbers = [_number(part) for part in parts]
     except ValueError:
-        raise InputError(f"--param {text!r}: START, STOP and STEP must be numbers") from None
+        raise InputError(f"--param {shown(text)}: START, STOP and STEP must be numbers") from None
     start, stop, step = numbers
     if step == 0:
-        raise InputError(f"--param {text!r}: STEP must not be 0")
+        raise InputError(f"--param {shown(text)}: STEP must not be 0")
     span = (stop - start) / step
     if span < 0:
-        raise InputError(f"--param {text!r}: STOP cannot be reached from START by steps of STEP")
+        raise InputError(
+            f"--param {shown(text)}: STOP cannot be reached from START by steps of STEP"
+        )
     if span + 1 > MAX_POINTS:
-        raise InputError(f"--param {text!r}: more than {MAX_POINTS} values")
+        raise InputError(f"--param {shown(text)}: more than {MAX_POINTS} values")
     nearest = round(span)
     on_grid = abs(span - nearest) <= GRID_TOLERANCE
     count = (nearest if on_grid else math.floor(span)) + 1
@@ -150,7 +175,7 @@ def parse_objective(text: str) -> Objective:
         tree = ast.parse(text.strip(), mode="eval").body
     except (SyntaxError, RecursionError, MemoryError):
         raise InputError(
-            f"--objective {text!r}: expected an arithmetic expression over metric names,"
+            f"--objective {shown(text)}: expected an arithmetic expression over metric names,"
             " e.g. 'revenue_won - 120 * sales_hours'"
         ) from None
     _check(tree, text)
@@ -167,10 +192,10 @@ def _check(node: ast.expr, text: str) -> None:
         if node.id not in METRIC_BY_NAME:
             close = difflib.get_close_matches(node.id, METRIC_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise InputError(f"--objective {text!r}: unknown metric {node.id!r}{hint}")
+            raise InputError(f"--objective {shown(text)}: unknown metric {node.id!r}{hint}")
     elif not (isinstance(node, ast.Constant) and type(node.value) in (int, float)):
         raise InputError(
-            f"--objective {text!r}: {ast.unparse(node)!r} is not allowed; use numbers, metric"
+            f"--objective {shown(text)}: {ast.unparse(node)!r} is not allowed; use numbers, metric"
             " names, + - * / and parentheses"
         )
 
@@ -258,28 +283,55 @@ def grid_params(grid: Mapping[str, Iterable[Any]]) -> list[Param]:
 
 
 def sweep_scenarios(
-    source: str | Scenario, overrides: Overrides, params: Sequence[Param]
-) -> tuple[Scenario, list[tuple[dict[str, Any], Scenario]]]:
-    """The base scenario and, for every grid point in order, its settings and scenario.
+    source: str | Scenario | Sequence[str | Scenario], overrides: Overrides, params: Sequence[Param]
+) -> tuple[Scenario, list[Param], list[tuple[dict[str, Any], Scenario]]]:
+    """The base scenario, the grid's axes (``params``, after the scenario axis when there are
+    several scenarios) and, for every grid point in order, its settings and scenario.
 
-    Each value is first tried alone on the base so a bad one is blamed on its param.
+    ``source`` is one scenario or several: with several, the first axis of the grid is the
+    scenario (key :data:`SCENARIO_KEY`), each run on the first one's seed and replication
+    count. Each value is first tried alone on the base so a bad one is blamed on its param.
     """
-    if not 1 <= len(params) <= MAX_PARAMS:
-        raise InputError(f"--param: give 1 to {MAX_PARAMS} params, found {len(params)}")
+    sources = [source] if isinstance(source, str | Scenario) else list(source)
+    if not sources:
+        raise InputError("sweep: give at least one scenario")
+    if not params and len(sources) < 2:
+        raise InputError("--param: give at least one key to sweep, or several scenario files")
     keys = [param.key for param in params]
     if len(set(keys)) != len(keys):
         raise InputError(f"--param: each key may be swept once, found {', '.join(keys)}")
-    if math.prod(len(param.values) for param in params) > MAX_POINTS:
+    if SCENARIO_KEY in keys:
+        raise InputError(
+            f"--param {SCENARIO_KEY}: sweep scenario files by naming them: mqlsim sweep A B ..."
+        )
+    if len(sources) * math.prod(len(param.values) for param in params) > MAX_POINTS:
         raise InputError(f"--param: the grid has more than {MAX_POINTS} points")
-    base = load_scenario(source, overrides)
     given = override_list(overrides)
+    base = load_scenario(sources[0], given)
+    if len(sources) > 1:
+        meta = base.scenario
+        given = [
+            *given,
+            ("scenario.seed", meta.seed, "seed"),
+            ("scenario.replications", meta.replications, "replications"),
+        ]
+        labels = tuple(_source_label(item) for item in sources)
+        params = [
+            Param(f"{SCENARIO_KEY}={','.join(labels)}", SCENARIO_KEY, labels, labels),
+            *params,
+        ]
     loaded: dict[tuple[tuple[int, int], ...], Scenario] = {}
+    swept = [param for param in params if param.key != SCENARIO_KEY]
+    offset = len(params) - len(swept)
 
     def load(indices: tuple[tuple[int, int], ...], blame: str) -> Scenario:
         if indices not in loaded:
-            extra = [(params[p].key, params[p].values[i]) for p, i in indices]
+            chosen = dict(indices)
+            extra = [(params[p].key, params[p].values[i]) for p, i in indices if p >= offset]
             try:
-                loaded[indices] = load_scenario(source, [*given, *extra])
+                loaded[indices] = load_scenario(
+                    sources[chosen.get(0, 0) if offset else 0], [*given, *extra]
+                )
             except InputError as error:
                 lines = [f"{blame}: {_OVERRIDE_PREFIX.sub('', line)}" for line in error.lines]
                 raise InputError(lines) from None
@@ -287,15 +339,20 @@ def sweep_scenarios(
 
     for p, param in enumerate(params):
         for i in range(len(param.values)):
-            load(((p, i),), f"--param {param.text!r}")
+            load(((p, i),), f"--param {shown(param.text)}" if p >= offset else str(sources[i]))
     points = []
-    blame = " and ".join(f"--param {param.text!r}" for param in params)
+    blame = " and ".join(f"--param {shown(param.text)}" for param in swept) or "sweep"
     for combination in itertools.product(*(range(len(param.values)) for param in params)):
         settings = {
             param.key: param.values[i] for param, i in zip(params, combination, strict=True)
         }
         points.append((settings, load(tuple(enumerate(combination)), blame)))
-    return base, points
+    return base, list(params), points
+
+
+def _source_label(source: str | Scenario) -> str:
+    """A scenario file as the grid names it (a loaded scenario by its name)."""
+    return source if isinstance(source, str) else source.scenario.name
 
 
 def run_sweep(

@@ -23,6 +23,18 @@ READING = (
     " A's mean; shares in %, their differences in percentage points; n = replications measured"
     " by both."
 )
+UNPAIRED_READING = (
+    "B − A with Welch's 95 % t-interval for two independent samples; change relative to A's"
+    " mean; shares in %, their differences in percentage points; n = replications measured in"
+    " A, then in B."
+)
+
+
+def reading(comparison: Comparison) -> str:
+    """How to read the table's interval and ``n`` (paired or not)."""
+    return READING if comparison.paired else UNPAIRED_READING
+
+
 _MARK_STYLES: dict[str, Style] = {BETTER: "good", WORSE: "bad"}
 
 
@@ -31,23 +43,32 @@ def _signed(value: float, unit: str) -> str:
     return f"+{text}" if value > 0 else text
 
 
-def _row(metric: PairedComparison) -> tuple[str, ...]:
-    """One table row; ``n/a`` for what is undefined."""
+def change_cells(metric: PairedComparison) -> tuple[str, str]:
+    """B − A and its 95 % interval as the comparison table shows them (shares in percentage
+    points; ``n/a`` for what is undefined): also the report's."""
     unit = METRIC_BY_NAME[metric.name].unit
     if math.isnan(metric.ci_low):
         interval = "n/a"
     else:
         interval = f"{_signed(metric.ci_low, unit)} – {_signed(metric.ci_high, unit)}"
+    difference = "n/a" if math.isnan(metric.difference) else _signed(metric.difference, unit)
+    return difference, interval
+
+
+def _row(metric: PairedComparison) -> tuple[str, ...]:
+    """One table row; ``n/a`` for what is undefined."""
+    unit = METRIC_BY_NAME[metric.name].unit
+    difference, interval = change_cells(metric)
     relative = "n/a" if math.isnan(metric.relative) else f"{metric.relative * 100:+.1f} %"
     return (
         metric.name,
         format_value(metric.a_mean, unit),
         format_value(metric.b_mean, unit),
-        "n/a" if math.isnan(metric.difference) else _signed(metric.difference, unit),
+        difference,
         interval,
         relative,
         metric.mark,
-        str(metric.n),
+        str(metric.n) if metric.paired else f"{metric.n}, {metric.n_b}",
         UNIT_FORMATS[unit][1],
     )
 
@@ -87,7 +108,7 @@ def _document(comparison: Comparison) -> Document:
         f"A: {comparison.a_source} ({comparison.a_name})",
         f"B: {comparison.b_source} ({comparison.b_name})",
         *comparison.notes,
-        READING,
+        reading(comparison),
         f"Marks: {MARK_LEGEND}.",
         "",
         comparison_table(comparison),
@@ -126,7 +147,7 @@ def _markdown(comparison: Comparison) -> str:
         align=table.align,
         markdown_align=table.markdown_align,
     )
-    lines += [f"{READING} Marks: {MARK_LEGEND}.", "", *marked.markdown_lines()]
+    lines += [f"{reading(comparison)} Marks: {MARK_LEGEND}.", "", *marked.markdown_lines()]
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +157,9 @@ def _number(value: float) -> float | None:
 
 
 def comparison_document(comparison: Comparison) -> dict[str, Any]:
-    """The ``--format json`` document: plain numbers (shares as fractions), nan as null."""
+    """The ``--format json`` document: plain numbers (shares as fractions, a gate's value too),
+    nan as null; ``seed`` and ``replications`` are null when the sides are not paired (each
+    side's are under ``a`` and ``b``)."""
     metrics = {
         name: {
             "a_mean": _number(metric.a_mean),
@@ -148,6 +171,7 @@ def comparison_document(comparison: Comparison) -> dict[str, Any]:
             "relative_ci_low": _number(metric.relative_low),
             "relative_ci_high": _number(metric.relative_high),
             "n": metric.n,
+            **({} if metric.paired else {"n_b": metric.n_b}),
             "significant": metric.significant,
             "mark": metric.mark,
         }
@@ -159,17 +183,33 @@ def comparison_document(comparison: Comparison) -> dict[str, Any]:
             "metric": result.gate.metric,
             "kind": result.gate.kind.name.lower(),
             "operator": result.gate.operator,
-            "value": result.gate.value,
+            "value": _number(result.gate.value),
+            "unit": result.gate.unit,
             "passed": result.passed,
             "reason": result.reason,
         }
         for result in comparison.gates
     ]
+    b_seed = comparison.seed if comparison.b_seed is None else comparison.b_seed
+    b_count = (
+        comparison.replications if comparison.b_replications is None else comparison.b_replications
+    )
     return {
-        "a": {"source": comparison.a_source, "scenario": comparison.a_name},
-        "b": {"source": comparison.b_source, "scenario": comparison.b_name},
-        "seed": comparison.seed,
-        "replications": comparison.replications,
+        "a": {
+            "source": comparison.a_source,
+            "scenario": comparison.a_name,
+            "seed": comparison.seed,
+            "replications": comparison.replications,
+        },
+        "b": {
+            "source": comparison.b_source,
+            "scenario": comparison.b_name,
+            "seed": b_seed,
+            "replications": b_count,
+        },
+        "paired": comparison.paired,
+        "seed": comparison.seed if comparison.paired else None,
+        "replications": comparison.replications if comparison.paired else None,
         "notes": list(comparison.notes),
         "metrics": metrics,
         "gates": gates,

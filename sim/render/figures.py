@@ -354,12 +354,6 @@ class TruthData:
     bar: np.ndarray | None
     thresholds: dict[str, float]
 
-    @property
-    def confusion(self) -> np.ndarray:
-        """Counts: row 0 in market, row 1 not; column 0 MQL, column 1 not."""
-        rows = (self.in_market, ~self.in_market)
-        return np.array([[np.sum(row & self.mql), np.sum(row & ~self.mql)] for row in rows])
-
 
 def _score_rule(
     policy: object,
@@ -470,6 +464,88 @@ def _days(scenario: Scenario) -> str:
     return f"days {begin:g}–{horizon:g} (the measured period)"
 
 
+@dataclass(frozen=True)
+class Headline:
+    """A figure's title and the metric means it states, by catalogue name.
+
+    Every number a title states is a metric's mean over the replications, the very number the
+    tables show (docs/metrics.md defines it): one definition per quantity, named the same in
+    figure and table. ``metrics`` lets tests/test_figures.py check exactly that.
+    """
+
+    text: str
+    metrics: dict[str, float]
+
+
+def _means(rows: Sequence[Mapping[str, float]], *names: str) -> dict[str, float]:
+    return {name: summarize([row[name] for row in rows]).mean for name in names}
+
+
+def funnel_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
+    """``MQL→SQL is 16.9 %: below the healthy 20–40 % band``."""
+    means = _means(rows, "mql_to_sql_rate")
+    rate = means["mql_to_sql_rate"]
+    if math.isnan(rate):
+        return Headline("MQL→SQL rate not measured (no MQLs)", means)
+    low, high = HEALTHY_BAND
+    verdict = "below" if rate < low else "above" if rate > high else "inside"
+    return Headline(f"MQL→SQL is {_percent(rate)}: {verdict} the healthy 20–40 % band", means)
+
+
+def missed_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
+    """``724 buyers missed ($25.2M pipeline); 57 % were never MQL``: the biggest cause."""
+    causes = [cause.metric for cause in MISSED_CAUSES]
+    means = _means(rows, "missed_opportunities", "lost_pipeline_value", *causes)
+    total = means["missed_opportunities"]
+    if not (math.isfinite(total) and total > 0):
+        return Headline("No buyer was missed", _means(rows, "missed_opportunities"))
+    biggest = max(range(len(causes)), key=lambda i: means[causes[i]])
+    cause = MISSED_CAUSES[biggest]
+    text = (
+        f"{_count(total)} buyers missed ({_money(means['lost_pipeline_value'])} pipeline); "
+        f"{_percent(means[cause.metric] / total, 0)} {cause.sentence}"
+    )
+    stated = ("missed_opportunities", "lost_pipeline_value", cause.metric)
+    return Headline(text, {name: means[name] for name in stated})
+
+
+def rep_hours_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
+    """``87 % of rep hours on MQLs went to leads that never became SQL``: wasted_sales_hours
+    over sales_hours, as the tables give them."""
+    means = _means(rows, "wasted_sales_hours", "sales_hours")
+    spent = means["sales_hours"]
+    if not spent > 0:
+        return Headline("No rep hours were spent on MQLs", means)
+    share = means["wasted_sales_hours"] / spent
+    return Headline(
+        f"{_percent(share, 0)} of rep hours on MQLs went to leads that never became SQL", means
+    )
+
+
+def over_time_headline(run: RunData) -> Headline:
+    """``Speed to lead: median 12 h against a 4 h SLA; 76 % of MQLs breach it``."""
+    means = _means(run.rows, "speed_to_lead_hours_median", "sla_breach_rate")
+    if math.isnan(means["speed_to_lead_hours_median"]):
+        return Headline("Speed to lead not measured: no MQL was touched", means)
+    sla = run.scenario.sales.sla_hours
+    return Headline(
+        f"Speed to lead: median {means['speed_to_lead_hours_median']:.0f} h against a {sla:g} h "
+        f"SLA; {_percent(means['sla_breach_rate'], 0)} of MQLs breach it",
+        means,
+    )
+
+
+def truth_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
+    """``26 % of MQLs were made in a buying window; 63 % of buyers were caught in it``:
+    mql_precision and mql_recall."""
+    means = _means(rows, "mql_precision", "mql_recall")
+    return Headline(
+        f"{_percent(means['mql_precision'], 0)} of MQLs were made in a buying window; "
+        f"{_percent(means['mql_recall'], 0)} of buyers were caught in theirs",
+        means,
+    )
+
+
 # --------------------------------------------------------------------------- run figures
 
 
@@ -477,13 +553,7 @@ def funnel_figure(run: RunData) -> Figure:
     """Leads → MQL → SAL → SQL → opportunity → won, with stage rates, and the MQL→SQL rate
     against the healthy 20–40 % band."""
     data = funnel_data(run.rows)
-    rate = data.mql_to_sql.mean
-    low, high = HEALTHY_BAND
-    if math.isnan(rate):
-        title = "MQL→SQL rate not measured (no MQLs)"
-    else:
-        verdict = "below" if rate < low else "above" if rate > high else "inside"
-        title = f"MQL→SQL is {_percent(rate)}: {verdict} the healthy 20–40 % band"
+    title = funnel_headline(run.rows).text
     subtitle = (
         f"{run.scenario.scenario.name} · {_source(run)} · {_days(run.scenario)}. "
         "Each stage counts distinct leads; the percentage is the share of the stage before."
@@ -571,14 +641,7 @@ def missed_figure(run: RunData) -> Figure:
     data = missed_data(run.rows)
     means = np.array([count.mean for count in data.counts])
     total = data.total.mean
-    if math.isfinite(total) and total > 0:
-        biggest = int(np.nanargmax(means))
-        title = (
-            f"{_count(total)} buyers missed ({_money(data.lost_value.mean)} pipeline); "
-            f"{_percent(means[biggest] / total, 0)} {MISSED_CAUSES[biggest].sentence}"
-        )
-    else:
-        title = "No buyer was missed"
+    title = missed_headline(run.rows).text
     subtitle = (
         f"{run.scenario.scenario.name} · {_source(run)} · cohort: real buyers (in market, with "
         f"budget and authority) whose buying window closed in {_days(run.scenario)} "
@@ -630,45 +693,47 @@ def _part_week_note(weekly: WeeklyData, whole: WeeklyData) -> str:
 
 
 def rep_hours_figure(run: RunData) -> Figure:
-    """Rep hours at work split into productive, wasted, still-open and idle; and by week."""
+    """Rep hours on MQLs over every replication (sales_hours: wasted_sales_hours and the rest)
+    beside the idle hours; and one replication week by week."""
     weekly = weekly_data(run.scenario, run.detail)
     whole = weekly.whole_weeks()
-    productive = weekly.productive_hours.sum()
-    wasted = weekly.wasted_hours.sum()
-    still_open = weekly.open_hours.sum()
-    at_work = weekly.hours_at_work.sum()
-    spent = productive + wasted + still_open
+    headline = rep_hours_headline(run.rows)
+    spent, wasted = headline.metrics["sales_hours"], headline.metrics["wasted_sales_hours"]
     utilisation = summarize([row["rep_utilization"] for row in run.rows])
-    share = wasted / spent if spent > 0 else math.nan
-    title = f"{_percent(share, 0)} of rep hours on MQLs went to leads that never became SQL"
-    if spent == 0:
-        title = "No rep hours were spent on MQLs"
+    # Hours at work per replication: sales_hours / rep_utilization (the metric's denominator).
+    at_work = [
+        row["sales_hours"] / row["rep_utilization"]
+        for row in run.rows
+        if row["rep_utilization"] > 0
+    ]
+    available = summarize(at_work).mean
+    available = available if math.isfinite(available) else spent
     subtitle = (
-        f"{run.scenario.scenario.name} · hours: {_detail(run)}, {_days(run.scenario)} · "
-        f"utilisation: {_interval(utilisation, _percent)} over every replication. Wasted: "
-        "episodes that ended without an SQL; still open: in sales at the horizon."
-        + _part_week_note(weekly, whole)
+        f"{run.scenario.scenario.name} · left: {_source(run)}, the means the tables show:"
+        f" wasted_sales_hours {wasted:,.1f} of sales_hours {spent:,.1f}; right: {_detail(run)},"
+        " week by week. Wasted: episodes that ended without an SQL; still open: in sales at the"
+        " horizon." + _part_week_note(weekly, whole)
     )
-    parts = (
-        ("productive (became SQL)", productive, whole.productive_hours, GREEN),
-        ("wasted (no SQL)", wasted, whole.wasted_hours, VERMILLION),
-        ("still open at the horizon", still_open, whole.open_hours, SKY),
-        ("idle", max(at_work - spent, 0.0), None, LIGHT),
+    bar = (
+        ("wasted_sales_hours", wasted, VERMILLION),
+        ("became SQL or still open", spent - wasted, GREEN),
+        ("idle", max(available - spent, 0.0), LIGHT),
     )
     with _style():
-        figure = _figure(title, subtitle)
-        total, weeks = figure.subplots(1, 2, width_ratios=[1, 3.2])
+        figure = _figure(headline.text, subtitle)
+        total, weeks = figure.subplots(1, 2, width_ratios=[1.1, 3.1])
         bottom = 0.0
-        for _, hours, _, colour in parts:
+        for label, hours, colour in bar:
             total.bar(0, hours, bottom=bottom, color=colour, width=0.6)
-            if at_work > 0 and hours / at_work > 0.06:
+            if available > 0 and hours / available > 0.1:
+                share = f"\n{_percent(hours / spent, 0)} of sales_hours" if label != "idle" else ""
                 total.text(
                     0,
                     bottom + hours / 2,
-                    f"{hours:,.0f} h\n{_percent(hours / at_work, 0)}",
+                    f"{label}\n{hours:,.0f} h{share}",
                     ha="center",
                     va="center",
-                    fontsize=13,
+                    fontsize=12,
                     weight="bold",
                 )
             bottom += hours
@@ -677,9 +742,14 @@ def rep_hours_figure(run: RunData) -> Figure:
         total.spines["bottom"].set_visible(False)
         total.set_ylabel("rep hours at work (h)")
         total.yaxis.set_major_formatter(lambda value, _: f"{value:,.0f}")
-        total.set_title(f"Busy {_percent(utilisation.mean, 0)}")
+        total.set_title(f"rep_utilization {_percent(utilisation.mean)}")
+        parts = (
+            ("productive (became SQL)", whole.productive_hours, GREEN),
+            ("wasted (no SQL)", whole.wasted_hours, VERMILLION),
+            ("still open at the horizon", whole.open_hours, SKY),
+        )
         stacked = np.zeros(whole.days.size)
-        for _, _, series, colour in parts[:3]:
+        for _, series, colour in parts:
             weeks.bar(
                 whole.edges[:-1], series, whole.days * 0.85, stacked, align="edge", color=colour
             )
@@ -688,8 +758,8 @@ def rep_hours_figure(run: RunData) -> Figure:
         weeks.set_xlabel("day of the run")
         weeks.set_ylabel("rep hours per week (h)")
         weeks.set_xlim(whole.edges[0], whole.edges[-1])
-        weeks.set_title("Week by week")
-        handles: list[Artist] = [Patch(color=colour, label=label) for label, _, _, colour in parts]
+        weeks.set_title(f"Week by week (replication {run.replication})")
+        handles: list[Artist] = [Patch(color=colour, label=label) for label, _, colour in parts]
         handles.append(Line2D([], [], color="black", lw=2, label="hours at work"))
         weeks.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
@@ -700,15 +770,10 @@ def over_time_figure(run: RunData) -> Figure:
     weekly = weekly_data(run.scenario, run.detail)
     whole = weekly.whole_weeks()
     sla = run.scenario.sales.sla_hours
-    row = run.detail.metrics
-    title = (
-        f"Speed to lead: median {row['speed_to_lead_hours_median']:.0f} h against a {sla:g} h "
-        f"SLA; {_percent(row['sla_breach_rate'], 0)} of MQLs breach it"
-    )
-    if math.isnan(row["speed_to_lead_hours_median"]):
-        title = "Speed to lead not measured: no MQL was touched"
+    title = over_time_headline(run).text
     subtitle = (
-        f"{run.scenario.scenario.name} · {_detail(run)} · {_days(run.scenario)}, week by week."
+        f"{run.scenario.scenario.name} · title: speed_to_lead_hours_median and sla_breach_rate,"
+        f" {_source(run)}; panels: {_detail(run)} · {_days(run.scenario)}, week by week."
         " Speed to lead: from MQL to the first sales attempt, by the week of the MQL."
         + _part_week_note(weekly, whole)
     )
@@ -746,28 +811,22 @@ def over_time_figure(run: RunData) -> Figure:
 
 
 def truth_figure(run: RunData) -> Figure:
-    """The policy against the hidden truth: MQL or not × in market or not, and the score
-    distributions of in-market and other leads with the threshold(s)."""
+    """The policy against the hidden truth: mql_precision and mql_recall (means over every
+    replication, as the tables give them), and the score distributions of leads with and
+    without a buying window, with the threshold(s)."""
     data = truth_data(run.scenario, run.detail)
-    confusion = data.confusion
-    in_market = confusion[0].sum()
-    flagged = confusion[:, 0].sum()
-    recall = confusion[0, 0] / in_market if in_market else math.nan
-    precision = confusion[0, 0] / flagged if flagged else math.nan
-    title = (
-        f"{_percent(recall, 0)} of in-market leads became MQL; "
-        f"{_percent(precision, 0)} of MQLs were in market"
-    )
+    headline = truth_headline(run.rows)
     _, horizon = _period(run.scenario)
     subtitle = (
-        f"{run.scenario.scenario.name} · {_detail(run)} · cohort: the {confusion.sum():,} leads "
-        f"created in {_days(run.scenario)}. In market: buying window opened by day "
-        f"{horizon:g} (hidden from the policy); MQL: at least once by then."
+        f"{run.scenario.scenario.name} · left: mql_precision and mql_recall, {_source(run)}"
+        f" (docs/metrics.md) · right: {_detail(run)}, the {data.in_market.size:,} leads created"
+        f" in {_days(run.scenario)}, by whether their buying window opened by day {horizon:g}"
+        " (hidden from the policy)."
     )
     with _style():
-        figure = _figure(title, subtitle)
-        matrix, scores = figure.subplots(1, 2, width_ratios=[1, 1.35])
-        _draw_confusion(matrix, confusion)
+        figure = _figure(headline.text, subtitle)
+        shares, scores = figure.subplots(1, 2, width_ratios=[1, 1.35])
+        _draw_precision_recall(shares, headline.metrics)
         if data.score is None:
             scores.axis("off")
             scores.text(
@@ -781,36 +840,42 @@ def truth_figure(run: RunData) -> Figure:
                 color="0.35",
             )
         else:
-            _draw_scores(scores, data)
+            _draw_scores(scores, data, horizon)
     return figure
 
 
-def _draw_confusion(ax: Axes, confusion: np.ndarray) -> None:
-    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1.25)
-    names = [["hit", "missed"], ["false alarm", "left in nurture"]]
-    for i in range(2):
-        for j in range(2):
-            ax.text(
-                j,
-                i,
-                f"{confusion[i, j]:,}\n{_percent(shares[i, j], 0)} of row\n{names[i][j]}",
-                ha="center",
-                va="center",
-                fontsize=15,
-                weight="bold",
-                color="white" if shares[i, j] > 0.6 else "black",
-            )
-    ax.set_xticks([0, 1], ["MQL", "not MQL"], fontsize=15)
-    ax.set_yticks([0, 1], ["in market", "not in\nmarket"], fontsize=15)
-    ax.tick_params(length=0)
-    ax.xaxis.set_ticks_position("top")
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    ax.set_title("Policy (columns) × truth (rows)", pad=36)
+#: The two bars of the truth figure: metric, what its whole is, what its share is.
+PRECISION_RECALL: tuple[tuple[str, str, str], ...] = (
+    ("mql_precision", "of MQLs", "made in a buying window"),
+    ("mql_recall", "of buyers", "caught in their window"),
+)
 
 
-def _draw_scores(ax: Axes, data: TruthData) -> None:
+def _draw_precision_recall(ax: Axes, means: Mapping[str, float]) -> None:
+    """One 100 % bar per metric: its share filled, the rest grey, named as in the tables."""
+    for row, (name, whole, part) in enumerate(PRECISION_RECALL):
+        value = means[name]
+        share = value if math.isfinite(value) else 0.0
+        ax.barh(row, share * 100, color=BLUE, height=0.6)
+        ax.barh(row, 100 - share * 100, left=share * 100, color=LIGHT, height=0.6)
+        ax.text(
+            1.5,
+            row,
+            f"{_percent(value)} {whole}\n{part}",
+            va="center",
+            ha="left",
+            fontsize=14,
+            weight="bold",
+            color="white" if share > 0.45 else "black",
+        )
+    ax.set_yticks(range(len(PRECISION_RECALL)), [name for name, *_ in PRECISION_RECALL])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share (%)")
+    ax.set_title("The metrics (all replications)")
+
+
+def _draw_scores(ax: Axes, data: TruthData, horizon: float) -> None:
     assert data.score is not None and data.bar is not None
     highest = max(data.thresholds.values(), default=100.0)
     step = _nice_step(highest / 10)
@@ -818,8 +883,8 @@ def _draw_scores(ax: Axes, data: TruthData) -> None:
     low = math.floor(min(np.min(data.score[scored], initial=0.0), 0.0) / step)
     edges = np.arange(low, math.ceil(3 * highest / step) + 1) * step
     for group, label, colour, filled in (
-        (~data.in_market, "not in market", GREY, True),
-        (data.in_market, "in market", ORANGE, False),
+        (~data.in_market, "no buying window", GREY, True),
+        (data.in_market, f"buying window by day {horizon:g}", ORANGE, False),
     ):
         values = data.score[group & scored]
         if values.size == 0:
@@ -853,7 +918,7 @@ def _draw_scores(ax: Axes, data: TruthData) -> None:
     ax.legend(
         loc="upper right", bbox_to_anchor=(1.0, 0.84), fontsize=12, frameon=True, edgecolor="none"
     )
-    ax.set_title("Scores of in-market and other leads")
+    ax.set_title("Each lead's highest score")
 
 
 def _nice_step(rough: float) -> float:
@@ -1011,6 +1076,35 @@ def write_figures(
     return written
 
 
+def share_axes(figures: Sequence[Figure]) -> None:
+    """Give the same figure drawn for several scenarios the same axes, so side-by-side panels
+    compare at a glance: each panel's x and y limits become the union over the figures. A panel
+    that is switched off in one figure (no score to draw), or a figure with other panels, is
+    left as it is."""
+    layouts = [figure.axes for figure in figures]
+    if len(figures) < 2 or len({len(axes) for axes in layouts}) != 1:
+        return
+    for panels in zip(*layouts, strict=True):
+        if not all(ax.axison for ax in panels):
+            continue
+        for get, put, inverted in (
+            (Axes.get_xlim, Axes.set_xlim, Axes.xaxis_inverted),
+            (Axes.get_ylim, Axes.set_ylim, Axes.yaxis_inverted),
+        ):
+            if len({inverted(ax) for ax in panels}) != 1:
+                continue
+            low = min(min(get(ax)) for ax in panels)
+            high = max(max(get(ax)) for ax in panels)
+            for ax in panels:
+                put(ax, (high, low) if inverted(ax) else (low, high))
+
+
+def svg_text(figure: Figure, name: str) -> str:
+    """``figure`` as the ``<svg>`` element alone (no XML declaration or DOCTYPE), to inline."""
+    text = render(figure, "svg", name).decode("utf-8")
+    return text[text.index("<svg") :]
+
+
 def figure_svgs(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str, str]:
     """Each figure of :func:`figures` as SVG text to inline in an HTML page, by name.
 
@@ -1021,8 +1115,4 @@ def figure_svgs(run: RunData | None = None, sweep: Sweep | None = None) -> dict[
     deterministic and differ from figure to figure, but the same figure drawn for two scenarios
     reuses them: prefix ids when one page inlines several runs. Same inputs, same text.
     """
-    svgs = {}
-    for name, figure in figures(run, sweep).items():
-        text = render(figure, "svg", name).decode("utf-8")
-        svgs[name] = text[text.index("<svg") :]
-    return svgs
+    return {name: svg_text(figure, name) for name, figure in figures(run, sweep).items()}

@@ -1,12 +1,20 @@
 """`mqlsim report`: one self-contained HTML file for a workshop or a meeting with sales leaders.
 
 The file works offline: figures are inline SVG (matplotlib, Agg), style and script are inline,
-nothing is fetched. For several scenarios, key numbers (means with 95 % intervals) stand in
-columns side by side and figures in a grid. With ``--sweep KEY=...`` (the grid syntax of
+nothing is fetched. For several scenarios, all run on the first one's seed and replication count
+(common random numbers), key numbers (means with 95 % intervals) stand in columns side by side,
+and every column after the first also shows B − A against the first with its paired 95 %
+interval and mark, the numbers of `mqlsim compare` (:mod:`mqlsim.experiments.paired`). The same
+figure of several scenarios shares its axes. With ``--sweep KEY=...`` (the grid syntax of
 ``mqlsim sweep --param``, one key) every scenario is run at every grid point on common random
 numbers; the results are embedded as JSON, and a slider over the grid points shows that point's
-numbers and highlights it on each scenario's trade-off curve. Each scenario's resolved settings
-and the model's assumptions (rendered from ``docs/model.md``) close the report.
+numbers and highlights it on each scenario's trade-off curve; a readout of the headline numbers
+sits in the slider's sticky bar, so what the slider changes stays in view. Each scenario's
+resolved settings and the model's assumptions (rendered from ``docs/model.md`` with
+markdown-it-py) close the report.
+
+Laid out for a projector: at 1280×720 figures take the full width, one per row (side by side
+only on screens wide enough to keep their text at least as large as the page's small print).
 
 The report is written atomically, and the same inputs give the same bytes (no dates, fixed SVG
 ids, fixed key order).
@@ -26,12 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Unpack
 
+from markdown_it import MarkdownIt
+
 from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS, format_value
+from mqlsim.experiments.paired import MARK_LEGEND, PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary
-from mqlsim.experiments.sweep import Param, Sweep, run_sweep, sweep_scenarios
-from mqlsim.scenario.loading import Overrides, load_scenario
+from mqlsim.experiments.sweep import Param, Sweep, SweepPoint, run_sweep, sweep_scenarios
+from mqlsim.render.comparison import change_cells
+from mqlsim.scenario.loading import Overrides, load_scenario, override_list
 from mqlsim.scenario.models import Scenario
 
 #: The numbers the report shows for every scenario (and the slider updates), in this order.
@@ -51,6 +63,14 @@ KEY_METRICS: tuple[str, ...] = (
     "sla_breach_rate",
     "cost_per_sql",
 )
+#: The numbers the slider's sticky bar repeats for every scenario, always in view.
+READOUT_METRICS: tuple[str, ...] = (
+    "mqls",
+    "mql_to_sql_rate",
+    "wasted_sales_hours",
+    "missed_opportunities",
+    "revenue_won",
+)
 #: docs/model.md: in a source checkout (also an editable install), and where installs put it.
 MODEL_DOC_PLACES = (
     Path(__file__).resolve().parents[2] / "docs" / "model.md",
@@ -62,14 +82,16 @@ MODEL_DOC_PLACES = (
 class ScenarioReport:
     """What the report shows of one scenario.
 
-    ``summaries`` holds the scenario's numbers, or with a sweep one mapping per grid point;
-    ``figures`` maps each figure's name to its SVG text; ``trade_off`` is the sweep's trade-off
-    figure with one highlight mark per grid point.
+    ``summaries`` holds the scenario's numbers, or with a sweep one mapping per grid point, and
+    ``rows`` the per-replication metric rows behind them (for B − A); ``figures`` maps each
+    figure's name to its SVG text; ``trade_off`` is the sweep's trade-off figure with one
+    highlight mark per grid point.
     """
 
     path: str
     scenario: Scenario
     summaries: tuple[dict[str, MetricSummary], ...]
+    rows: tuple[tuple[dict[str, float], ...], ...]
     figures: dict[str, str]
     trade_off: str | None = None
 
@@ -81,41 +103,63 @@ def build_reports(
     progress: Progress | None = None,
     **execution: Unpack[Execution],
 ) -> tuple[list[ScenarioReport], int]:
-    """Load and run every scenario (at every point of ``param``'s grid, if given) in one pool.
+    """Load and run every scenario (at every point of ``param``'s grid, if given) in one pool,
+    all on the first scenario's seed and replication count, so B − A pairs replications.
 
     Returns the reports and the grid point the slider starts at (0 without a sweep): the first
     scenario's own value of the swept key when it is on the grid, else the first point. The
     run figures are drawn at that point.
     """
     paths = [_source_name(source) for source in sources]
+    first = load_scenario(sources[0], overrides).scenario
+    paired = [
+        *override_list(overrides),
+        ("scenario.seed", first.seed, "seed"),
+        ("scenario.replications", first.replications, "replications"),
+    ]
     if param is None:
-        scenarios = [load_scenario(source, overrides) for source in sources]
+        scenarios = [load_scenario(source, paired) for source in sources]
         results = run_experiments(scenarios, progress, **execution)
-        reports = [
-            ScenarioReport(path, result.scenario, (result.summaries,), _figures(result))
-            for path, result in zip(paths, results, strict=True)
-        ]
-        return reports, 0
+        figures = _figures(results)
+        return [
+            ScenarioReport(
+                path, result.scenario, (result.summaries,), (tuple(result.replications),), svgs
+            )
+            for path, result, svgs in zip(paths, results, figures, strict=True)
+        ], 0
     with as_sweep_option():
-        loaded = [sweep_scenarios(source, overrides, [param]) for source in sources]
-    grid = [point for _, points in loaded for point in points]
+        loaded = [sweep_scenarios(source, paired, [param]) for source in sources]
+    grid = [point for _, _, points in loaded for point in points]
     everything = run_sweep(loaded[0][0], [param], grid, None, progress, **execution)
     start = _start(loaded[0][0], param)
     size = len(param.values)
-    reports = []
-    for k, (path, (base, _)) in enumerate(zip(paths, loaded, strict=True)):
-        points = everything.points[k * size : (k + 1) * size]
-        sweep = Sweep(base=base, params=(param,), objective=None, points=points)
-        reports.append(
-            ScenarioReport(
-                path,
-                base,
-                tuple(point.summaries for point in points),
-                _figures(points[start].result),
-                _trade_off(sweep, start),
-            )
+    columns = [everything.points[k * size : (k + 1) * size] for k in range(len(sources))]
+    figures = _figures([points[start].result for points in columns])
+    trade_offs = _trade_offs(
+        [
+            Sweep(base=base, params=(param,), objective=None, points=points)
+            for (base, _, _), points in zip(loaded, columns, strict=True)
+        ],
+        start,
+    )
+    reports = [
+        ScenarioReport(
+            path,
+            base,
+            tuple(point.summaries for point in points),
+            tuple(_rows(point) for point in points),
+            svgs,
+            trade_off,
         )
+        for path, (base, _, _), points, svgs, trade_off in zip(
+            paths, loaded, columns, figures, trade_offs, strict=True
+        )
+    ]
     return reports, start
+
+
+def _rows(point: SweepPoint) -> tuple[dict[str, float], ...]:
+    return tuple(point.result.replications)
 
 
 def _source_name(source: str | Scenario) -> str:
@@ -142,40 +186,47 @@ def _start(base: Scenario, param: Param) -> int:
     return next((i for i, v in enumerate(param.values) if v == value), 0)
 
 
-def _figures(result: ExperimentResult) -> dict[str, str]:
-    """The run figures of ``result`` (records of its replication 0) as SVG text, by name."""
-    from mqlsim.render.figures import RunData, figure_svgs  # loads matplotlib: only when drawing
+def _figures(results: Sequence[ExperimentResult]) -> list[dict[str, str]]:
+    """Each result's run figures (records of its replication 0) as SVG text, by name; the same
+    figure of every result shares its axes."""
+    from mqlsim.render.figures import RunData, figures, share_axes, svg_text  # loads matplotlib
 
-    return figure_svgs(run=RunData.from_experiment(result))
+    drawn = [figures(run=RunData.from_experiment(result)) for result in results]
+    for name in drawn[0]:
+        share_axes([figure[name] for figure in drawn])
+    return [{name: svg_text(figure, name) for name, figure in each.items()} for each in drawn]
 
 
-def _trade_off(sweep: Sweep, current: int) -> str:
-    """The trade-off figure of ``sweep`` as SVG text, with a hidden ring around each point
-    (``data-point`` = its index; the ``current`` one shown) for the slider to highlight.
+def _trade_offs(sweeps: Sequence[Sweep], current: int) -> list[str]:
+    """Each sweep's trade-off figure as SVG text (shared axes), with a hidden ring around each
+    point (``data-point`` = its index; the ``current`` one shown) for the slider to highlight.
 
     The rings sit in the SVG's own coordinates (points, y down), taken from each axes' data
-    transform after the figure is drawn.
+    transform after the axes are shared.
     """
-    from mqlsim.render.figures import TRADE_OFFS, render, trade_off_figure  # loads matplotlib
+    from mqlsim.render.figures import TRADE_OFFS, share_axes, svg_text, trade_off_figure
 
-    figure = trade_off_figure(sweep)
-    svg = render(figure, "svg").decode("utf-8")
-    height = figure.get_figheight() * 72
-    to_inches = figure.dpi_scale_trans.inverted()
-    rings = []
-    for ax, (x_name, y_name) in zip(figure.axes, TRADE_OFFS, strict=True):
-        for index, point in enumerate(sweep.points):
-            x, y = point.summaries[x_name].mean, point.summaries[y_name].mean
-            if not (math.isfinite(x) and math.isfinite(y)):
-                continue
-            left, up = to_inches.transform(ax.transData.transform((x, y))) * 72
-            state = ' class="current"' if index == current else ""
-            rings.append(
-                f'<circle data-point="{index}"{state} cx="{left:.2f}" cy="{height - up:.2f}"'
-                ' r="16" fill="none" stroke="#c0003c" stroke-width="5"/>'
-            )
-    svg = svg[svg.index("<svg") :]
-    return svg.replace("</svg>", f'<g class="marks">{"".join(rings)}</g></svg>')
+    drawn = [trade_off_figure(sweep) for sweep in sweeps]
+    share_axes(drawn)
+    svgs = []
+    for sweep, figure in zip(sweeps, drawn, strict=True):
+        svg = svg_text(figure, "trade_off")
+        height = figure.get_figheight() * 72
+        to_inches = figure.dpi_scale_trans.inverted()
+        rings = []
+        for ax, (x_name, y_name) in zip(figure.axes, TRADE_OFFS, strict=True):
+            for index, point in enumerate(sweep.points):
+                x, y = point.summaries[x_name].mean, point.summaries[y_name].mean
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    continue
+                left, up = to_inches.transform(ax.transData.transform((x, y))) * 72
+                state = ' class="current"' if index == current else ""
+                rings.append(
+                    f'<circle data-point="{index}"{state} cx="{left:.2f}" cy="{height - up:.2f}"'
+                    ' r="16" fill="none" stroke="#c0003c" stroke-width="5"/>'
+                )
+        svgs.append(svg.replace("</svg>", f'<g class="marks">{"".join(rings)}</g></svg>'))
+    return svgs
 
 
 # --- HTML -------------------------------------------------------------------------------------
@@ -202,7 +253,7 @@ def render_report(reports: Sequence[ScenarioReport], param: Param | None, start:
         "<main>",
     ]
     if param is not None:
-        parts += [_slider(param, start), _trade_off_section(reports, names)]
+        parts += [_slider(param, start, reports, names), _trade_off_section(reports, names)]
     parts += [
         _numbers_section(reports, names, start),
         _figures_section(reports, names, None if param is None else (param, start)),
@@ -243,6 +294,13 @@ def _lede(reports: Sequence[ScenarioReport], param: Param | None) -> str:
     }
     how = "; ".join(f"{n} replications on seed {seed}" for n, seed in sorted(runs))
     text = f"Means over {how}, with 95 % confidence intervals (Student t)."
+    if len(reports) > 1:
+        first = _column_names(reports)[0]
+        text += (
+            f" Every scenario runs on the same seeds (common random numbers), so each column"
+            f" after the first also shows B − A against {first} with its paired 95 % interval"
+            f" and a mark: {MARK_LEGEND}. The same figure of several scenarios shares its axes."
+        )
     if param is not None:
         text += (
             f" Every value of {param.key} runs on the same seed (common random numbers), so"
@@ -251,17 +309,37 @@ def _lede(reports: Sequence[ScenarioReport], param: Param | None) -> str:
     return text
 
 
-def _slider(param: Param, start: int) -> str:
+def _slider(
+    param: Param, start: int, reports: Sequence[ScenarioReport], names: Sequence[str]
+) -> str:
+    """The sticky bar: the slider, its ticks, and a readout of :data:`READOUT_METRICS` for
+    every scenario at the slider's point (what the slider changes stays in view)."""
     last = len(param.values) - 1
     ticks = "".join(f"<span>{_e(literal)}</span>" for literal in param.literals)
+    readout = []
+    for column, (name, report) in enumerate(zip(names, reports, strict=True)):
+        cells = "".join(
+            f'<span class="item"><span class="label">{_e(metric)}</span>'
+            f' <span class="value" id="r-{column}-{metric}">'
+            f"{_e(_shown(report.summaries[start][metric], metric))}</span></span>"
+            for metric in READOUT_METRICS
+        )
+        readout.append(f'<div class="line"><span class="name">{_e(name)}</span>{cells}</div>')
     return (
         '<div class="sweep">'
         f'<label for="sweep-slider">{_e(param.key)} =</label>'
         f'<output id="sweep-value" for="sweep-slider">{_e(param.literals[start])}</output>'
         f'<input type="range" id="sweep-slider" min="0" max="{last}" step="1" value="{start}">'
         f'<div class="ticks">{ticks}</div>'
+        f'<div class="readout">{"".join(readout)}</div>'
         "</div>"
     )
+
+
+def _shown(summary: MetricSummary, metric: str) -> str:
+    """A mean with its unit, as the readout shows it (``16.9 %``, ``3,221.0 hours``)."""
+    unit = METRIC_BY_NAME[metric].unit
+    return f"{format_value(summary.mean, unit)} {UNIT_FORMATS[unit][1]}"
 
 
 def _trade_off_section(reports: Sequence[ScenarioReport], names: Sequence[str]) -> str:
@@ -279,12 +357,15 @@ def _trade_off_section(reports: Sequence[ScenarioReport], names: Sequence[str]) 
 
 def _numbers_section(reports: Sequence[ScenarioReport], names: Sequence[str], start: int) -> str:
     rows = ['<tr><th scope="col">metric</th>']
-    for name, report in zip(names, reports, strict=True):
+    for column, (name, report) in enumerate(zip(names, reports, strict=True)):
         meta = report.scenario.scenario
+        against = f" · B − A against {names[0]}" if column else ""
         rows.append(
-            f'<th scope="col">{_e(name)}<span class="sub">{_e(meta.description)}</span></th>'
+            f'<th scope="col">{_e(name)}<span class="sub">{_e(meta.description)}'
+            f"{_e(against)}</span></th>"
         )
     rows.append("</tr>")
+    changes = [_changes(reports[0], report, start) for report in reports]
     for metric in KEY_METRICS:
         spec = METRIC_BY_NAME[metric]
         unit = UNIT_FORMATS[spec.unit][1]
@@ -294,9 +375,17 @@ def _numbers_section(reports: Sequence[ScenarioReport], names: Sequence[str], st
         )
         for column, report in enumerate(reports):
             mean, interval = _cell(report.summaries[start][metric], spec.unit)
+            change = ""
+            if column:
+                text, mark = _change_text(changes[column][metric])
+                change = (
+                    f'<span class="change" id="d-{column}-{metric}">{_e(text)}</span>'
+                    f'<span class="mark mark-{_mark_class(mark)}" id="m-{column}-{metric}">'
+                    f"{_e(mark)}</span>"
+                )
             rows.append(
                 f'<td><span class="mean" id="v-{column}-{metric}">{_e(mean)}</span>'
-                f'<span class="ci" id="ci-{column}-{metric}">{_e(interval)}</span></td>'
+                f'<span class="ci" id="ci-{column}-{metric}">{_e(interval)}</span>{change}</td>'
             )
         rows.append("</tr>")
     return (
@@ -304,6 +393,21 @@ def _numbers_section(reports: Sequence[ScenarioReport], names: Sequence[str], st
         + "".join(rows)
         + "</table></section>"
     )
+
+
+def _changes(a: ScenarioReport, b: ScenarioReport, point: int) -> dict[str, PairedComparison]:
+    """B − A for every metric at grid point ``point``, paired replication by replication."""
+    return compare_rows(a.rows[point], b.rows[point])
+
+
+def _change_text(comparison: PairedComparison) -> tuple[str, str]:
+    """``B − A +817.0 (95 % CI +715.4 – +918.6)`` and the mark, as `mqlsim compare` shows them."""
+    difference, interval = change_cells(comparison)
+    return f"B − A {difference} (95 % CI {interval})", comparison.mark
+
+
+def _mark_class(mark: str) -> str:
+    return {"+": "better", "-": "worse", "*": "changed"}.get(mark, "same")
 
 
 def _cell(summary: MetricSummary, unit: str) -> tuple[str, str]:
@@ -397,9 +501,11 @@ def _sweep_data(reports: Sequence[ScenarioReport], param: Param, start: int) -> 
     def number(value: float) -> float | None:
         return value if math.isfinite(value) else None
 
-    def point(summaries: Mapping[str, MetricSummary]) -> dict[str, Any]:
+    def point(report: ScenarioReport, index: int, paired: bool) -> dict[str, Any]:
+        summaries = report.summaries[index]
+        changes = _changes(reports[0], report, index) if paired else {}
         shown = {}
-        for metric in KEY_METRICS:
+        for metric in dict.fromkeys((*KEY_METRICS, *READOUT_METRICS)):
             summary = summaries[metric]
             mean, interval = _cell(summary, METRIC_BY_NAME[metric].unit)
             shown[metric] = {
@@ -408,7 +514,11 @@ def _sweep_data(reports: Sequence[ScenarioReport], param: Param, start: int) -> 
                 "ci_high": number(summary.ci_high),
                 "text": mean,
                 "interval": interval,
+                "readout": _shown(summary, metric),
             }
+            if metric in changes:
+                text, mark = _change_text(changes[metric])
+                shown[metric] |= {"change": text, "mark": mark, "mark_class": _mark_class(mark)}
         return shown
 
     return {
@@ -417,8 +527,11 @@ def _sweep_data(reports: Sequence[ScenarioReport], param: Param, start: int) -> 
         "labels": list(param.literals),
         "start": start,
         "scenarios": [
-            {"name": report.scenario.scenario.name, "points": [point(s) for s in report.summaries]}
-            for report in reports
+            {
+                "name": report.scenario.scenario.name,
+                "points": [point(report, i, column > 0) for i in range(len(report.summaries))],
+            }
+            for column, report in enumerate(reports)
         ],
     }
 
@@ -435,8 +548,19 @@ function show(i) {
   document.getElementById("sweep-value").textContent = data.labels[i];
   data.scenarios.forEach((scenario, column) => {
     for (const [metric, shown] of Object.entries(scenario.points[i])) {
-      document.getElementById(`v-${column}-${metric}`).textContent = shown.text;
-      document.getElementById(`ci-${column}-${metric}`).textContent = shown.interval;
+      const set = (id, text) => {
+        const element = document.getElementById(id);
+        if (element) element.textContent = text;
+      };
+      set(`v-${column}-${metric}`, shown.text);
+      set(`ci-${column}-${metric}`, shown.interval);
+      set(`r-${column}-${metric}`, shown.readout);
+      if (shown.change !== undefined) {
+        set(`d-${column}-${metric}`, shown.change);
+        set(`m-${column}-${metric}`, shown.mark);
+        const mark = document.getElementById(`m-${column}-${metric}`);
+        if (mark) mark.className = `mark mark-${shown.mark_class}`;
+      }
     }
   });
   document.querySelectorAll("[data-point]").forEach((marker) => {
@@ -470,16 +594,28 @@ table.numbers tr:nth-child(even) { background: var(--band); }
 .mean { display: block; font-size: 1.35rem; font-weight: 700;
   font-variant-numeric: tabular-nums; }
 .ci { display: block; font-size: .8rem; color: var(--muted); font-variant-numeric: tabular-nums; }
-.sweep { position: sticky; top: 0; z-index: 1; background: #fff; padding: .6rem 0 .8rem;
+.sweep { position: sticky; top: 0; z-index: 1; background: #fff; padding: .5rem 0 .6rem;
   border-bottom: 2px solid var(--line); display: grid; grid-template-columns: auto 1fr;
   column-gap: 1rem; align-items: center; }
+.sweep .readout { grid-column: 1 / -1; font-size: .85rem; margin-top: .3rem;
+  font-variant-numeric: tabular-nums; }
+.readout .line { display: flex; flex-wrap: wrap; column-gap: 1.2rem; }
+.readout .name { font-weight: 700; min-width: 7rem; }
+.readout .label { color: var(--muted); }
+.readout .value { font-weight: 700; }
+.change { display: block; font-size: .8rem; font-variant-numeric: tabular-nums; }
+.mark { display: inline-block; min-width: 1.4rem; margin-left: .3rem; font-weight: 700;
+  text-align: center; border-radius: 4px; }
+.mark-better { background: #cfe9dc; }
+.mark-worse { background: #f6d3c8; }
+.mark-changed { background: #e6e6e6; }
 .sweep label { font-weight: 700; font-size: 1.3rem; }
 .sweep output { font-size: 1.8rem; font-weight: 700; color: var(--accent); }
 .sweep input { grid-column: 1 / -1; width: 100%; height: 2.2rem; accent-color: var(--accent); }
 .sweep .ticks { grid-column: 1 / -1; display: flex; justify-content: space-between;
   font-size: .8rem; color: var(--muted); }
 .grid { display: grid; gap: 1.5rem;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 34rem), 1fr)); }
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 56rem), 1fr)); }
 figure { margin: 0; }
 figcaption { font-weight: 700; margin-bottom: .3rem; }
 figure svg { width: 100%; height: auto; display: block; }
@@ -496,107 +632,43 @@ footer { margin-top: 3rem; font-size: .8rem; color: var(--muted); }
 """
 
 
-# --- Markdown (the subset docs/model.md uses) -----------------------------------------------
+# --- Markdown ---------------------------------------------------------------------------------
 
-
-_BLOCK_START = re.compile(r"^(```|#{1,6} |\||- )")
-_SPANS = re.compile(r"\*\*(.+?)\*\*|\*(\S(?:.*?\S)?)\*|\[([^\]]+)\]\(([^)\s]+)\)")
+#: CommonMark with GitHub's pipe tables; raw HTML in the Markdown is escaped, not passed through.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def markdown_to_html(text: str) -> str:
-    """Render the Markdown subset of ``docs/model.md``: headings, paragraphs, nested ``-``
-    lists, fenced code, pipe tables, and inline code, bold, italics and links."""
-    lines = text.splitlines()
-    out: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-        elif line.startswith("```"):
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), None)
-            stop = len(lines) if end is None else end
-            out.append(f"<pre><code>{_e(chr(10).join(lines[i + 1 : stop]))}</code></pre>")
-            i = stop + 1
-        elif heading := re.match(r"(#{1,6}) (.*)", line):
-            level = min(len(heading.group(1)) + 1, 6)
-            out.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
-            i += 1
-        else:
-            kind = "table" if line.startswith("|") else "list" if line.startswith("- ") else "p"
-            block = [line]
-            i += 1
-            while i < len(lines) and lines[i].strip() and _continues(kind, lines[i]):
-                block.append(lines[i])
-                i += 1
-            out.append({"table": _table, "list": _list, "p": _paragraph}[kind](block))
-    return "\n".join(out)
-
-
-def _continues(kind: str, line: str) -> bool:
-    if kind == "table":
-        return line.startswith("|")
-    if kind == "list":
-        return line.startswith((" ", "- "))
-    return _BLOCK_START.match(line) is None
-
-
-def _paragraph(block: list[str]) -> str:
-    return f"<p>{_inline(' '.join(line.strip() for line in block))}</p>"
-
-
-def _table(block: list[str]) -> str:
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in block]
-    head, body = rows[0], [row for row in rows[1:] if not all(set(c) <= set(":-") for c in row)]
-    parts = ["<table><tr>", *(f"<th>{_inline(cell)}</th>" for cell in head), "</tr>"]
-    for row in body:
-        parts += ["<tr>", *(f"<td>{_inline(cell)}</td>" for cell in row), "</tr>"]
-    return "".join([*parts, "</table>"])
-
-
-def _list(block: list[str]) -> str:
-    """A ``-`` list; an item indented by two more spaces nests, other lines continue an item."""
-    items: list[tuple[int, str]] = []
-    for line in block:
-        item = re.match(r"( *)- (.*)", line)
-        if item:
-            items.append((len(item.group(1)) // 2, item.group(2)))
-        else:
-            level, text = items[-1]
-            items[-1] = (level, f"{text} {line.strip()}")
-    parts: list[str] = []
-    depth = -1
-    for level, text in items:
-        if level > depth:
-            parts.append("<ul><li>")
-            depth += 1
-        else:
-            while depth > level:
-                parts.append("</li></ul>")
-                depth -= 1
-            parts.append("</li><li>")
-        parts.append(_inline(text))
-    parts.append("</li></ul>" * (depth + 1))
-    return "".join(parts)
+    """``docs/model.md``'s Markdown as HTML (markdown-it-py): headings one level below the
+    report's own, and a relative link keeping its text only (the report is one file)."""
+    tokens = _MARKDOWN.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+        if token.children:
+            token.children = _without_relative_links(token.children)
+    return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
 
 
 def _inline(text: str) -> str:
-    """Inline Markdown as HTML; a relative link keeps its text only (the report is one file)."""
-    codes: list[str] = []
+    """One line of inline Markdown as HTML (a heading turned into a ``<summary>``)."""
+    tokens = _MARKDOWN.parseInline(text)
+    for token in tokens:
+        if token.children:
+            token.children = _without_relative_links(token.children)
+    return str(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {}))
 
-    def keep(match: re.Match[str]) -> str:
-        codes.append(f"<code>{_e(match.group(1))}</code>")
-        return f"\0{len(codes) - 1}\0"
 
-    def span(match: re.Match[str]) -> str:
-        bold, italic, label, target = match.groups()
-        if bold is not None:
-            return f"<strong>{bold}</strong>"
-        if italic is not None:
-            return f"<em>{italic}</em>"
-        if target.startswith(("http://", "https://")):
-            return f'<a href="{target}">{label}</a>'
-        return label
-
-    text = _SPANS.sub(span, _e(re.sub(r"`([^`]+)`", keep, text)))
-    return re.sub("\0(\\d+)\0", lambda match: codes[int(match.group(1))], text)
+def _without_relative_links(children: list[Any]) -> list[Any]:
+    """Inline tokens with every link whose target is not ``http(s)://`` reduced to its text."""
+    kept, dropped = [], []
+    for token in children:
+        if token.type == "link_open":
+            relative = not str(token.attrGet("href") or "").startswith(("http://", "https://"))
+            dropped.append(relative)
+            if relative:
+                continue
+        elif token.type == "link_close" and dropped.pop():
+            continue
+        kept.append(token)
+    return kept

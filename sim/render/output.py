@@ -20,11 +20,10 @@ from typing import Any
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, UNIT_FORMATS, format_value
 from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.saved import RESULTS_FILE, RESULTS_SCHEMA_VERSION
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.render.tables import Document, Table
 
-SCHEMA_VERSION = 1
-RESULTS_FILE = "results.json"
 REPLICATIONS_FILE = "replications.csv"
 FORMATS: tuple[str, ...] = ("table", "json", "markdown")
 COLUMNS: tuple[str, ...] = ("metric", "mean", "95 % CI", "unit")
@@ -60,7 +59,7 @@ def results_document(result: ExperimentResult) -> dict[str, Any]:
     the key is left out.
     """
     document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": RESULTS_SCHEMA_VERSION,
         "package_version": importlib.metadata.version("mqlsim"),
         "scenario": json.loads(result.scenario.model_dump_json()),
         "seed": result.scenario.scenario.seed,
@@ -118,17 +117,20 @@ def _caption(summaries: Mapping[str, MetricSummary]) -> str:
     return f"Mean of {replications} replication{plural}, 95 % confidence interval (Student t)"
 
 
-def render(summaries: Mapping[str, MetricSummary], fmt: str, scenario_name: str) -> Document | str:
-    """The metric table of a run in ``fmt`` (one of :data:`FORMATS`).
+def render(result: ExperimentResult, fmt: str) -> Document | str:
+    """A run in ``fmt`` (one of :data:`FORMATS`).
 
-    ``table`` is a :class:`~mqlsim.render.tables.Document` (plain text for logs and pipes, a
-    rich table on a terminal); ``json`` and ``markdown`` are text ending with a newline.
+    ``table`` is the metric table as a :class:`~mqlsim.render.tables.Document` (plain text for
+    logs and pipes, a rich table on a terminal); ``markdown`` is that table as text; ``json`` is
+    the document `results.json` holds (:func:`results_document`), so a script reads the same
+    keys (``schema_version``, ``seed``, ``scenario``, ``metrics``...) from either.
     """
     if fmt == "json":
-        return _dump_json({"scenario": scenario_name, "metrics": _metrics_json(summaries)})
+        return _dump_json(results_document(result))
+    summaries, name = result.summaries, result.scenario.scenario.name
     table, caption = metric_table(summaries), _caption(summaries)
     if fmt == "markdown":
-        return "\n".join([f"### {scenario_name}", "", caption, "", *table.markdown_lines()]) + "\n"
+        return "\n".join([f"### {name}", "", caption, "", *table.markdown_lines()]) + "\n"
     if fmt == "table":
-        return Document((f"{scenario_name} — {caption}", table))
+        return Document((f"{name} — {caption}", table))
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -13,7 +13,13 @@ from typing import Any
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, format_value
 from mqlsim.experiments.summary import MetricSummary
-from mqlsim.experiments.sweep import BAND_METRIC, HEALTHY_BAND, Sweep, setting_label
+from mqlsim.experiments.sweep import (
+    BAND_METRIC,
+    HEALTHY_BAND,
+    SCENARIO_KEY,
+    Sweep,
+    setting_label,
+)
 from mqlsim.render.output import results_document
 from mqlsim.render.tables import Align, Document, Table
 
@@ -28,6 +34,7 @@ TABLE_METRICS: tuple[str, ...] = (
     "revenue_won",
 )
 FILES: tuple[str, ...] = ("sweep.csv", "sweep.json", "sweep.png", "sweep.svg")
+FORMATS: tuple[str, ...] = ("table", "markdown", "json")
 
 
 def _interval(summary: MetricSummary, unit: str | None) -> str:
@@ -71,6 +78,11 @@ def _caption(sweep: Sweep) -> str:
         f"Mean ± 95 % CI half-width of {meta.replications} replications per point, all on seed"
         f" {meta.seed} (common random numbers). MQL→SQL band: healthy is 20–40 %."
     ]
+    if any(param.key == SCENARIO_KEY for param in sweep.params):
+        lines.append(
+            f"Every scenario file runs on {sweep.params[0].literals[0]}'s seed and replication"
+            " count."
+        )
     if sweep.objective is not None:
         best = sweep.best
         chosen = sweep.points[best].label if best is not None else "none (objective not measured)"
@@ -78,17 +90,35 @@ def _caption(sweep: Sweep) -> str:
     return "\n".join(lines)
 
 
-def render_sweep(sweep: Sweep) -> Document:
-    """The sweep table: a title, its caption, one row per point."""
+def sweep_table(sweep: Sweep) -> Table:
+    """One row per point: the settings, the key metrics as ``mean ± half-width``, the band."""
     headers, rows = _table(sweep)
-    title = f"{sweep.base.scenario.name}: sweep of {', '.join(p.key for p in sweep.params)}"
     right: tuple[Align, ...] = ("right",)
-    table = Table(
+    return Table(
         columns=tuple(headers),
         rows=tuple(tuple(row) for row in rows),
         align=right * len(headers),
+        key_columns=len(sweep.params),
     )
-    return Document((title, *(f"  {line}" for line in _caption(sweep).splitlines()), table))
+
+
+def render_sweep(sweep: Sweep, fmt: str = "table") -> Document | str:
+    """The sweep in ``fmt`` (one of :data:`FORMATS`): the table with a title and caption (a
+    :class:`Document`, or GitHub Markdown), or ``json``, the content of ``sweep.json``."""
+    if fmt == "json":
+        return _json(sweep)
+    title = f"{sweep.base.scenario.name}: sweep of {', '.join(p.key for p in sweep.params)}"
+    caption = _caption(sweep).splitlines()
+    if fmt == "markdown":
+        lines = [f"### {title}", "", " ".join(caption), "", *sweep_table(sweep).markdown_lines()]
+        return "\n".join(lines) + "\n"
+    if fmt == "table":
+        return Document((title, *(f"  {line}" for line in caption), sweep_table(sweep)))
+    raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _json(sweep: Sweep) -> str:
+    return json.dumps(sweep_document(sweep), indent=2, allow_nan=False, default=str) + "\n"
 
 
 def sweep_document(sweep: Sweep) -> dict[str, Any]:
@@ -172,9 +202,7 @@ def write_sweep(out_dir: Path, sweep: Sweep) -> None:
     images = plot_sweep(sweep)
     contents = {
         "sweep.csv": sweep_csv(sweep).encode(),
-        "sweep.json": (
-            json.dumps(sweep_document(sweep), indent=2, allow_nan=False, default=str) + "\n"
-        ).encode(),
+        "sweep.json": _json(sweep).encode(),
         "sweep.png": images["png"],
         "sweep.svg": images["svg"],
     }

@@ -29,6 +29,8 @@ class Table:
     styles: tuple[tuple[Style, ...], ...] = ()
     #: Markdown alignment row, when it differs from ``align`` (e.g. centred marks).
     markdown_align: tuple[str, ...] = ()
+    #: How many leading columns name a row (repeated when a terminal splits a wide table).
+    key_columns: int = 1
 
     def __post_init__(self) -> None:
         width = len(self.columns)

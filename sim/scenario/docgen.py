@@ -65,23 +65,34 @@ this file over it: tables merge key by key, so a file holds only what it changes
 `weekly_seasonality` or `[[population.channels]]`) and single values replace the inherited ones
 whole.
 
-**Files apply over the defaults.** Every table merges over its defaults key by key, so
-`[policy.points]` with `pricing_page = 40` changes that one entry and keeps the others; set an
-entry to 0 to switch it off. Arrays (such as `[[population.personas]]`) replace the defaults
-whole. A section that names a different `kind` replaces the section whole.
+**Files apply over the defaults. One merge rule holds everywhere:** every table merges over
+the table beneath it key by key (the file it extends, then the defaults), so `[policy.points]`
+with `pricing_page = 40` changes that one entry and keeps the others; set an entry to 0 to
+switch it off. Arrays (such as `[[population.personas]]`) and single values replace what is
+beneath them whole. A policy or cadence table (one with a `kind`) merges over the defaults *of
+its kind* wherever it sits — `[policy]`, `[nurture]`, a rule of `any_of`/`all_of`, a gate's
+`rule` — so `points = { demo_request = 0 }` inside a rule keeps the other 15 point values there
+too; a table that names another `kind` than the one beneath it replaces it, then merges over its
+own kind's defaults. Items of other arrays (channels, personas) take each key they leave out from
+that key's default. `mqlsim show FILE` prints the result with each value's source.
 
 **Policies** are explained family by family in [policies.md](policies.md). A `[policy]` or
 `[nurture]` `kind` that is not built in names third-party code and **imports and runs it**
 ([plug-ins](plugins.md)); the scenario files shipped with mqlsim never do.
 
 **`--set KEY=VALUE`** on the command line overrides any key after `extends`, in order:
-`mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5`. KEY is the dotted key of this
-page; VALUE is a TOML literal (`80`, `true`, `"text"`, `[1, 2]`, `{ A = 0.9 }`). A value that is
-not valid TOML and does not start with a quote or a bracket is taken as text
+`mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5` (`validate` and `show` take
+`--set` too). KEY is the dotted key of this page; an item of an array of tables is addressed by
+its index from 0 (`--set population.personas.1.share=0.3`, `--set policy.rules.0.threshold=90`).
+VALUE is a TOML literal (`80`, `true`, `"text"`, `[1, 2]`, `{ A = 0.9 }`). A value that is not
+valid TOML and does not start with a quote or a bracket is taken as text
 (`--set nurture.kind=drip`, `--set 'scenario.name=my run'`); quote digits meant as text
 (`--set 'scenario.name="2025"'`). `--set` replaces the value at KEY (an inline table replaces
-the table at KEY), and arrays of tables are replaced whole too:
-`--set 'population.channels=[{ name = "web", share = 1 }]'`.
+the table at KEY, the way to drop entries: `--set 'policy.frequency_caps={ web_visit = 3 }'`),
+and arrays are replaced whole unless an item is addressed:
+`--set 'population.channels=[{ name = "web", share = 1 }]'`. A policy or cadence table that
+`--set` writes still merges over its kind's defaults, and setting a `kind` to another kind starts
+that table from the new kind's defaults (`--set policy.kind=trigger --set policy.count=3`).
 """
 
 

@@ -1,15 +1,22 @@
 """Load scenario files: TOML, ``extends``, ``--set`` overrides, and errors a person can act on.
 
 A scenario file is TOML read with :mod:`tomllib`. A top-level ``extends = "other.toml"`` (relative
-to the extending file's folder) loads that file first and deep-merges this one over it: tables
-merge key by key, arrays and scalars replace. ``--set KEY=VALUE`` overrides then apply in order,
-and :class:`mqlsim.scenario.models.Scenario` validates the result.
+to the extending file's folder) loads that file first and deep-merges this one over it, and the
+result is deep-merged over the defaults. One merge rule holds everywhere: tables merge key by
+key, arrays and scalars replace, and a policy or cadence table (one with a ``kind``) merges over
+the defaults of its kind wherever it sits (``[policy]``, a rule of ``any_of``/``all_of``, a
+gate's ``rule``, ``[nurture]``); a table that names another kind than the one beneath it
+replaces it. ``--set KEY=VALUE`` overrides then apply in order: each replaces the value at KEY
+(a list item by its index, ``population.personas.1.share``), a kinded table it sets still
+merges over its kind's defaults, and setting a table's ``kind`` to another kind resets that
+table to the new kind's defaults. :class:`mqlsim.scenario.models.Scenario` validates the result.
 
 Every problem becomes one line of :class:`mqlsim.core.errors.InputError`, all of them at once.
 Each line names where the offending value came from (the file that last set it, or ``--set``),
 the dotted key and what was expected, e.g. ``base.toml: sales.reps: expected a value >= 1,
 found 0 (line 7)``.
-To do that the loader records, for every leaf value, which source set it last.
+To do that the loader records, for every leaf value, which source set it last
+(:func:`resolve_scenario` returns those sources, which ``mqlsim show`` prints).
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ import re
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from mqlsim.core.errors import InputError
+from mqlsim.core.errors import InputError, cut, shown
+from mqlsim.policies import CADENCES, POLICIES
 from mqlsim.scenario.models import Scenario
 
 _Key = tuple[str, ...]
@@ -33,6 +42,8 @@ _Key = tuple[str, ...]
 _Origins = dict[_Key, str]
 
 _SET_LABEL = "--set"
+#: The source of a value no file or override set.
+DEFAULT_SOURCE = "default"
 _TOML_LOCATION = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
 _KEY_PART = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
 _DOTTED_KEY = rf"{_KEY_PART}(?:\s*\.\s*{_KEY_PART})*"
@@ -76,6 +87,38 @@ class _Override(NamedTuple):
     value: object
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A scenario and where each of its values came from.
+
+    ``sources`` maps a key path (``("policy", "points", "web_visit")``; list items by their
+    index, ``("population", "personas", "1", "share")``) to the label of the source that set
+    it last: a file as named, ``--set`` (or ``overrides`` from Python), in the order they were
+    set. A key path with no entry at or above it took its default (:func:`source_of`).
+    """
+
+    scenario: Scenario
+    sources: dict[tuple[str, ...], str]
+
+    def source_of(self, key: Sequence[str]) -> str:
+        """Who set the value at ``key``: the nearest recorded source at or above it, or
+        :data:`DEFAULT_SOURCE`."""
+        key = tuple(key)
+        for depth in range(len(key), 0, -1):
+            if key[:depth] in self.sources:
+                return self.sources[key[:depth]]
+        return DEFAULT_SOURCE
+
+    def sources_below(self, key: Sequence[str]) -> dict[tuple[str, ...], str]:
+        """The recorded sources strictly below ``key`` (a list element's own override)."""
+        key = tuple(key)
+        return {
+            k: label
+            for k, label in self.sources.items()
+            if len(k) > len(key) and k[: len(key)] == key
+        }
+
+
 def load_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> Scenario:
     """Read a scenario file, follow its ``extends`` chain, apply overrides, validate.
 
@@ -84,6 +127,11 @@ def load_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> S
     ``extends`` cycles, malformed overrides, invalid values), never another exception for bad
     input.
     """
+    return resolve_scenario(source, overrides).scenario
+
+
+def resolve_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> Resolved:
+    """:func:`load_scenario`, with the source of every value (see :class:`Resolved`)."""
     problems: list[str] = []
     parsed = _parse_overrides(overrides, problems)
     if isinstance(source, Scenario):
@@ -109,7 +157,7 @@ def load_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> S
         problems.extend(_explain(error, origins, texts, top))
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
-    return scenario
+    return Resolved(scenario, dict(origins))
 
 
 def override_list(overrides: Overrides) -> list[Override]:
@@ -127,7 +175,7 @@ def _parse_overrides(overrides: Overrides, problems: list[str]) -> list[_Overrid
             except InputError as error:
                 problems.extend(error.lines)
             else:
-                parsed.append(_Override(f"{_SET_LABEL} {item!r}", _SET_LABEL, keys, value))
+                parsed.append(_Override(f"{_SET_LABEL} {shown(item)}", _SET_LABEL, keys, value))
             continue
         key, value = item[0], item[1]
         label = item[2] if len(item) == 3 else f"overrides[{key!r}]"
@@ -151,7 +199,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
     def malformed(reason: str) -> InputError:
         return InputError(
-            f"--set {text!r}: expected KEY=VALUE with VALUE a TOML literal ({reason})"
+            f"--set {shown(text)}: expected KEY=VALUE with VALUE a TOML literal ({reason})"
         )
 
     key_text, equals, value_text = text.partition("=")
@@ -161,7 +209,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
         raise malformed("KEY is empty")
     keys = [_unquote(part.strip()) for part in key_text.split(".")]
     if not all(keys):
-        raise malformed(f"KEY {key_text.strip()!r} has an empty part")
+        raise malformed(f"KEY {shown(key_text.strip())} has an empty part")
     value_text = value_text.strip()
     if not value_text:
         raise malformed("VALUE is empty; write KEY='\"\"' for an empty string")
@@ -172,7 +220,7 @@ def parse_override(text: str) -> tuple[list[str], object]:
     except tomllib.TOMLDecodeError as error:
         if value_text[0] in "\"'[{":
             reason = _TOML_LOCATION.sub("", str(error)).lower()
-            raise malformed(f"{value_text!r}: {reason}") from None
+            raise malformed(f"{shown(value_text)}: {reason}") from None
         return keys, value_text
 
 
@@ -253,10 +301,18 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
 
 
 def _record(origins: _Origins, value: object, key: _Key, label: str) -> None:
-    """Note ``label`` as the source of every leaf in ``value`` (callers forget old ones first)."""
-    if isinstance(value, dict):
+    """Note ``label`` as the source of every leaf in ``value`` (callers forget old ones first).
+
+    Tables and arrays of tables are walked down to their values (an array item's keys by its
+    index), so a key an item leaves out has no source (it takes its default); an empty table or
+    array, and an array of plain values, is one leaf.
+    """
+    if isinstance(value, dict) and value:
         for name, item in value.items():
             _record(origins, item, (*key, name), label)
+    elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        for index, item in enumerate(value):
+            _record(origins, item, (*key, str(index)), label)
     else:
         origins[key] = label
 
@@ -270,10 +326,12 @@ def _over_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """The loaded data deep-merged over the models' defaults.
 
     So a file or ``--set`` that names one entry of a table (``policy.points.web_visit``) keeps
-    the table's other default entries instead of dropping them.
+    the table's other default entries instead of dropping them; a policy or cadence table
+    merges over the defaults of its own kind, wherever it sits (:func:`_over_kind_defaults`).
     """
     merged = Scenario().model_dump()
     _merge(merged, data, {}, "", ())
+    _over_kind_defaults(merged, Scenario)
     return merged
 
 
@@ -282,7 +340,8 @@ def _merge(
 ) -> None:
     """Deep-merge ``child`` into ``base``: tables merge key by key, anything else replaces.
 
-    A table that names a different ``kind`` (another policy family) replaces the old one whole.
+    A table that names a different ``kind`` (another policy family) replaces the old one whole
+    (it merges over its own kind's defaults later, :func:`_over_kind_defaults`).
     """
     for name, value in child.items():
         here = (*key, name)
@@ -299,29 +358,134 @@ def _merge(
             _record(origins, value, here, label)
 
 
+def _kind_model(value: dict[str, Any], annotation: Any) -> type[BaseModel] | None:
+    """The built-in policy or cadence model that ``value``'s ``kind`` names, when ``annotation``
+    is a section of several kinds (never a plug-in: nothing is imported here)."""
+    models = _models(annotation)
+    kind = value.get("kind")
+    if len(models) < 2 or not isinstance(kind, str):
+        return None
+    for registry in (POLICIES, CADENCES):
+        if kind in registry and registry[kind][0] in models:
+            return registry[kind][0]
+    return None
+
+
+def _defaults_of(model: type[BaseModel]) -> dict[str, Any]:
+    """Every field of ``model`` that has a default, as plain data (models dumped)."""
+    defaults: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        value = field.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        elif isinstance(value, list):
+            value = [item.model_dump() if isinstance(item, BaseModel) else item for item in value]
+        defaults[name] = value
+    return defaults
+
+
+def _over_kind_defaults(node: Any, annotation: Any) -> None:
+    """Merge, in place, every policy or cadence table in ``node`` (a value of type
+    ``annotation``) over the defaults of its kind, and walk into what they hold (an
+    ``any_of``'s rules, a gate's rule)."""
+    if isinstance(node, list):
+        item_type = _child_type(annotation, "0")
+        for item in node:
+            _over_kind_defaults(item, item_type)
+        return
+    if not isinstance(node, dict):
+        return
+    model = _kind_model(node, annotation)
+    if model is not None:
+        merged = _defaults_of(model)
+        _merge(merged, node, {}, "", ())
+        node.clear()
+        node.update(merged)
+    for name, value in node.items():
+        _over_kind_defaults(value, _child_type(model or annotation, name))
+
+
 def _apply_override(data: dict[str, Any], origins: _Origins, override: _Override) -> str | None:
-    """Set the override's keys to its value (replacing whole); a problem if a parent is not a
-    table."""
+    """Set the override's keys to its value, replacing what was there; a problem if a key on the
+    way is neither a table nor an index into an array of tables.
+
+    A list item is addressed by its index (``population.personas.1.share``). A kinded table the
+    value holds merges over its kind's defaults; a ``kind`` set to another kind replaces its
+    table with that kind's defaults (the old kind's keys would not apply).
+    """
     keys = override.keys
-    node: dict[str, Any] = data
+    node: Any = data
     annotation: Any = Scenario
-    for depth, name in enumerate(keys[:-1], start=1):
-        annotation = _child_type(annotation, name)
-        child = node.get(name)
-        if child is not None and not isinstance(child, dict):
-            holds = _kind(type(child))
-        elif child is None and annotation is not None and not _is_table(annotation):
-            holds = _kind(annotation)
+    for depth, name in enumerate(keys, start=1):
+        where = cut(".".join(keys[:depth]))
+        last = depth == len(keys)
+        if isinstance(node, list):
+            if not name.isdigit():
+                array = cut(".".join(keys[: depth - 1]))
+                return f"{array} is an array: address an item by its index"
+            if len(name) > 9 or int(name) >= len(node):
+                return (
+                    f"{cut('.'.join(keys[: depth - 1]))} has {len(node)} items"
+                    f" (0 to {len(node) - 1}); index {cut(name)} is out of range (replace the"
+                    " array whole to add items)"
+                )
+            index: int | str = int(name)
         else:
+            index = name
+        parent_type = annotation
+        annotation = _child_type(annotation, name)
+        if last:
+            break
+        child = node[int(index)] if isinstance(node, list) else node.get(name)
+        if isinstance(child, dict | list) and not (
+            isinstance(child, list) and not all(isinstance(item, dict) for item in child)
+        ):
+            node = child
+            continue
+        if child is None and not isinstance(node, list) and not _is_scalar(annotation):
             node = node.setdefault(name, {})
             continue
-        where = ".".join(keys[:depth])
+        holds = _kind(type(child)) if child is not None else _kind(annotation)
         hint = f"; replace it whole: {where}=[...]" if holds == "an array" else ""
         return f"{where} holds {holds}, not a table{hint}"
-    node[keys[-1]] = override.value
+    value = override.value
+    name = keys[-1]
+    if (
+        name == "kind"
+        and isinstance(node, dict)
+        and node.get("kind") != value
+        and isinstance(value, str)
+        and _kind_model({"kind": value}, parent_type) is not None
+    ):
+        # Another kind: the table's old keys belong to the old kind.
+        parent = tuple(keys[:-1])
+        node.clear()
+        node["kind"] = value
+        _over_kind_defaults(node, parent_type)
+        _forget(origins, parent)
+        origins[tuple(keys)] = override.source
+        return None
+    value = _copied(value)
+    _over_kind_defaults(value, annotation)
+    if isinstance(node, list):
+        node[int(name)] = value
+    else:
+        node[name] = value
     _forget(origins, tuple(keys))
-    _record(origins, override.value, tuple(keys), override.source)
+    _record(origins, value, tuple(keys), override.source)
     return None
+
+
+def _copied(value: Any) -> Any:
+    """A copy of an override's tables and arrays (merging defaults into it must not change the
+    caller's mapping)."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 # --- turning pydantic errors into lines -------------------------------------------------------
@@ -334,11 +498,28 @@ def _explain(
     lines = []
     for problem in error.errors():
         key, message = _describe(problem)
-        source = _source_of(key, origins, top)
-        line = _line_of(texts.get(source), key)
-        where = f"{'.'.join(key)}: " if key else ""
+        blamed = _named_key(problem, key, message, origins) or key
+        source = _source_of(blamed, origins, top)
+        line = _line_of(texts.get(source), blamed)
+        where = f"{cut('.'.join(key))}: " if key else ""
         lines.append(f"{source}: {where}{message}" + (f" (line {line})" if line else ""))
     return lines
+
+
+def _named_key(problem: Any, key: _Key, message: str, origins: _Origins) -> _Key | None:
+    """For a table's own check (``warmup_days (90) must be less than horizon_days (50)``),
+    the key among those its message names that was set last: the value to blame, whichever
+    source set the table's other keys (``--seed`` does not make ``--set`` the culprit)."""
+    if problem["type"] not in ("value_error", "assertion_error"):
+        return None
+    loc = problem["loc"]
+    names = _field_names(_resolve(loc)[1])
+    named = {(*key, name) for name in names if re.search(rf"\b{re.escape(name)}\b", message)}
+    latest = None
+    for known in origins:
+        if known[: len(key) + 1] in named:
+            latest = known  # origins are in the order they were set
+    return latest
 
 
 def _describe(problem: Any) -> tuple[_Key, str]:
@@ -377,12 +558,12 @@ def _describe(problem: Any) -> tuple[_Key, str]:
 
 def _unknown(name: str, allowed: list[str]) -> str:
     """``unknown key 'x'`` with the closest allowed key, or the allowed keys when none is close."""
-    close = difflib.get_close_matches(name, allowed, n=1)
+    close = difflib.get_close_matches(name[:100], allowed, n=1)
     if close:
-        return f"unknown key {name!r} (did you mean {close[0]!r}?)"
+        return f"unknown key {shown(name)} (did you mean {close[0]!r}?)"
     if allowed:
-        return f"unknown key {name!r} (allowed: {', '.join(allowed)})"
-    return f"unknown key {name!r}"
+        return f"unknown key {shown(name)} (allowed: {', '.join(allowed)})"
+    return f"unknown key {shown(name)}"
 
 
 def _one_of(values: list[Any], found: object) -> str:
@@ -410,17 +591,19 @@ def _show(value: object) -> str:
     if value is None:
         return "nothing"
     text = str(value).lower() if isinstance(value, bool) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 60 else f"{text[:57]}... ({len(text):,} characters)"
 
 
 def _source_of(key: _Key, origins: _Origins, top: str) -> str:
-    """Which source set ``key``: the nearest recorded leaf at or above it, else the last source
-    that set anything below it (a table's own validator), else the top file."""
+    """Which source set ``key``: the nearest recorded leaf at or above it; else the last source
+    that set anything below it (a table's own validator); else the last that set anything in
+    the nearest table above it (a key missing from a table that source wrote); else the top
+    file."""
     for depth in range(len(key), 0, -1):
         if key[:depth] in origins:
             return origins[key[:depth]]
-    if key:
-        below = [label for known, label in origins.items() if known[: len(key)] == key]
+    for depth in range(len(key), 0, -1):
+        below = [label for known, label in origins.items() if known[:depth] == key[:depth]]
         if below:
             return below[-1]
     return top
@@ -546,6 +729,11 @@ def _literal_values(annotation: Any) -> list[Any]:
         if get_origin(alternative) is Literal
         for value in get_args(alternative)
     ]
+
+
+def _is_scalar(annotation: Any) -> bool:
+    """Whether values of a known type are neither tables nor arrays (unknown: ``False``)."""
+    return annotation is not None and not _is_table(annotation)
 
 
 def _is_table(annotation: Any) -> bool:
