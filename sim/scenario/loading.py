@@ -106,7 +106,7 @@ def load_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> S
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        problems.extend(_explain(error, origins, texts, top))
+        problems.extend(_explain(error, origins, texts, top, Scenario))
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
     return scenario
@@ -216,6 +216,26 @@ def _load_file(
     _merge(merged, data, origins, label, ())
     texts[label] = text
     return merged, origins, texts
+
+
+def read_toml(path: Path, label: str) -> tuple[dict[str, Any], str]:
+    """One TOML file's data and text; :class:`InputError` naming ``label`` (and the line) when
+    it cannot be read, is not UTF-8 or is not valid TOML."""
+    text = _read_text(path, label)
+    return _parse_toml(text, label), text
+
+
+def validation_lines(
+    error: ValidationError, root: type[BaseModel], label: str, text: str
+) -> list[str]:
+    """One line per problem of validating the data of one file (``label``, its ``text``)
+    against the model ``root``: ``label: dotted.key: what was expected (line N)``."""
+    return _explain(error, {}, {label: text}, label, root)
+
+
+def key_line(text: str, key: tuple[str, ...]) -> int | None:
+    """The line of ``text`` that sets ``key`` (or the nearest table above it), for messages."""
+    return _line_of(text, key)
 
 
 def _read_text(path: Path, label: str) -> str:
@@ -328,12 +348,17 @@ def _apply_override(data: dict[str, Any], origins: _Origins, override: _Override
 
 
 def _explain(
-    error: ValidationError, origins: _Origins, texts: dict[str, str], top: str
+    error: ValidationError,
+    origins: _Origins,
+    texts: dict[str, str],
+    top: str,
+    root: type[BaseModel],
 ) -> list[str]:
-    """One line per pydantic error: source, dotted key, what was expected, line number."""
+    """One line per pydantic error of validating against ``root``: source, dotted key, what
+    was expected, line number."""
     lines = []
     for problem in error.errors():
-        key, message = _describe(problem)
+        key, message = _describe(problem, root)
         source = _source_of(key, origins, top)
         line = _line_of(texts.get(source), key)
         where = f"{'.'.join(key)}: " if key else ""
@@ -341,17 +366,17 @@ def _explain(
     return lines
 
 
-def _describe(problem: Any) -> tuple[_Key, str]:
+def _describe(problem: Any, root: type[BaseModel]) -> tuple[_Key, str]:
     """The user's key path (union tags dropped) and a sentence for one pydantic error."""
     kind, ctx, found = problem["type"], problem.get("ctx", {}), problem["input"]
     loc = problem["loc"]
     on_key = bool(loc) and loc[-1] == "[key]"
-    key, annotation = _resolve(loc[:-1] if on_key else loc)
+    key, annotation = _resolve(loc[:-1] if on_key else loc, root)
     if on_key:
-        allowed = _literal_values(_dict_key_type(_resolve(loc[:-2])[1]))
+        allowed = _literal_values(_dict_key_type(_resolve(loc[:-2], root)[1]))
         return key, _unknown(str(found), [str(v) for v in allowed])
     if kind == "extra_forbidden":
-        return key, _unknown(key[-1], _field_names(_resolve(loc[:-1])[1]))
+        return key, _unknown(key[-1], _field_names(_resolve(loc[:-1], root)[1]))
     if kind == "missing":
         return key, "required key is missing"
     if kind in ("value_error", "assertion_error"):
@@ -512,10 +537,11 @@ def _child_type(annotation: Any, name: str | int) -> Any:
     return None
 
 
-def _resolve(loc: Sequence[str | int]) -> tuple[_Key, Any]:
-    """A pydantic location as the user's key path (union tags dropped) and the type there."""
+def _resolve(loc: Sequence[str | int], root: type[BaseModel]) -> tuple[_Key, Any]:
+    """A pydantic location under ``root`` as the user's key path (union tags dropped) and the
+    type there."""
     key: list[str] = []
-    annotation: Any = Scenario
+    annotation: Any = root
     for name in loc:
         members = _models(annotation)
         if len(_alternatives(annotation)) > 1:
