@@ -295,7 +295,7 @@ def test_the_example_funnel_is_reproduced_on_seeds_the_fit_did_not_use(
 def test_five_hidden_parameters_are_recovered(tmp_path: Path) -> None:
     """Arrivals, engagement, buyer share, SAL acceptance and win odds from leads and the four
     stage rates. Tolerances (log-ratio): arrivals 5 %, engagement 15 %, the three odds 30 %."""
-    base = load_scenario(BASELINE, ["scenario.replications=5"])
+    base = load_scenario(BASELINE, [*SMALL, "population.leads_per_day=40"])
     true = {
         "arrival_rate": 0.8,
         "engagement": 1.4,
@@ -325,8 +325,15 @@ def test_the_usual_targets_cannot_tell_in_market_share_from_buyer_share(tmp_path
     )
     by_buyers = calibrate_scenario(base, targets, parameters=["engagement", "buyer_share"])
     by_market = calibrate_scenario(base, targets, parameters=["engagement", "in_market"])
-    for calibration in (by_buyers, by_market):
-        assert calibration.within, render_calibration(calibration).plain()
+    for calibration in (by_buyers, by_market):  # on the check run, as the acceptance asks
+        for fit in calibration.fits:
+            assert fit.simulated.mean == pytest.approx(fit.target.value, rel=0.10), fit
     assert by_buyers.multipliers["buyer_share"] > 1.5
     assert by_market.multipliers["in_market"] > 1.5
     assert by_buyers.fitted.population.personas != by_market.fitted.population.personas
+
+
+def test_the_docs_describe_every_parameter() -> None:
+    page = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
+    for name, parameter in PARAMETERS.items():
+        assert f"| `{name}` | {parameter.transform} |" in page, name
