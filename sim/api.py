@@ -275,6 +275,7 @@ def calibrate(
         execution=dict(_execution(workers, scheduler, cache)),
     )
     if out is not None:
+        assert not isinstance(base, Scenario)  # refused above
         destination = Path(out)
         extends = os.path.relpath(os.path.abspath(base), os.path.abspath(destination.parent))
         sets = [item for item in listed if isinstance(item, str)]

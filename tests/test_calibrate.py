@@ -315,22 +315,28 @@ def test_five_hidden_parameters_are_recovered(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_the_usual_targets_cannot_tell_in_market_share_from_buyer_share(tmp_path: Path) -> None:
-    """Fitted with the in-market share instead of the buyer share, the same targets are met
-    just as well, by a different hidden funnel: these targets cannot separate the two
-    (docs/calibration.md says so)."""
+def test_the_usual_targets_cannot_tell_some_parameters_apart(tmp_path: Path) -> None:
+    """Two hidden funnels per pair meet the same targets on the check run: the in-market share
+    or the buyer share (with engagement) for lead->MQL and MQL->SQL, and reach or SAL
+    acceptance for MQL->SAL. These targets cannot say which (docs/calibration.md says so)."""
     base = load_scenario(BASELINE, SMALL)
-    targets = load_targets(
-        targets_file(tmp_path, "lead_to_mql_rate = 0.2\nmql_to_sql_rate = 0.25\n")
-    )
-    by_buyers = calibrate_scenario(base, targets, parameters=["engagement", "buyer_share"])
-    by_market = calibrate_scenario(base, targets, parameters=["engagement", "in_market"])
-    for calibration in (by_buyers, by_market):  # on the check run, as the acceptance asks
-        for fit in calibration.fits:
-            assert fit.simulated.mean == pytest.approx(fit.target.value, rel=0.10), fit
-    assert by_buyers.multipliers["buyer_share"] > 1.5
-    assert by_market.multipliers["in_market"] > 1.5
-    assert by_buyers.fitted.population.personas != by_market.fitted.population.personas
+
+    def fitted(body: str, parameters: list[str]) -> dict[str, float]:
+        targets = load_targets(targets_file(tmp_path, body))
+        calibration = calibrate_scenario(base, targets, parameters=parameters)
+        assert calibration.within, render_calibration(calibration).plain()
+        return calibration.multipliers
+
+    rates = "lead_to_mql_rate = 0.2\nmql_to_sql_rate = 0.2\n"
+    by_market = fitted(rates, ["engagement", "in_market"])
+    by_buyers = fitted(rates, ["engagement", "buyer_share"])
+    assert by_market["in_market"] > 1.5 and by_buyers["buyer_share"] > 1.05
+    # Very different populations: more buyers in market need much less noise engagement.
+    assert by_buyers["engagement"] / by_market["engagement"] > 1.4
+
+    by_reach = fitted("mql_to_sal_rate = 0.65\n", ["reach"])
+    by_acceptance = fitted("mql_to_sal_rate = 0.65\n", ["sal_acceptance"])
+    assert by_reach["reach"] > 1.5 and by_acceptance["sal_acceptance"] > 1.5
 
 
 def test_the_docs_describe_every_parameter() -> None:

@@ -201,8 +201,9 @@ PARAMETERS: dict[str, Parameter] = {
 }
 
 _WORKLOAD = ("work_time",)
-#: For each metric a target may be set on, the parameters it can pin down, preferred first.
-#: Metrics not listed (costs, unsubscribes, queue length) are matched but pin nothing.
+#: For each metric a target may be set on, the parameters it can pin down, preferred first (a
+#: parameter named with ``--fit`` lists the targets that name it as pinning it). Metrics not
+#: listed (costs, unsubscribes, queue length) are matched but pin nothing.
 IDENTIFIES: dict[str, tuple[str, ...]] = {
     "leads": ("arrival_rate",),
     "lead_to_mql_rate": ("engagement",),

@@ -182,8 +182,8 @@ def fitted_toml(
                 lines.append(f"[[{'.'.join(toml_key(str(part)) for part in array)}]]")
                 for name, value in item.items():
                     line = f"{toml_key(name)} = {toml_value(value)}"
-                    comment = short.get((*array, index, name))
-                    lines.append(f"{line}  # {comment}" if comment else line)
+                    note = short.get((*array, index, name))
+                    lines.append(f"{line}  # {note}" if note else line)
                 lines.append("")
             lines.pop()
     return "\n".join(lines) + "\n"
@@ -215,7 +215,8 @@ def _at(data: dict[str, Any], path: Sequence[str | int]) -> Any:
 
 def _order(data: dict[str, Any], path: Path) -> tuple[int, ...]:
     """A path's position in the scenario's own key order (so the file reads like the base)."""
-    positions, node = [], data
+    positions: list[int] = []
+    node: Any = data
     for part in path:
         positions.append(list(node).index(part) if isinstance(node, dict) else int(part))
         node = node[part]

@@ -24,6 +24,7 @@ precision and recall) cannot be targets.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,16 +190,14 @@ def _fields() -> dict[str, Any]:
     return fields
 
 
-TargetsTable = create_model(  # type: ignore[call-overload]
-    "TargetsTable", __base__=StrictModel, **_fields()
-)
+TargetsTable = create_model("TargetsTable", __base__=StrictModel, **_fields())
 """``[targets]``: one optional field per catalogue metric, and ``period_days``."""
 
 
 class TargetsFile(StrictModel):
     """A whole targets file."""
 
-    targets: TargetsTable  # type: ignore[valid-type]
+    targets: TargetsTable
 
 
 @dataclass(frozen=True)
@@ -269,13 +268,13 @@ class Targets:
         return value
 
 
-def load_targets(path: str | Path) -> Targets:
+def load_targets(path: str | os.PathLike[str]) -> Targets:
     """Read and check a targets file; :class:`InputError` with one line per problem (unreadable
     file, TOML syntax, unknown metric, bad value, targets that contradict each other)."""
     label = str(path)
     data, text = read_toml(Path(path), label)
     try:
-        table = TargetsFile.model_validate(data).targets
+        table: Any = TargetsFile.model_validate(data).targets
     except ValidationError as error:
         lines = validation_lines(error, TargetsFile, label, text)
         raise InputError(list(dict.fromkeys(lines))) from None
