@@ -116,7 +116,7 @@ PARAMETERS: dict[str, Parameter] = {
         ),
         Parameter(
             "engagement",
-            "every organic activity rate (how much leads do unprompted)",
+            "every organic activity rate, how much leads do unprompted",
             "scale",
             ("journeys.organic_rates_per_day.*",),
             1 / 30,

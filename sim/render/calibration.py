@@ -190,7 +190,8 @@ def fitted_toml(
 
 
 def _parameter_comment(calibration: Calibration, fitted: FittedParameter) -> str:
-    """``engagement ×0.70: lead_to_mql_rate 18.0 % wanted, 18.0 % achieved``."""
+    """``engagement ×0.70 (every organic activity rate...): lead_to_mql_rate 18.0 % wanted,
+    18.0 % achieved``."""
     achieved = {fit.target.metric: fit for fit in calibration.fits}
     parts = []
     for metric in fitted.targets:
@@ -198,7 +199,8 @@ def _parameter_comment(calibration: Calibration, fitted: FittedParameter) -> str
         label = _target_label(calibration, metric)
         parts.append(f"{label} {fit.target.text()} wanted, {simulated_text(fit)[0]} achieved")
     pinned = "; ".join(parts) if parts else "fitted jointly with the others"
-    return f"{fitted.parameter.name} {multiplier_text(fitted)}: {pinned}"
+    parameter = fitted.parameter
+    return f"{parameter.name} {multiplier_text(fitted)} ({parameter.description}): {pinned}"
 
 
 def _inside(path: Sequence[str | int], container: Path) -> bool:
