@@ -335,6 +335,29 @@ class Calibration:
         """Each fitted parameter's multiplier, by name."""
         return {fitted.parameter.name: fitted.multiplier for fitted in self.parameters}
 
+    def to_records(self) -> list[dict[str, Any]]:
+        """The fit table: one record per target (its value and band, the check run's mean and
+        95 % interval on the target's scale, whether it is within)."""
+        return [
+            {
+                "metric": fit.target.metric,
+                "target": fit.target.value,
+                "low": fit.target.low,
+                "high": fit.target.high,
+                "simulated": fit.simulated.mean,
+                "ci_low": fit.simulated.ci_low,
+                "ci_high": fit.simulated.ci_high,
+                "within": fit.within,
+            }
+            for fit in self.fits
+        ]
+
+    def to_frame(self) -> Any:
+        """:meth:`to_records` as a pandas DataFrame indexed by metric (needs pandas)."""
+        from mqlsim.experiments.frames import frame
+
+        return frame(self.to_records(), index="metric")
+
 
 class _Stop(Exception):
     """Ends the search early, for ``reason``."""
