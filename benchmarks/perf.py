@@ -11,7 +11,11 @@ In one invocation, on one machine, it measures:
    --no-cache``): total seconds and the ratio to one run of (1) at that size;
 3. raw SimPy speed: 10 processes that only ``yield env.timeout(1)``, 10^6 events in all;
 4. cost per lead in SimPy events = seconds of (1) at 100k × raw SimPy events/s ÷ leads: the
-   figure that compares across machines.
+   figure that compares across machines;
+5. calibration (issue 14): ``mqlsim calibrate`` of the shipped baseline with ``sales.reps=4`` to
+   the issue's targets (900 leads per 30 days, 18 % lead→MQL, 30 % MQL→SQL), every core, no
+   cache: the replications it simulated (its budget counts them; issue 18 caps them at 300) and
+   its wall seconds.
 
 Each figure is measured ``--repeat`` times (3 by default), each time in a fresh process, and
 the fastest is kept, with every time beside it: on a shared machine other processes only ever
@@ -63,6 +67,7 @@ COLUMNS = [
     "sweep s (×run)",
     "raw SimPy ev/s",
     "cost/lead",
+    "calibrate reps, s",
 ]
 TABLE_HEAD = "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
 
@@ -86,6 +91,8 @@ average is recorded beside it (a load above the core count means the run shared 
 - **cost/lead**: seconds at 100k × raw SimPy events/s ÷ leads: what one lead costs, in SimPy
   events this machine could have processed meanwhile. It is the figure that compares across
   machines.
+- **calibrate**: `mqlsim calibrate` of the baseline with 4 reps to 900 leads a month, 18 %
+  lead→MQL and 30 % MQL→SQL (every core, no cache): replications simulated, and seconds.
 
 ## Targets (issue 6)
 
@@ -187,6 +194,38 @@ def measure_sweep(leads: int, points: int) -> dict[str, Any]:
     }
 
 
+#: The issue-14 example's targets, as its targets file.
+CALIBRATION_TARGETS = (
+    "[targets]\nperiod_days = 30\nleads = 900\nlead_to_mql_rate = 0.18\nmql_to_sql_rate = 0.30\n"
+)
+
+
+def measure_calibrate() -> dict[str, Any]:
+    """The issue-14 example calibrated from the baseline with 4 reps, on every core, with no
+    cache: replications simulated (the check run included), scenarios evaluated, seconds."""
+    import tempfile
+
+    from mqlsim import api
+
+    with tempfile.TemporaryDirectory() as folder:
+        targets = Path(folder) / "targets.toml"
+        targets.write_text(CALIBRATION_TARGETS)
+        before = load()
+        start = time.perf_counter()
+        calibration = api.calibrate(
+            BASELINE, targets, overrides=["sales.reps=4"], cache=False, out=Path(folder) / "f.toml"
+        )
+        seconds = time.perf_counter() - start
+    return {
+        "replications": calibration.replications,
+        "evaluations": calibration.evaluations,
+        "within": calibration.within,
+        "stop": calibration.stop,
+        "seconds": seconds,
+        "load": [before, load()],
+    }
+
+
 def measure_raw_simpy() -> dict[str, Any]:
     """Events per second of :data:`RAW_PROCESSES` processes that only wait, 10^6 events."""
     import simpy
@@ -256,7 +295,7 @@ def best_of(repeat: int, *args: str) -> dict[str, Any]:
 
 
 def collect(
-    sizes: list[int], sweep_leads: int, points: int, sweep: bool, repeat: int
+    sizes: list[int], sweep_leads: int, points: int, sweep: bool, calibrate: bool, repeat: int
 ) -> dict[str, Any]:
     """Every measurement, each printed as it finishes."""
     figures: dict[str, Any] = {
@@ -313,6 +352,14 @@ def collect(
             f"{swept['seconds']:.1f} s{ratio} (target ≤ 8×)  "
             f"load {swept['load'][0]:.2f}→{swept['load'][1]:.2f}"
         )
+    if calibrate:
+        fit = figures["calibrate"] = best_of(repeat, "calibrate")
+        print(
+            f"calibrate (issue 14 example): {fit['replications']} replications"
+            f" ({fit['evaluations']} scenarios), {fit['seconds']:.1f} s, every target within:"
+            f" {fit['within']} (target ≤ 300 replications)  "
+            f"load {fit['load'][0]:.2f}→{fit['load'][1]:.2f}"
+        )
     figures["load_end"] = list(os.getloadavg())
     return figures
 
@@ -336,6 +383,7 @@ def doc_row(figures: dict[str, Any], sizes: list[int]) -> str:
     sweep = figures.get("sweep")
     scaling = figures.get("scaling_1m_over_100k")
     cost = figures.get("cost_per_lead_simpy_events")
+    fit = figures.get("calibrate")
     cells = [
         figures["date"],
         f"`{figures['commit']}`",
@@ -355,6 +403,7 @@ def doc_row(figures: dict[str, Any], sizes: list[int]) -> str:
         ),
         f"{figures['raw_simpy']['events_per_second']:,.0f}",
         f"{cost:.1f}" if cost is not None else "–",
+        f"{fit['replications']}, {fit['seconds']:.1f}" if fit else "–",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -377,6 +426,7 @@ def main() -> None:
     parser.add_argument("--sweep-leads", type=int, default=COST_LEADS)
     parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep")
+    parser.add_argument("--no-calibrate", action="store_true", help="skip the calibration")
     parser.add_argument(
         "--repeat", type=int, default=3, help="measure each figure this many times, keep the best"
     )
@@ -391,11 +441,20 @@ def main() -> None:
             figures = measure_run(int(rest[0]))
         elif kind == "sweep":
             figures = measure_sweep(int(rest[0]), int(rest[1]))
+        elif kind == "calibrate":
+            figures = measure_calibrate()
         else:
             figures = measure_raw_simpy()
         print(json.dumps(figures))
         return
-    figures = collect(args.leads, args.sweep_leads, args.points, not args.no_sweep, args.repeat)
+    figures = collect(
+        args.leads,
+        args.sweep_leads,
+        args.points,
+        not args.no_sweep,
+        not args.no_calibrate,
+        args.repeat,
+    )
     if not args.no_record:
         record(figures, args.leads)
 

@@ -8,8 +8,8 @@ The public API (see ``docs/api.md``)::
     result.summaries["mql_to_sql_rate"].mean
 
 :func:`load`, :func:`show`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`,
-:func:`explain` and :func:`report` are those of :mod:`mqlsim.api`, loaded on first use so that
-``import mqlsim`` (and the command line's start) stays quick.
+:func:`explain`, :func:`report` and :func:`calibrate` are those of :mod:`mqlsim.api`, loaded on
+first use so that ``import mqlsim`` (and the command line's start) stays quick.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mqlsim.api import (
+        Calibration,
         Comparison,
         ExperimentResult,
         InputError,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         Replay,
         Scenario,
         Sweep,
+        calibrate,
         compare,
         explain,
         load,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Calibration",
     "Comparison",
     "ExperimentResult",
     "InputError",
@@ -45,6 +48,7 @@ __all__ = [
     "Scenario",
     "Sweep",
     "__version__",
+    "calibrate",
     "compare",
     "explain",
     "load",

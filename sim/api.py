@@ -27,6 +27,7 @@ from typing import Any
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
+from mqlsim.experiments.calibrate import DEFAULT_BUDGET, Calibration, calibrate_scenario
 from mqlsim.experiments.compare import (
     Comparison,
     Side,
@@ -51,14 +52,17 @@ from mqlsim.scenario.loading import (
     Overrides,
     load_scenario,
     override_list,
+    parse_override,
     resolve_scenario,
 )
 from mqlsim.scenario.models import Scenario
+from mqlsim.scenario.targets import load_targets
 
 ScenarioSource = str | os.PathLike[str] | Scenario
 CacheOption = bool | str | os.PathLike[str] | ReplicationCache
 
 __all__ = [
+    "Calibration",
     "Comparison",
     "ExperimentResult",
     "InputError",
@@ -66,6 +70,7 @@ __all__ = [
     "Replay",
     "Scenario",
     "Sweep",
+    "calibrate",
     "compare",
     "explain",
     "load",
@@ -276,6 +281,103 @@ def report(
                 f"--out {out}: cannot write the report: {error.strerror or error}"
             ) from None
     return document
+
+
+def calibrate(
+    base: ScenarioSource,
+    targets: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    parameters: Sequence[str] | None = None,
+    budget: int = DEFAULT_BUDGET,
+    replications: int | None = None,
+    seed: int | None = None,
+    overrides: Overrides = (),
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cache: CacheOption = True,
+    progress: Progress | None = None,
+) -> Calibration:
+    """Fit the hidden parameters of ``base`` (with ``overrides``: what the company controls) to
+    a targets file (docs/calibration.md): ``calibration.fitted`` is the fitted scenario,
+    ``calibration.fits`` each target against a check run on a seed the fit did not use.
+    ``parameters`` names the parameters to fit instead of those the targets select; ``budget``
+    caps the replications simulated (``progress(done, budget)``). With ``out`` (``base`` a
+    file), the fitted scenario is written there as a file that extends ``base``."""
+    from mqlsim.render.calibration import fitted_toml
+
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise InputError(f"budget {budget!r}: expected a whole number of replications >= 1")
+    if out is not None and isinstance(base, Scenario):
+        raise InputError(
+            "out: the fitted scenario extends the base scenario's file; give the base as a path"
+        )
+    if out is not None and Path(out).is_dir():
+        raise InputError(f"--out {out}: is a folder; expected a file name such as fitted.toml")
+    listed = _with_run(overrides, replications, seed)
+    loaded = load_scenario(_source(base), listed)
+    goals = load_targets(targets)
+    calibration = calibrate_scenario(
+        loaded,
+        goals,
+        parameters=parameters,
+        budget=budget,
+        progress=progress,
+        execution=dict(_execution(workers, scheduler, cache)),
+    )
+    if out is not None:
+        assert not isinstance(base, Scenario)  # refused above
+        destination = Path(out)
+        extends = os.path.relpath(os.path.abspath(base), os.path.abspath(destination.parent))
+        sets = [item for item in listed if isinstance(item, str)]
+        header = [
+            f"Fitted by `mqlsim calibrate` to {targets}: run it as any scenario.",
+            f"Base: {base}" + (f" with --set {' --set '.join(sets)}" if sets else "") + ".",
+            f"Fit on seed {loaded.scenario.seed}, {loaded.scenario.replications} replications an"
+            f" evaluation, {calibration.replications} replications in all; the achieved values",
+            f"are from a check run on seed {calibration.check.scenario.scenario.seed}.",
+        ]
+        text = fitted_toml(calibration, Path(extends).as_posix(), _override_paths(listed), header)
+        _write_fitted(destination, text, calibration.fitted, str(base))
+    return calibration
+
+
+def _override_paths(overrides: Sequence[Override]) -> list[tuple[str, ...]]:
+    """The key path each override sets."""
+    paths = []
+    for item in overrides:
+        if isinstance(item, str):
+            keys, _ = parse_override(item)
+        else:
+            keys = [part.strip().strip("\"'") for part in str(item[0]).split(".")]
+        paths.append(tuple(keys))
+    return paths
+
+
+def _write_fitted(out: Path, text: str, fitted: Scenario, base: str) -> None:
+    """Write the fitted scenario's file atomically, once a trial copy beside it has been read
+    back as exactly ``fitted`` (so a file that would load differently is never left)."""
+    trial = out.with_name(f".{out.name}.{os.getpid()}.trial.toml")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(trial, text.encode("utf-8"))
+        try:
+            same = load_scenario(trial).model_dump() == fitted.model_dump()
+        except InputError:
+            same = False
+        if not same:
+            raise InputError(
+                f"--out {out}: the fitted scenario cannot be written as a file extending {base}"
+                " (a --set replaced a whole table or array that a file can only merge into);"
+                " give its entries one by one, e.g. --set sales.win_probability.A=0.3"
+            )
+        os.replace(trial, out)
+    except OSError as error:
+        raise InputError(
+            f"--out {out}: cannot write the fitted scenario: {error.strerror or error}"
+        ) from None
+    finally:
+        trial.unlink(missing_ok=True)
 
 
 def _source(source: ScenarioSource) -> str | Scenario:

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = str(ROOT / "scenarios" / "baseline.toml")
 SMALL = {"population.leads_per_day": 5, "scenario.horizon_days": 120, "scenario.warmup_days": 30}
 PUBLIC = {
+    "Calibration",
     "Comparison",
     "ExperimentResult",
     "InputError",
@@ -26,6 +27,7 @@ PUBLIC = {
     "Scenario",
     "Sweep",
     "__version__",
+    "calibrate",
     "compare",
     "explain",
     "load",

@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mqlsim.cli.replay",
     "mqlsim.cli.explain",
     "mqlsim.cli.report",
+    "mqlsim.cli.calibrate",
 )
 
 

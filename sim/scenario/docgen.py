@@ -26,6 +26,7 @@ from mqlsim.policies import POLICIES
 from mqlsim.policies.base import FitAttribute, PolicyConfigBase
 from mqlsim.policies.plugins import PluginPolicyConfig
 from mqlsim.scenario.models import Scenario
+from mqlsim.scenario.toml_text import toml_key, toml_value
 
 _VOCABULARY = [
     ("activity", vocabulary.Activity, vocabulary.ACTIVITIES),
@@ -36,7 +37,6 @@ _VOCABULARY = [
     ("grade", vocabulary.Grade, vocabulary.GRADES),
     ("fit field", FitAttribute, tuple(vocabulary.FIT_ATTRIBUTES)),
 ]
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ROOT = Path(__file__).resolve().parents[2]
 _SPHINX_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
 
@@ -286,32 +286,14 @@ def _default(field: FieldInfo) -> str:
         return "required"
     value = field.get_default(call_default_factory=True)
     if _is_policy_union(field.annotation):  # a policy table of any kind: its kind's defaults
-        return f"`{{ kind = {_toml_value(value.kind)} }}`"
+        return f"`{{ kind = {toml_value(value.kind)} }}`"
     if _list_item_model(field.annotation) or isinstance(value, BaseModel):
         return "see below"
-    return "none" if value is None else f"`{_toml_value(value)}`"
-
-
-def _toml_value(value: Any) -> str:
-    """A value as an inline TOML literal."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    return repr(value)
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
+    return "none" if value is None else f"`{toml_value(value)}`"
 
 
 def _toml_lines(table: dict[str, Any]) -> str:
-    return "\n".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items())
 
 
 def _escape(text: str) -> str:

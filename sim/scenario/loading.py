@@ -154,7 +154,7 @@ def resolve_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        problems.extend(_explain(error, origins, texts, top))
+        problems.extend(_explain(error, origins, texts, top, Scenario))
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
     return Resolved(scenario, dict(origins))
@@ -264,6 +264,26 @@ def _load_file(
     _merge(merged, data, origins, label, ())
     texts[label] = text
     return merged, origins, texts
+
+
+def read_toml(path: Path, label: str) -> tuple[dict[str, Any], str]:
+    """One TOML file's data and text; :class:`InputError` naming ``label`` (and the line) when
+    it cannot be read, is not UTF-8 or is not valid TOML."""
+    text = _read_text(path, label)
+    return _parse_toml(text, label), text
+
+
+def validation_lines(
+    error: ValidationError, root: type[BaseModel], label: str, text: str
+) -> list[str]:
+    """One line per problem of validating the data of one file (``label``, its ``text``)
+    against the model ``root``: ``label: dotted.key: what was expected (line N)``."""
+    return _explain(error, {}, {label: text}, label, root)
+
+
+def key_line(text: str, key: tuple[str, ...]) -> int | None:
+    """The line of ``text`` that sets ``key`` (or the nearest table above it), for messages."""
+    return _line_of(text, key)
 
 
 def _read_text(path: Path, label: str) -> str:
@@ -492,13 +512,18 @@ def _copied(value: Any) -> Any:
 
 
 def _explain(
-    error: ValidationError, origins: _Origins, texts: dict[str, str], top: str
+    error: ValidationError,
+    origins: _Origins,
+    texts: dict[str, str],
+    top: str,
+    root: type[BaseModel],
 ) -> list[str]:
-    """One line per pydantic error: source, dotted key, what was expected, line number."""
+    """One line per pydantic error of validating against ``root``: source, dotted key, what
+    was expected, line number."""
     lines = []
     for problem in error.errors():
-        key, message = _describe(problem)
-        blamed = _named_key(problem, key, message, origins) or key
+        key, message = _describe(problem, root)
+        blamed = _named_key(problem, key, message, origins, root) or key
         source = _source_of(blamed, origins, top)
         line = _line_of(texts.get(source), blamed)
         where = f"{cut('.'.join(key))}: " if key else ""
@@ -506,14 +531,16 @@ def _explain(
     return lines
 
 
-def _named_key(problem: Any, key: _Key, message: str, origins: _Origins) -> _Key | None:
+def _named_key(
+    problem: Any, key: _Key, message: str, origins: _Origins, root: type[BaseModel]
+) -> _Key | None:
     """For a table's own check (``warmup_days (90) must be less than horizon_days (50)``),
     the key among those its message names that was set last: the value to blame, whichever
     source set the table's other keys (``--seed`` does not make ``--set`` the culprit)."""
     if problem["type"] not in ("value_error", "assertion_error"):
         return None
     loc = problem["loc"]
-    names = _field_names(_resolve(loc)[1])
+    names = _field_names(_resolve(loc, root)[1])
     named = {(*key, name) for name in names if re.search(rf"\b{re.escape(name)}\b", message)}
     latest = None
     for known in origins:
@@ -522,17 +549,17 @@ def _named_key(problem: Any, key: _Key, message: str, origins: _Origins) -> _Key
     return latest
 
 
-def _describe(problem: Any) -> tuple[_Key, str]:
+def _describe(problem: Any, root: type[BaseModel]) -> tuple[_Key, str]:
     """The user's key path (union tags dropped) and a sentence for one pydantic error."""
     kind, ctx, found = problem["type"], problem.get("ctx", {}), problem["input"]
     loc = problem["loc"]
     on_key = bool(loc) and loc[-1] == "[key]"
-    key, annotation = _resolve(loc[:-1] if on_key else loc)
+    key, annotation = _resolve(loc[:-1] if on_key else loc, root)
     if on_key:
-        allowed = _literal_values(_dict_key_type(_resolve(loc[:-2])[1]))
+        allowed = _literal_values(_dict_key_type(_resolve(loc[:-2], root)[1]))
         return key, _unknown(str(found), [str(v) for v in allowed])
     if kind == "extra_forbidden":
-        return key, _unknown(key[-1], _field_names(_resolve(loc[:-1])[1]))
+        return key, _unknown(key[-1], _field_names(_resolve(loc[:-1], root)[1]))
     if kind == "missing":
         return key, "required key is missing"
     if kind in ("value_error", "assertion_error"):
@@ -695,10 +722,11 @@ def _child_type(annotation: Any, name: str | int) -> Any:
     return None
 
 
-def _resolve(loc: Sequence[str | int]) -> tuple[_Key, Any]:
-    """A pydantic location as the user's key path (union tags dropped) and the type there."""
+def _resolve(loc: Sequence[str | int], root: type[BaseModel]) -> tuple[_Key, Any]:
+    """A pydantic location under ``root`` as the user's key path (union tags dropped) and the
+    type there."""
     key: list[str] = []
-    annotation: Any = Scenario
+    annotation: Any = root
     for name in loc:
         members = _models(annotation)
         if len(_alternatives(annotation)) > 1:

@@ -1,0 +1,83 @@
+"""`mqlsim calibrate`: fit a scenario to a company's own funnel; fit table, fitted scenario."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mqlsim import api
+from mqlsim.cli.options import EXIT_OK, execution_options, progress_bar
+from mqlsim.cli.terminal import write
+from mqlsim.core.errors import InputError
+from mqlsim.experiments.calibrate import DEFAULT_BUDGET, PARAMETERS
+from mqlsim.render.calibration import render_calibration
+
+
+def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
+    """Add `calibrate` to the `mqlsim` command line."""
+    calibrate = commands.add_parser(
+        "calibrate",
+        parents=[scenario_options],
+        help="fit a scenario's hidden parameters to your own funnel",
+        description=(
+            "Fit the hidden parameters of BASE (lead arrivals, engagement, buyers, sales"
+            " acceptance, win rates...) to the targets a company observes, by simulation on"
+            " common random numbers; what the company controls (team, hours, policy) stays as"
+            " BASE and --set give it. Writes a scenario that extends BASE, prints target vs"
+            " simulated on a seed the fit did not use. See docs/calibration.md."
+        ),
+    )
+    calibrate.add_argument("scenario", metavar="BASE", help="base scenario TOML file")
+    calibrate.add_argument(
+        "--targets",
+        required=True,
+        metavar="T.toml",
+        help="targets file: [targets] with metric names, e.g. lead_to_mql_rate = 0.18",
+    )
+    calibrate.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FITTED.toml",
+        help="write the fitted scenario here (it extends BASE)",
+    )
+    calibrate.add_argument(
+        "--budget",
+        type=int,
+        default=DEFAULT_BUDGET,
+        metavar="N",
+        help=f"most replications to simulate, the check run included (default {DEFAULT_BUDGET})",
+    )
+    calibrate.add_argument(
+        "--fit",
+        dest="parameters",
+        action="append",
+        metavar="PARAMETER",
+        help=f"fit this parameter instead of those the targets select (repeatable): one of"
+        f" {', '.join(PARAMETERS)}",
+    )
+    calibrate.set_defaults(handler=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    options = execution_options(args)
+    if args.budget < 1:
+        raise InputError(f"--budget {args.budget}: expected a whole number of replications >= 1")
+    if args.out.is_dir():
+        raise InputError(f"--out {args.out}: is a folder; expected a file name such as fitted.toml")
+    with progress_bar("calibration replications") as progress:
+        calibration = api.calibrate(
+            args.scenario,
+            args.targets,
+            out=args.out,
+            parameters=args.parameters,
+            budget=args.budget,
+            replications=args.replications,
+            seed=args.seed,
+            overrides=args.sets,
+            progress=progress,
+            **options,
+        )
+    write(render_calibration(calibration, str(args.out)))
+    return EXIT_OK
