@@ -7,9 +7,9 @@ The public API (see ``docs/api.md``)::
     result = mqlsim.run("scenarios/baseline.toml", replications=2)
     result.summaries["mql_to_sql_rate"].mean
 
-:func:`load`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`, :func:`explain` and
-:func:`report` are those of :mod:`mqlsim.api`, loaded on first use so that ``import mqlsim``
-(and the command line's start) stays quick.
+:func:`load`, :func:`validate`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`,
+:func:`explain` and :func:`report` are those of :mod:`mqlsim.api`, loaded on first use so that
+``import mqlsim`` (and the command line's start) stays quick.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         report,
         run,
         sweep,
+        validate,
     )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "report",
     "run",
     "sweep",
+    "validate",
 ]
 
 

@@ -10,7 +10,14 @@ dotted keys to values (``{"policy.threshold": 80}``) or as ``--set`` texts
   ``scheduler``: a Dask scheduler address; results are identical either way;
 - ``cache``: ``True`` (the user's cache folder, see
   :func:`mqlsim.experiments.cache.default_cache_dir`), ``False``, or a folder;
-- ``progress``: called as ``progress(done, total)`` while replications finish.
+- ``progress``: called as ``progress(done, total)`` while replications finish;
+- ``max_memory``: the memory the replications running at once may take, in bytes or as text
+  (``"16GB"``); default: this machine's. A run estimated to need more is refused before it
+  starts (docs/experiments.md).
+
+A scenario whose ``kind`` names a plug-in as ``"package.module:Class"`` loads only with
+``allow_plugins=True`` (it imports and runs that module); plug-ins installed as entry points
+load without it, and :func:`validate` imports nothing (docs/security.md).
 
 Bad input raises :class:`~mqlsim.core.errors.InputError`, whose ``lines`` say what is wrong
 and where. Results carry per-replication values and summaries, and ``to_records()`` and
@@ -26,6 +33,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.budget import check_budget, parse_memory
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
 from mqlsim.experiments.compare import Comparison, compare_scenarios, load_pair, parse_gates
 from mqlsim.experiments.explain import MqlReason, explain_run
@@ -39,6 +47,7 @@ from mqlsim.experiments.sweep import (
     run_sweep,
     sweep_scenarios,
 )
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Override, Overrides, load_scenario, override_list
 from mqlsim.scenario.models import Scenario
 
@@ -60,12 +69,21 @@ __all__ = [
     "report",
     "run",
     "sweep",
+    "validate",
 ]
 
 
-def load(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
+def load(
+    path: ScenarioSource, overrides: Overrides = (), *, allow_plugins: bool = False
+) -> Scenario:
     """Load and validate a scenario file (following ``extends``) and apply ``overrides``."""
-    return load_scenario(_source(path), overrides)
+    return load_scenario(_source(path), overrides, plugins=_plugins(allow_plugins))
+
+
+def validate(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
+    """Check a scenario file as :func:`load` does, but import no code: a plug-in section is
+    checked for its form, not for its ``params``. Safe on files you do not trust."""
+    return load_scenario(_source(path), overrides, plugins="none")
 
 
 def run(
@@ -78,11 +96,17 @@ def run(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> ExperimentResult:
     """Run a scenario's replications: ``result.summaries`` (mean, 95 % CI per metric),
     ``result.replications`` (one metric row each)."""
-    loaded = load_scenario(_source(scenario), _with_run(overrides, replications, seed))
-    return run_experiment(loaded, progress, **_execution(workers, scheduler, cache))
+    loaded = load_scenario(
+        _source(scenario),
+        _with_run(overrides, replications, seed),
+        plugins=_plugins(allow_plugins),
+    )
+    return run_experiment(loaded, progress, **_execution(workers, scheduler, cache, max_memory))
 
 
 def compare(
@@ -97,13 +121,20 @@ def compare(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
     ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git."""
     parsed = parse_gates(gates)
-    execution = _execution(workers, scheduler, cache)
-    first, second = load_pair(_source(a), _source(b), _with_run(overrides, replications, seed))
+    execution = _execution(workers, scheduler, cache, max_memory)
+    first, second = load_pair(
+        _source(a),
+        _source(b),
+        _with_run(overrides, replications, seed),
+        plugins=_plugins(allow_plugins),
+    )
     return compare_scenarios(
         first,
         second,
@@ -127,6 +158,8 @@ def sweep(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> Sweep:
     """Run every point of ``grid`` on common random numbers: one or two keys, each with its
     values (``{"policy.threshold": range(60, 141, 20)}``) or as ``KEY=START:STOP:STEP`` /
@@ -137,9 +170,12 @@ def sweep(
     else:
         params = [parse_param(text) for text in grid]
     parsed = parse_objective(objective) if objective is not None else None
-    execution = _execution(workers, scheduler, cache)
+    execution = _execution(workers, scheduler, cache, max_memory)
     base, points = sweep_scenarios(
-        _source(scenario), _with_run(overrides, replications, seed), params
+        _source(scenario),
+        _with_run(overrides, replications, seed),
+        params,
+        plugins=_plugins(allow_plugins),
     )
     return run_sweep(base, params, points, parsed, progress, **execution)
 
@@ -150,10 +186,11 @@ def replay(
     *,
     overrides: Overrides = (),
     strict: bool = False,
+    allow_plugins: bool = False,
 ) -> Replay:
     """Backtest a scenario's policy on a recorded activity log (CSV): per lead, whether, when
     and why it would have become an MQL. ``strict`` refuses a log with any bad row."""
-    scenario = load_scenario(_source(policy), overrides)
+    scenario = load_scenario(_source(policy), overrides, plugins=_plugins(allow_plugins))
     file = read_events(events)
     if strict and file.problem_count:
         hidden = file.problem_count - len(file.problems)
@@ -170,10 +207,20 @@ def explain(
     limit: int | None = 20,
     seed: int | None = None,
     overrides: Overrides = (),
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> list[MqlReason]:
     """One replication's MQL episodes with the policy's reason for each and how sales ended
     it; ``leads`` keeps those leads only, ``limit`` the first ones (``None``: all)."""
-    loaded = load_scenario(_source(scenario), _with_run(overrides, None, seed))
+    loaded = load_scenario(
+        _source(scenario), _with_run(overrides, None, seed), plugins=_plugins(allow_plugins)
+    )
+    check_budget(
+        [loaded],
+        [(0, replication)],
+        1,
+        None if max_memory is None else parse_memory(max_memory, "max_memory"),
+    )
     return explain_run(loaded, replication, leads, limit)
 
 
@@ -189,6 +236,8 @@ def report(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> str:
     """A self-contained HTML report of one or more scenarios side by side (with ``sweep``,
     ``KEY=START:STOP:STEP``, a slider over the grid); written atomically to ``out`` if given.
@@ -202,12 +251,13 @@ def report(
             param = parse_param(sweep)
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out}: is a folder; expected a file name such as report.html")
-    execution = _execution(workers, scheduler, cache)
+    execution = _execution(workers, scheduler, cache, max_memory)
     reports, start = build_reports(
         [_source(source) for source in listed],
         _with_run(overrides, replications, seed),
         param,
         progress,
+        plugins=_plugins(allow_plugins),
         **execution,
     )
     document = render_report(reports, param, start)
@@ -220,6 +270,11 @@ def report(
                 f"--out {out}: cannot write the report: {error.strerror or error}"
             ) from None
     return document
+
+
+def _plugins(allow_plugins: bool) -> PluginAccess:
+    """What loading may import: any plug-in when the caller allows it, else entry points."""
+    return "any" if allow_plugins else "entry_points"
 
 
 def _source(source: ScenarioSource) -> str | Scenario:
@@ -241,7 +296,9 @@ def _with_run(overrides: Overrides, replications: int | None, seed: int | None) 
     return listed
 
 
-def _execution(workers: int | None, scheduler: str | None, cache: CacheOption) -> Execution:
+def _execution(
+    workers: int | None, scheduler: str | None, cache: CacheOption, max_memory: int | str | None
+) -> Execution:
     """Where replications run, checked."""
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise InputError(f"workers {workers!r}: expected a whole number >= 1")
@@ -255,4 +312,5 @@ def _execution(workers: int | None, scheduler: str | None, cache: CacheOption) -
         store = cache
     else:
         store = ReplicationCache(cache)
-    return {"workers": workers, "scheduler": scheduler, "cache": store}
+    limit = None if max_memory is None else parse_memory(max_memory, "max_memory")
+    return {"workers": workers, "scheduler": scheduler, "cache": store, "max_memory": limit}

@@ -33,6 +33,7 @@ PUBLIC = {
     "report",
     "run",
     "sweep",
+    "validate",
 }
 
 

@@ -19,3 +19,12 @@ class MqlsimWarning(UserWarning):
     Raised with :func:`warnings.warn`; the command line prints it as one ``mqlsim: warning:``
     line, and a notebook shows it as Python shows warnings.
     """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; the message says what was kept, e.g. ``12 of 20 replications are
+    cached; run the same command to resume``.
+
+    A :class:`KeyboardInterrupt`, so code that handles Ctrl-C still does. The command line
+    prints it as one ``mqlsim: interrupted:`` line and exits with code 130.
+    """

@@ -17,6 +17,7 @@ from mqlsim.core.errors import InputError
 from mqlsim.experiments.gates import Gate, GateKind, GateResult, evaluate_gate, parse_gate
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, Progress, run_experiments
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 from mqlsim.scenario.revisions import load_revision_scenario, split_revision
@@ -84,22 +85,29 @@ def parse_gates(expressions: Sequence[str]) -> list[Gate]:
     return gates
 
 
-def load_source(source: str | Scenario, overrides: Overrides = ()) -> Scenario:
+def load_source(
+    source: str | Scenario, overrides: Overrides = (), *, plugins: PluginAccess = "entry_points"
+) -> Scenario:
     """A scenario from a file, from ``REV:path`` (a file as committed in a git revision; see
-    :func:`mqlsim.scenario.revisions.split_revision`), or a loaded one with ``overrides``."""
+    :func:`mqlsim.scenario.revisions.split_revision`), or a loaded one with ``overrides``;
+    ``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`."""
     if isinstance(source, str) and (revision := split_revision(source)) is not None:
-        return load_revision_scenario(*revision, overrides)
-    return load_scenario(source, overrides)
+        return load_revision_scenario(*revision, overrides, plugins=plugins)
+    return load_scenario(source, overrides, plugins=plugins)
 
 
 def load_pair(
-    a: str | Scenario, b: str | Scenario, overrides: Overrides = ()
+    a: str | Scenario,
+    b: str | Scenario,
+    overrides: Overrides = (),
+    *,
+    plugins: PluginAccess = "entry_points",
 ) -> tuple[Scenario, Scenario]:
     """Load A and B; :class:`InputError` with the problems of both when either is invalid."""
     loaded, problems = [], []
     for source in (a, b):
         try:
-            loaded.append(load_source(source, overrides))
+            loaded.append(load_source(source, overrides, plugins=plugins))
         except InputError as error:
             problems.extend(error.lines)
     if problems:

@@ -27,6 +27,7 @@ from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary, summarize
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario, override_list, parse_override
 from mqlsim.scenario.models import Scenario
 
@@ -258,9 +259,14 @@ def grid_params(grid: Mapping[str, Iterable[Any]]) -> list[Param]:
 
 
 def sweep_scenarios(
-    source: str | Scenario, overrides: Overrides, params: Sequence[Param]
+    source: str | Scenario,
+    overrides: Overrides,
+    params: Sequence[Param],
+    *,
+    plugins: PluginAccess = "entry_points",
 ) -> tuple[Scenario, list[tuple[dict[str, Any], Scenario]]]:
-    """The base scenario and, for every grid point in order, its settings and scenario.
+    """The base scenario and, for every grid point in order, its settings and scenario
+    (``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`).
 
     Each value is first tried alone on the base so a bad one is blamed on its param.
     """
@@ -271,7 +277,7 @@ def sweep_scenarios(
         raise InputError(f"--param: each key may be swept once, found {', '.join(keys)}")
     if math.prod(len(param.values) for param in params) > MAX_POINTS:
         raise InputError(f"--param: the grid has more than {MAX_POINTS} points")
-    base = load_scenario(source, overrides)
+    base = load_scenario(source, overrides, plugins=plugins)
     given = override_list(overrides)
     loaded: dict[tuple[tuple[int, int], ...], Scenario] = {}
 
@@ -279,7 +285,7 @@ def sweep_scenarios(
         if indices not in loaded:
             extra = [(params[p].key, params[p].values[i]) for p, i in indices]
             try:
-                loaded[indices] = load_scenario(source, [*given, *extra])
+                loaded[indices] = load_scenario(source, [*given, *extra], plugins=plugins)
             except InputError as error:
                 lines = [f"{blame}: {_OVERRIDE_PREFIX.sub('', line)}" for line in error.lines]
                 raise InputError(lines) from None

@@ -31,6 +31,7 @@ from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS, format_valu
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.experiments.sweep import Param, Sweep, run_sweep, sweep_scenarios
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 
@@ -79,9 +80,12 @@ def build_reports(
     overrides: Overrides,
     param: Param | None,
     progress: Progress | None = None,
+    *,
+    plugins: PluginAccess = "entry_points",
     **execution: Unpack[Execution],
 ) -> tuple[list[ScenarioReport], int]:
-    """Load and run every scenario (at every point of ``param``'s grid, if given) in one pool.
+    """Load and run every scenario (at every point of ``param``'s grid, if given) in one pool;
+    ``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`.
 
     Returns the reports and the grid point the slider starts at (0 without a sweep): the first
     scenario's own value of the swept key when it is on the grid, else the first point. The
@@ -89,7 +93,7 @@ def build_reports(
     """
     paths = [_source_name(source) for source in sources]
     if param is None:
-        scenarios = [load_scenario(source, overrides) for source in sources]
+        scenarios = [load_scenario(source, overrides, plugins=plugins) for source in sources]
         results = run_experiments(scenarios, progress, **execution)
         reports = [
             ScenarioReport(path, result.scenario, (result.summaries,), _figures(result))
@@ -97,7 +101,9 @@ def build_reports(
         ]
         return reports, 0
     with as_sweep_option():
-        loaded = [sweep_scenarios(source, overrides, [param]) for source in sources]
+        loaded = [
+            sweep_scenarios(source, overrides, [param], plugins=plugins) for source in sources
+        ]
     grid = [point for _, points in loaded for point in points]
     everything = run_sweep(loaded[0][0], [param], grid, None, progress, **execution)
     start = _start(loaded[0][0], param)
