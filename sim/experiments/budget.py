@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mqlsim.core.errors import InputError, MqlsimWarning
-from mqlsim.model.footprint import footprint
+from mqlsim.model.footprint import Footprint, footprint
 from mqlsim.policies.base import PolicyConfigBase
 from mqlsim.scenario.models import Scenario
 
@@ -57,9 +57,10 @@ class Estimate:
     events: float
 
 
-def estimate(scenario: Scenario) -> Estimate:
-    """The expected cost of one replication of ``scenario`` (see the module docstring)."""
-    size = footprint(scenario)
+def estimate(scenario: Scenario, size: Footprint | None = None) -> Estimate:
+    """The expected cost of one replication of ``scenario`` (see the module docstring), from
+    its ``size`` when that is known already."""
+    size = footprint(scenario) if size is None else size
     touches = scenario.nurture.planned_touches_per_lead() * size.leads
     activity = size.events - touches
     policies = _policy_sections(scenario.policy)
@@ -126,16 +127,25 @@ def check_budget(
     max_memory: int | None = None,
     *,
     local: bool = True,
+    stages: Sequence[int] | None = None,
 ) -> None:
     """Refuse a run that cannot fit in memory; warn when it will take long.
 
     ``pending`` are the (scenario index, replication) pairs to compute and ``slots`` how many
     run at once, each in its own worker process: on this machine when ``local``, else on a
-    cluster's machines, where only one replication is held to the limit.
+    cluster's machines, where only one replication is held to the limit. Scenarios with the
+    same ``stages`` entry share everything but their policy, hence their size (a sweep's
+    points are sized once).
     """
     if not pending:
         return
-    estimates = {index: estimate(scenarios[index]) for index in {index for index, _ in pending}}
+    sizes: dict[int, Footprint] = {}
+    estimates = {}
+    for index in sorted({index for index, _ in pending}):
+        stage = index if stages is None else stages[index]
+        if stage not in sizes:
+            sizes[stage] = footprint(scenarios[index])
+        estimates[index] = estimate(scenarios[index], sizes[stage])
     largest = max(estimates, key=lambda index: estimates[index].bytes)
     one = estimates[largest]
     slots = min(slots, len(pending))

@@ -191,7 +191,7 @@ def run_experiments(
 
     try:
         if pending:
-            _run_pending(scenarios, pending, finish, workers, scheduler, max_memory)
+            _run_pending(scenarios, pending, group, finish, workers, scheduler, max_memory)
     except KeyboardInterrupt:
         if cache is None:
             kept = (
@@ -221,16 +221,18 @@ def run_experiments(
 def _run_pending(
     scenarios: Sequence[Scenario],
     pending: list[tuple[int, int]],
+    stages: list[int],
     finish: Callable[[int, int, Measured], None],
     workers: int | None,
     scheduler: str | None,
     max_memory: int | None,
 ) -> None:
-    """Measure the ``pending`` (scenario index, replication) pairs, if they fit; ``finish``
-    each as it arrives."""
+    """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
+    shared stage of each scenario); ``finish`` each as it arrives."""
     with _executor(workers, scheduler, len(pending)) as (executor, slots):
         # Worker processes start with the first task: nothing has started yet.
-        check_budget(scenarios, pending, slots, max_memory, local=scheduler is None)
+        local = scheduler is None
+        check_budget(scenarios, pending, slots, max_memory, local=local, stages=stages)
         if executor is None:
             batch = [(scenarios[index], replication) for index, replication in pending]
             for (index, replication), measured in zip(

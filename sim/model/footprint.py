@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mqlsim.core.vocabulary import ORGANIC_ACTIVITIES
-from mqlsim.model.journeys import RateTable
+from mqlsim.model.journeys import organic_rates
 from mqlsim.model.population import WINDOW_LENGTH_SHAPE
 from mqlsim.scenario.models import Scenario
 
 #: Arrival times averaged over (evenly spaced across the horizon) and window draws per persona.
-_ARRIVALS = 256
-_WINDOWS = 256
+_ARRIVALS = 64
+_WINDOWS = 128
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,14 @@ def footprint(scenario: Scenario) -> Footprint:
     draws = np.random.default_rng(0)
     per_lead = 1.0  # the arrival form fill
     with np.errstate(over="ignore", invalid="ignore"):  # absurd rates: inf, judged by callers
-        table = RateTable(scenario.journeys, scenario.population)
-        per_lead += _activity_per_lead(scenario, life, table, draws)
+        rates = organic_rates(scenario.journeys, scenario.population)
+        per_lead += _activity_per_lead(scenario, life, rates, draws)
     per_lead += scenario.nurture.planned_touches_per_lead()
     return Footprint(leads=leads, events=leads * per_lead)
 
 
 def _activity_per_lead(
-    scenario: Scenario, life: np.ndarray, table: RateTable, draws: np.random.Generator
+    scenario: Scenario, life: np.ndarray, rates: np.ndarray, draws: np.random.Generator
 ) -> float:
     """Expected activity events of a lead, averaged over arrivals and personas."""
     population, journeys = scenario.population, scenario.journeys
@@ -81,10 +81,10 @@ def _activity_per_lead(
             * (np.exp(-delay / tau) - np.exp(-(delay + length) / tau)).mean()
         )
         burst_inside = np.minimum(burst_inside, burst)
-        rates = table.rates[index]  # [outside/inside, activity]
+        outside_rate, inside_rate = rates[index]  # by activity
         by_activity = (
-            rates[0][None, :] * (outside + burst - burst_inside)[:, None]
-            + rates[1][None, :] * (window + burst_inside)[:, None]
+            outside_rate[None, :] * (outside + burst - burst_inside)[:, None]
+            + inside_rate[None, :] * (window + burst_inside)[:, None]
         ).mean(axis=0)
         follow_ups = (
             journeys.webinar_attendance_probability * by_activity[codes["webinar_registered"]]
