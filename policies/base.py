@@ -184,7 +184,15 @@ class Cadence(Protocol):
 
 
 class PolicyConfigBase(StrictModel):
-    """Base of every policy family's ``[policy]`` section; ``kind`` names the family."""
+    """Base of every policy family's ``[policy]`` section; ``kind`` names the family.
+
+    ``extra_bytes_per_lead`` and ``extra_seconds_per_lead`` are what the family adds to a
+    replication beyond the policy-independent work, measured (for the estimates a run makes
+    before it starts, sim/experiments/budget.py); most families add nothing to speak of.
+    """
+
+    extra_bytes_per_lead: ClassVar[float] = 0.0
+    extra_seconds_per_lead: ClassVar[float] = 0.0
 
     kind: str
 
@@ -200,6 +208,11 @@ class CadenceConfigBase(StrictModel):
     """Base of every cadence's ``[nurture]`` section; ``kind`` names the cadence."""
 
     kind: str
+
+    def planned_touches_per_lead(self) -> float:
+        """How many touches the cadence plans per lead and nurture run at most (arrays of
+        this many entries per lead are allocated), for a run's size estimate; 0 if unknown."""
+        return 0.0
 
     def build(self) -> Cadence:
         """The cadence this section describes (by default, its registered kind's)."""
@@ -262,9 +275,11 @@ def config_union(
 
     def tag(value: Any) -> str | None:
         kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+        if not isinstance(kind, str):  # a list or table is unhashable: never a registry key
+            return None
         if kind in registry:
             return kind
-        if isinstance(value, plugin) or (isinstance(kind, str) and plugin.claims(kind)):
+        if isinstance(value, plugin) or plugin.claims(kind):
             return plugin.__name__
         return None
 
@@ -294,15 +309,22 @@ def _unknown_kind(value: Any, kinds: list[str], group: str) -> ValidationError:
     )
     if found is None:
         message = f"required key is missing: {choices}"
+    elif not isinstance(found, str):
+        message = f"expected a string, {choices}, found {_shown(found)}"
     else:
-        text = repr(found) if isinstance(found, str) else str(found)
-        message = f"expected {choices}, found {text}"
+        message = f"expected {choices}, found {_shown(found)}"
         close = difflib.get_close_matches(str(found), kinds, n=1)
         if close:
             message += f" (did you mean {close[0]!r}?)"
     error = ValueError(message)
     line = {"type": "value_error", "loc": ("kind",), "input": found, "ctx": {"error": error}}
     return ValidationError.from_exception_data("kind", [line])
+
+
+def _shown(value: object) -> str:
+    """``value`` in an error line, cut to 60 characters (a file may hold anything there)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def make_policy(config: PolicyConfigBase) -> Policy:

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from mqlsim.core.schema import Positive
+from mqlsim.core.schema import PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, BOTTOM_OF_FUNNEL, Activity
 from mqlsim.policies.base import (
     LeadView,
@@ -45,7 +45,7 @@ class ContentPolicyConfig(PolicyConfigBase):
         description="The activities that count as assets (each counts once).",
     )
     distinct_assets: int = Field(3, ge=1, description="Different assets needed within the window.")
-    window_days: Positive = Field(
+    window_days: PositiveOrInfinite = Field(
         14.0, description="Length of the window the assets must fall in; inf for no limit."
     )
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from mqlsim.core.schema import ScoreOrNever
 from mqlsim.core.vocabulary import GRADES, Grade
 from mqlsim.policies.base import (
     LeadView,
@@ -37,7 +38,7 @@ class MatrixPolicyConfig(PolicyConfigBase):
     lead's fit grade."""
 
     kind: Literal["matrix"] = Field("matrix", description="Policy family.")
-    cells: dict[Grade, float] = Field(
+    cells: dict[Grade, ScoreOrNever] = Field(
         default_factory=_default_cells,
         description="Per fit grade, the engagement score at or above which the lead becomes "
         "MQL; a grade not listed, or set to `inf`, never qualifies. Like every table this one "

@@ -60,6 +60,10 @@ class DripNurtureConfig(CadenceConfigBase):
         14.0, description="Days after a recycle before nurture resumes."
     )
 
+    def planned_touches_per_lead(self) -> float:
+        """Every drip touch is planned at once, before the horizon cuts them."""
+        return float(self.max_touches)
+
     @field_validator("follow_ups")
     @classmethod
     def _organic_triggers(cls, follow_ups: dict[str, float]) -> dict[str, float]:

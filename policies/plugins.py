@@ -1,14 +1,20 @@
 """Third-party policies and cadences: a scenario names a class from another installed package.
 
-**Naming a plug-in imports and runs its code.** Only use scenario files you trust when they
-name one; the scenario files shipped with mqlsim name built-in kinds only.
+**Loading a plug-in imports and runs its code**, so a scenario file alone can never make mqlsim
+do it: the person running the command opts in. A ``[policy]`` (or ``[nurture]``) section names
+a plug-in by its ``kind`` when that is not a built-in kind:
 
-A ``[policy]`` (or ``[nurture]``) section names a plug-in by its ``kind`` when that is not a
-built-in kind:
-
-- ``kind = "package.module:Class"`` imports ``package.module`` and takes its ``Class``;
 - ``kind = "name"`` loads the entry point ``name`` of the group ``mqlsim.policies`` (cadences:
-  ``mqlsim.cadences``) that an installed package declares. Built-in kinds take precedence.
+  ``mqlsim.cadences``) that an installed package declares: installing the package was the
+  opt-in. Built-in kinds take precedence.
+- ``kind = "package.module:Class"`` imports ``package.module`` and takes its ``Class``, but only
+  when the runner allows it (``--allow-plugins``, or ``allow_plugins=True`` in the Python API);
+  otherwise the kind is an error that says so.
+
+What validation may do is the ``plugins`` entry of pydantic's validation context
+(:data:`PluginAccess`, given by :func:`mqlsim.scenario.loading.load_scenario`); without one,
+only installed entry points load. ``mqlsim validate`` imports nothing (``"none"``): it checks a
+plug-in section's form, not its ``params``.
 
 The plug-in's own settings go in the section's ``params`` table. If the class has a pydantic
 model as its ``Config`` attribute, ``params`` is validated with it (errors name
@@ -22,7 +28,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -31,6 +38,21 @@ from mqlsim.policies.base import CadenceConfigBase, PolicyConfigBase
 
 POLICY_GROUP = "mqlsim.policies"
 CADENCE_GROUP = "mqlsim.cadences"
+
+#: What validating a scenario may load: ``"entry_points"`` installed entry points only (the
+#: default: a ``module:Class`` kind is an error saying how to opt in); ``"any"`` entry points
+#: and ``module:Class`` kinds (the runner opted in); ``"none"`` nothing at all (a plug-in
+#: section is checked for its form only: ``mqlsim validate``).
+PluginAccess = Literal["entry_points", "any", "none"]
+OPT_IN = "--allow-plugins (Python API: allow_plugins=True)"
+
+
+def plugin_access(context: Mapping[str, Any] | None) -> PluginAccess:
+    """The :data:`PluginAccess` a validation context grants (``"entry_points"`` when unset)."""
+    access = (context or {}).get("plugins", "entry_points")
+    if access not in ("entry_points", "any", "none"):
+        raise ValueError(f"unknown plug-in access {access!r}")
+    return access
 
 
 def _reason(error: BaseException) -> str:
@@ -48,11 +70,24 @@ def _entry_point(name: str, group: str) -> importlib.metadata.EntryPoint | None:
     return None
 
 
+def _reference(reference: str) -> tuple[str, str]:
+    """``package.module:Attribute`` as its module and attribute, both dotted identifiers;
+    ``ValueError`` otherwise (nothing is imported)."""
+    module_name, _, attribute = reference.partition(":")
+    if not all(
+        part.isidentifier() for name in (module_name, attribute) for part in name.split(".")
+    ):
+        raise ValueError(f"expected 'package.module:Class', found {_cut(reference)!r}")
+    return module_name, attribute
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _import(reference: str) -> Any:
     """The object that ``package.module:Attribute`` names (``Attribute`` may be dotted)."""
-    module_name, _, attribute = reference.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"expected 'package.module:Class', found {reference!r}")
+    module_name, attribute = _reference(reference)
     try:
         found = importlib.import_module(module_name)
     except Exception as error:
@@ -108,8 +143,8 @@ class PluginSection(StrictModel):
     methods: ClassVar[tuple[str, ...]]
 
     kind: str = Field(
-        description="'package.module:Class', or the name of an installed entry point; "
-        "imports and runs that code.",
+        description="The name of an installed entry point, or 'package.module:Class' (needs "
+        "--allow-plugins); imports and runs that code.",
         examples=["package.module:Class"],
     )
     params: dict[str, Any] = Field(
@@ -129,14 +164,25 @@ class PluginSection(StrictModel):
 
     @field_validator("kind")
     @classmethod
-    def _loads(cls, kind: str) -> str:
-        cls.plugin(kind)
+    def _loads(cls, kind: str, info: ValidationInfo) -> str:
+        access = plugin_access(info.context)
+        if ":" in kind:
+            _reference(kind)
+            if access == "entry_points":
+                raise ValueError(
+                    f"{kind!r} names code to import and run; to allow it (only for a module"
+                    f" you trust), give {OPT_IN}, or install it as an entry point"
+                    " (docs/plugins.md)"
+                )
+        if access != "none":
+            cls.plugin(kind)
         return kind
 
     @field_validator("params")
     @classmethod
     def _valid_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if "kind" in info.data:  # else the kind's own error says why
+        # Without the kind, its own error says why; without access, nothing is imported.
+        if "kind" in info.data and plugin_access(info.context) != "none":
             plugin_settings(cls.plugin(info.data["kind"]), params)
         return params
 
@@ -162,3 +208,24 @@ class PluginCadenceConfig(PluginSection, CadenceConfigBase):
     recycle_cooldown_days: NonNegative = Field(
         14.0, description="Days after a recycle before nurture resumes."
     )
+
+
+def entry_point_value(section: PluginSection) -> str:
+    """The ``module:attribute`` of the installed entry point a section's ``kind`` names."""
+    point = _entry_point(section.kind, section.group)
+    return "" if point is None else point.value
+
+
+def plugin_sections(value: object) -> list[PluginSection]:
+    """Every plug-in section in ``value`` (a scenario or a section), nested ones included."""
+    if isinstance(value, PluginSection):
+        return [value]
+    if isinstance(value, BaseModel):
+        children: Any = [getattr(value, name) for name in type(value).model_fields]
+    elif isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, list | tuple):
+        children = value
+    else:
+        return []
+    return [section for child in children for section in plugin_sections(child)]

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from mqlsim.core.schema import Positive
+from mqlsim.core.schema import PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITY_CODE
 from mqlsim.policies.base import (
     LeadView,
@@ -43,7 +43,7 @@ class PqlPolicyConfig(PolicyConfigBase):
 
     kind: Literal["pql"] = Field("pql", description="Policy family.")
     usage_events: int = Field(3, ge=1, description="Product-usage events needed in the window.")
-    window_days: Positive = Field(
+    window_days: PositiveOrInfinite = Field(
         7.0, description="Days from a trial sign-up during which usage counts; inf for no limit."
     )
 

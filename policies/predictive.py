@@ -59,13 +59,13 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from mqlsim.core.errors import InputError
-from mqlsim.core.schema import NonNegative, Positive
+from mqlsim.core.schema import NonNegative, Positive, PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITIES, GRADES, Activity
 from mqlsim.policies.base import (
     POLICIES,
@@ -105,11 +105,16 @@ class PredictivePolicyConfig(PolicyConfigBase):
     """`[policy]` with `kind = "predictive"`: MQL when a logistic model's probability of an SQL
     reaches `cutoff`; the model is fitted on the run's own sales outcomes, or given as `weights`."""
 
+    # Its training examples, measured on policy_predictive.toml at 40-200 leads a day
+    # (docs/experiments.md, "Memory and time").
+    extra_bytes_per_lead: ClassVar[float] = 8_000.0
+    extra_seconds_per_lead: ClassVar[float] = 5e-4
+
     kind: Literal["predictive"] = Field("predictive", description="Policy family.")
     cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         0.3, description="Predicted probability at or above which the lead becomes MQL."
     )
-    feature_half_life_days: Positive = Field(
+    feature_half_life_days: PositiveOrInfinite = Field(
         30.0, description="Activity counts halve every this many days (inf: plain counts)."
     )
     bootstrap: PolicyConfig = Field(
@@ -120,7 +125,7 @@ class PredictivePolicyConfig(PolicyConfigBase):
         ),
     )
     training_days: Positive = Field(120.0, description="Day of the first fit.")
-    retrain_every_days: Positive = Field(
+    retrain_every_days: PositiveOrInfinite = Field(
         math.inf, description="Days between later fits on all outcomes observed so far; inf: none."
     )
     label_window_days: Positive = Field(

@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from mqlsim.core.events import EventLog, run_starts
-from mqlsim.core.schema import NonNegative, Positive, StrictModel
+from mqlsim.core.schema import NonNegative, Positive, PositiveOrInfinite, StrictModel
 from mqlsim.core.vocabulary import (
     ACTIVITIES,
     ACTIVITY_CODE,
@@ -155,7 +155,7 @@ class ScorePolicyConfig(PolicyConfigBase):
             "`window` (positive points count for `decay_window_days`)."
         ),
     )
-    decay_half_life_days: Positive = Field(
+    decay_half_life_days: PositiveOrInfinite = Field(
         60.0, description="With decay = half_life: points halve every this many days; inf: never."
     )
     decay_points_per_period: NonNegative = Field(

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from mqlsim.core.schema import Positive
+from mqlsim.core.schema import PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITY_CODE, Activity
 from mqlsim.policies.base import (
     LeadView,
@@ -44,7 +44,7 @@ class TriggerPolicyConfig(PolicyConfigBase):
     kind: Literal["trigger"] = Field("trigger", description="Policy family.")
     activity: Activity = Field("pricing_page", description="The activity that is counted.")
     count: int = Field(3, ge=1, description="Occurrences needed within the window.")
-    window_days: Positive = Field(
+    window_days: PositiveOrInfinite = Field(
         7.0, description="Length of the window the occurrences must fall in; inf for no limit."
     )
 

@@ -7,9 +7,10 @@ The public API (see ``docs/api.md``)::
     result = mqlsim.run("scenarios/baseline.toml", replications=2)
     result.summaries["mql_to_sql_rate"].mean
 
-:func:`load`, :func:`show`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`,
-:func:`explain`, :func:`report` and :func:`calibrate` are those of :mod:`mqlsim.api`, loaded on
-first use so that ``import mqlsim`` (and the command line's start) stays quick.
+:func:`load`, :func:`validate`, :func:`show`, :func:`run`, :func:`compare`, :func:`sweep`,
+:func:`replay`, :func:`explain`, :func:`report` and :func:`calibrate` are those of
+:mod:`mqlsim.api`, loaded on first use so that ``import mqlsim`` (and the command line's start)
+stays quick.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         run,
         show,
         sweep,
+        validate,
     )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "run",
     "show",
     "sweep",
+    "validate",
 ]
 
 

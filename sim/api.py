@@ -10,7 +10,14 @@ dotted keys to values (``{"policy.threshold": 80}``) or as ``--set`` texts
   ``scheduler``: a Dask scheduler address; results are identical either way;
 - ``cache``: ``True`` (the user's cache folder, see
   :func:`mqlsim.experiments.cache.default_cache_dir`), ``False``, or a folder;
-- ``progress``: called as ``progress(done, total)`` while replications finish.
+- ``progress``: called as ``progress(done, total)`` while replications finish;
+- ``max_memory``: the memory the replications running at once may take, in bytes or as text
+  (``"16GB"``); default: this machine's. A run estimated to need more is refused before it
+  starts (docs/experiments.md).
+
+A scenario whose ``kind`` names a plug-in as ``"package.module:Class"`` loads only with
+``allow_plugins=True`` (it imports and runs that module); plug-ins installed as entry points
+load without it, and :func:`validate` imports nothing (docs/security.md).
 
 Bad input raises :class:`~mqlsim.core.errors.InputError`, whose ``lines`` say what is wrong
 and where. Results carry per-replication values and summaries, and ``to_records()`` and
@@ -26,6 +33,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.budget import check_budget, parse_memory
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
 from mqlsim.experiments.calibrate import DEFAULT_BUDGET, Calibration, calibrate_scenario
 from mqlsim.experiments.compare import (
@@ -47,6 +55,7 @@ from mqlsim.experiments.sweep import (
     run_sweep,
     sweep_scenarios,
 )
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import (
     Override,
     Overrides,
@@ -79,12 +88,21 @@ __all__ = [
     "run",
     "show",
     "sweep",
+    "validate",
 ]
 
 
-def load(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
+def load(
+    path: ScenarioSource, overrides: Overrides = (), *, allow_plugins: bool = False
+) -> Scenario:
     """Load and validate a scenario file (following ``extends``) and apply ``overrides``."""
-    return load_scenario(_source(path), overrides)
+    return load_scenario(_source(path), overrides, plugins=_plugins(allow_plugins))
+
+
+def validate(path: ScenarioSource, overrides: Overrides = ()) -> Scenario:
+    """Check a scenario file as :func:`load` does, but import no code: a plug-in section is
+    checked for its form, not for its ``params``. Safe on files you do not trust."""
+    return load_scenario(_source(path), overrides, plugins="none")
 
 
 def show(path: ScenarioSource, overrides: Overrides = ()) -> str:
@@ -96,7 +114,7 @@ def show(path: ScenarioSource, overrides: Overrides = ()) -> str:
     listed = override_list(overrides)
     texts = [item if isinstance(item, str) else f"{item[0]}={item[1]!r}" for item in listed]
     command = " ".join(["mqlsim show", _label(path), *(f"--set {text}" for text in texts)])
-    return scenario_toml(resolve_scenario(_source(path), listed), command)
+    return scenario_toml(resolve_scenario(_source(path), listed, plugins="none"), command)
 
 
 def run(
@@ -109,11 +127,17 @@ def run(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> ExperimentResult:
     """Run a scenario's replications: ``result.summaries`` (mean, 95 % CI per metric),
     ``result.replications`` (one metric row each)."""
-    loaded = load_scenario(_source(scenario), _with_run(overrides, replications, seed))
-    return run_experiment(loaded, progress, **_execution(workers, scheduler, cache))
+    loaded = load_scenario(
+        _source(scenario),
+        _with_run(overrides, replications, seed),
+        plugins=_plugins(allow_plugins),
+    )
+    return run_experiment(loaded, progress, **_execution(workers, scheduler, cache, max_memory))
 
 
 def compare(
@@ -128,6 +152,8 @@ def compare(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
@@ -136,13 +162,13 @@ def compare(
     compared without running it again (a scenario on the other side runs on its seed and
     replication count). Two finished runs of different seeds or counts are compared unpaired."""
     parsed = parse_gates(gates)
-    execution = _execution(workers, scheduler, cache)
+    execution = _execution(workers, scheduler, cache, max_memory)
     listed = _with_run(overrides, replications, seed)
     sides: list[Side] = []
     problems: list[str] = []
     for source in (a, b):
         try:
-            sides.append(_side(source, listed))
+            sides.append(_side(source, listed, _plugins(allow_plugins)))
         except InputError as error:
             problems.extend(error.lines)
     if problems:
@@ -163,13 +189,15 @@ def compare(
     )
 
 
-def _side(source: ScenarioSource | ExperimentResult, overrides: list[Override]) -> Side:
+def _side(
+    source: ScenarioSource | ExperimentResult, overrides: list[Override], plugins: PluginAccess
+) -> Side:
     """One side of :func:`compare`: a finished run as it is, or a scenario loaded."""
     if isinstance(source, ExperimentResult):
         return SavedRun.from_result(source, _label(source))
     if not isinstance(source, Scenario) and is_saved_results(source):
         return read_saved(source)
-    return load_source(_source(source), overrides)
+    return load_source(_source(source), overrides, plugins=plugins)
 
 
 def sweep(
@@ -184,6 +212,8 @@ def sweep(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> Sweep:
     """Run every point of ``grid`` on common random numbers: any number of keys, each with its
     values (``{"policy.threshold": range(60, 141, 20)}``, ``{"policy.kind": ["score",
@@ -195,13 +225,15 @@ def sweep(
     else:
         params = [parse_param(text) for text in grid]
     parsed = parse_objective(objective) if objective is not None else None
-    execution = _execution(workers, scheduler, cache)
+    execution = _execution(workers, scheduler, cache, max_memory)
     sources = (
         _source(scenario)
         if isinstance(scenario, str | os.PathLike | Scenario)
         else [_source(item) for item in scenario]
     )
-    base, axes, points = sweep_scenarios(sources, _with_run(overrides, replications, seed), params)
+    base, axes, points = sweep_scenarios(
+        sources, _with_run(overrides, replications, seed), params, plugins=_plugins(allow_plugins)
+    )
     return run_sweep(base, axes, points, parsed, progress, **execution)
 
 
@@ -211,10 +243,11 @@ def replay(
     *,
     overrides: Overrides = (),
     strict: bool = False,
+    allow_plugins: bool = False,
 ) -> Replay:
     """Backtest a scenario's policy on a recorded activity log (CSV): per lead, whether, when
     and why it would have become an MQL. ``strict`` refuses a log with any bad row."""
-    scenario = load_scenario(_source(policy), overrides)
+    scenario = load_scenario(_source(policy), overrides, plugins=_plugins(allow_plugins))
     file = read_events(events)
     if strict and file.problem_count:
         hidden = file.problem_count - len(file.problems)
@@ -231,10 +264,20 @@ def explain(
     limit: int | None = 20,
     seed: int | None = None,
     overrides: Overrides = (),
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> list[MqlReason]:
     """One replication's MQL episodes with the policy's reason for each and how sales ended
     it; ``leads`` keeps those leads only, ``limit`` the first ones (``None``: all)."""
-    loaded = load_scenario(_source(scenario), _with_run(overrides, None, seed))
+    loaded = load_scenario(
+        _source(scenario), _with_run(overrides, None, seed), plugins=_plugins(allow_plugins)
+    )
+    check_budget(
+        [loaded],
+        [(0, replication)],
+        1,
+        None if max_memory is None else parse_memory(max_memory, "max_memory"),
+    )
     return explain_run(loaded, replication, leads, limit)
 
 
@@ -250,6 +293,8 @@ def report(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> str:
     """A self-contained HTML report of one or more scenarios side by side (with ``sweep``,
     ``KEY=START:STOP:STEP``, a slider over the grid); written atomically to ``out`` if given.
@@ -263,12 +308,13 @@ def report(
             param = parse_param(sweep)
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out}: is a folder; expected a file name such as report.html")
-    execution = _execution(workers, scheduler, cache)
+    execution = _execution(workers, scheduler, cache, max_memory)
     reports, start = build_reports(
         [_source(source) for source in listed],
         _with_run(overrides, replications, seed),
         param,
         progress,
+        plugins=_plugins(allow_plugins),
         **execution,
     )
     document = render_report(reports, param, start)
@@ -297,6 +343,8 @@ def calibrate(
     scheduler: str | None = None,
     cache: CacheOption = True,
     progress: Progress | None = None,
+    max_memory: int | str | None = None,
+    allow_plugins: bool = False,
 ) -> Calibration:
     """Fit the hidden parameters of ``base`` (with ``overrides``: what the company controls) to
     a targets file (docs/calibration.md): ``calibration.fitted`` is the fitted scenario,
@@ -315,7 +363,7 @@ def calibrate(
     if out is not None and Path(out).is_dir():
         raise InputError(f"--out {out}: is a folder; expected a file name such as fitted.toml")
     listed = _with_run(overrides, replications, seed)
-    loaded = load_scenario(_source(base), listed)
+    loaded = load_scenario(_source(base), listed, plugins=_plugins(allow_plugins))
     goals = load_targets(targets)
     calibration = calibrate_scenario(
         loaded,
@@ -323,7 +371,7 @@ def calibrate(
         parameters=parameters,
         budget=budget,
         progress=progress,
-        execution=dict(_execution(workers, scheduler, cache)),
+        execution=dict(_execution(workers, scheduler, cache, max_memory)),
     )
     if out is not None:
         assert not isinstance(base, Scenario)  # refused above
@@ -380,6 +428,11 @@ def _write_fitted(out: Path, text: str, fitted: Scenario, base: str) -> None:
         trial.unlink(missing_ok=True)
 
 
+def _plugins(allow_plugins: bool) -> PluginAccess:
+    """What loading may import: any plug-in when the caller allows it, else entry points."""
+    return "any" if allow_plugins else "entry_points"
+
+
 def _source(source: ScenarioSource) -> str | Scenario:
     return source if isinstance(source, Scenario) else os.fspath(source)
 
@@ -403,7 +456,9 @@ def _with_run(overrides: Overrides, replications: int | None, seed: int | None) 
     return listed
 
 
-def _execution(workers: int | None, scheduler: str | None, cache: CacheOption) -> Execution:
+def _execution(
+    workers: int | None, scheduler: str | None, cache: CacheOption, max_memory: int | str | None
+) -> Execution:
     """Where replications run, checked."""
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise InputError(f"workers {workers!r}: expected a whole number >= 1")
@@ -417,4 +472,5 @@ def _execution(workers: int | None, scheduler: str | None, cache: CacheOption) -
         store = cache
     else:
         store = ReplicationCache(cache)
-    return {"workers": workers, "scheduler": scheduler, "cache": store}
+    limit = None if max_memory is None else parse_memory(max_memory, "max_memory")
+    return {"workers": workers, "scheduler": scheduler, "cache": store, "max_memory": limit}

@@ -36,6 +36,7 @@ PUBLIC = {
     "run",
     "show",
     "sweep",
+    "validate",
 }
 
 

@@ -25,7 +25,7 @@ class FakeLoader:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[str]]] = []
 
-    def load_scenario(self, path: str, overrides: Sequence[object]) -> Scenario:
+    def load_scenario(self, path: str, overrides: Sequence[object], plugins: str) -> Scenario:
         self.calls.append((path, list(overrides)))
         if path.startswith("bad"):
             raise InputError(f"{path}: file not found")
@@ -114,12 +114,12 @@ def test_out_writes_both_files(loader, engine, tmp_path) -> None:
     assert rows[0] == ["replication", *METRIC_NAMES] and len(rows) == 4
 
 
-def test_unwritable_out_is_a_clean_error(loader, engine, tmp_path, capsys) -> None:
+def test_unwritable_out_fails_cleanly_before_the_run(loader, engine, tmp_path, capsys) -> None:
     (tmp_path / "taken").write_text("a file, not a directory")
     assert main(["run", "good.toml", "--out", "taken"]) == 2
     captured = capsys.readouterr()
-    assert captured.err.startswith("mqlsim: error: --out taken: cannot write results")
-    assert len(captured.err.splitlines()) == 1 and captured.out == ""
+    assert captured.err == "mqlsim: error: --out taken: is a file, expected a folder\n"
+    assert captured.out == ""
 
 
 def test_replications_and_seed_become_named_overrides_after_the_sets(loader, engine) -> None:

@@ -354,8 +354,13 @@ def test_seed_and_replications_options_apply_to_both(
 def test_execution_options_pass_through(
     engine: FakeEngine, pair: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_json([*pair, "--workers", "3", "--no-cache"], capsys)
-    assert engine.options == {"workers": 3, "scheduler": None, "cache": None}
+    run_json([*pair, "--workers", "3", "--no-cache", "--max-memory", "2GB"], capsys)
+    assert engine.options == {
+        "workers": 3,
+        "scheduler": None,
+        "cache": None,
+        "max_memory": 2 << 30,
+    }
 
 
 def test_failed_gate_exits_1_and_is_named_on_stderr_and_in_the_output(

@@ -18,7 +18,7 @@ import pytest
 import mqlsim.experiments.runner
 from mqlsim.cli import main
 from mqlsim.core.errors import MqlsimWarning
-from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.experiments import cache as cache_module
 from mqlsim.experiments.cache import Measured, ReplicationCache, default_cache_dir, scenario_key
 from mqlsim.experiments.runner import MAX_BATCH, batches, run_experiment, run_experiments
@@ -241,13 +241,13 @@ class TestCache:
 
     def test_nan_survives_the_cache(self, tmp_path: Path) -> None:
         cache = ReplicationCache(tmp_path / "c")
-        row = {name: math.nan if index % 2 else 1.0 / 3 for index, name in enumerate(METRIC_NAMES)}
+        row = quiet_row()
         cache.store("k", 0, Measured(row))
         assert bits([cache.load("k", 0).metrics]) == bits([row])
 
     def test_a_policy_report_survives_the_cache(self, tmp_path: Path) -> None:
         cache = ReplicationCache(tmp_path / "c")
-        row = {name: 1.0 for name in METRIC_NAMES}
+        row = quiet_row()
         report = {"versions": [{"fitted_day": 90.0, "weights": {"pricing_page": 1.25}}]}
         cache.store("k", 0, Measured(row, report))
         assert cache.load("k", 0) == Measured(row, report)
@@ -286,6 +286,14 @@ class TestCache:
         assert default_cache_dir() == tmp_path / "xdg" / "mqlsim"
         monkeypatch.delenv("XDG_CACHE_HOME")
         assert default_cache_dir() == Path.home() / ".cache" / "mqlsim"
+
+
+def quiet_row() -> dict[str, float]:
+    """A replication's metrics with 3 leads and no MQL: every ratio and mean but one is
+    unmeasured (nan)."""
+    counts = ("leads", "events", "deals")
+    row = {name: 0.0 if METRIC_BY_NAME[name].unit in counts else math.nan for name in METRIC_NAMES}
+    return row | {"leads": 3.0, "lead_to_mql_rate": 0.0}
 
 
 RUN = ["run", BASELINE, *(f"--set={item}" for item in SMALL), "--replications", "3"]

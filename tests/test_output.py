@@ -149,22 +149,25 @@ def test_failure_mid_write_leaves_old_files_and_no_temporaries(tmp_path, monkeyp
     assert (tmp_path / RESULTS_FILE).read_text() == "old results\n"
 
 
-def test_failure_while_replacing_leaves_no_temporaries(tmp_path, monkeypatch) -> None:
-    real_replace = os.replace
+def test_failure_while_replacing_puts_the_previous_files_back(tmp_path, monkeypatch) -> None:
+    (tmp_path / RESULTS_FILE).write_text("old results\n")
+    (tmp_path / REPLICATIONS_FILE).write_text("old replications\n")
+    real_rename = os.rename
     calls = []
 
-    def replace_once_then_fail(source, target) -> None:
-        calls.append(target)
-        if len(calls) > 1:
-            raise PermissionError(13, "Permission denied")
-        real_replace(source, target)
+    def fail_on_the_second_move_in(source, target) -> None:
+        if ".mqlsim-new." in str(source):
+            calls.append(target)
+            if len(calls) > 1:
+                raise PermissionError(13, "Permission denied")
+        real_rename(source, target)
 
-    monkeypatch.setattr(os, "replace", replace_once_then_fail)
-    result = fake_result()
+    monkeypatch.setattr(os, "rename", fail_on_the_second_move_in)
     with pytest.raises(PermissionError):
-        write_outputs(tmp_path, result)
-    assert [path.name for path in tmp_path.iterdir()] == [RESULTS_FILE]
-    json.loads((tmp_path / RESULTS_FILE).read_text())  # the file that was moved is complete
+        write_outputs(tmp_path, fake_result())
+    assert sorted(path.name for path in tmp_path.iterdir()) == [REPLICATIONS_FILE, RESULTS_FILE]
+    assert (tmp_path / RESULTS_FILE).read_text() == "old results\n"
+    assert (tmp_path / REPLICATIONS_FILE).read_text() == "old replications\n"
 
 
 @pytest.mark.parametrize(

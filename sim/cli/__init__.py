@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from mqlsim.cli.options import EXIT_BAD_INPUT, scenario_options
+from mqlsim.cli.options import EXIT_BAD_INPUT, EXIT_INTERRUPTED, scenario_options
 from mqlsim.cli.terminal import error_lines
-from mqlsim.core.errors import InputError, MqlsimWarning
+from mqlsim.core.errors import InputError, Interrupted, MqlsimWarning
 
 #: Modules that add commands: each has ``add_command(commands, scenario_options)``, which adds
 #: its subparser (listing ``scenario_options`` as a parent if it runs scenarios) and sets
@@ -42,9 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mqlsim",
         description="Simulate marketing-qualified-lead policies before changing them in a CRM.",
-        epilog="A scenario whose policy or nurture kind names a plug-in ('package.module:Class' "
-        "or an installed entry point) imports and runs that code; the shipped scenarios never "
-        "do. See docs/plugins.md.",
+        epilog="A scenario whose policy or nurture kind names a plug-in imports and runs its "
+        "code: an installed entry point loads as named, a 'package.module:Class' only with "
+        "--allow-plugins; validate never imports. See docs/security.md.",
     )
     parser.add_argument(
         "--version", action="version", version=f"mqlsim {importlib.metadata.version('mqlsim')}"
@@ -79,12 +79,21 @@ def _warnings_as_lines() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
-    argparse's own usage errors exit with code 2 through :class:`SystemExit`.
+    argparse's own usage errors exit with code 2 through :class:`SystemExit`. Ctrl-C prints
+    one line saying what was kept and returns 130.
     """
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         with _warnings_as_lines():
             return int(args.handler(args))
     except InputError as error:
         error_lines(error.lines)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt as interrupt:
+        kept = (
+            str(interrupt)
+            if isinstance(interrupt, Interrupted)
+            else "stopped; no file is half-written"
+        )
+        error_lines([kept], prefix="interrupted")
+        return EXIT_INTERRUPTED

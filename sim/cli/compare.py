@@ -70,6 +70,7 @@ def _compare(args: argparse.Namespace) -> int:
             seed=args.seed,
             overrides=args.sets,
             progress=progress,
+            allow_plugins=args.allow_plugins,
             **options,
         )
     rendered = render_comparison(comparison, args.format)

@@ -6,9 +6,10 @@ import argparse
 from typing import Any
 
 from mqlsim import api
-from mqlsim.cli.options import EXIT_OK, add_set_option
+from mqlsim.cli.options import EXIT_OK, add_memory_option, add_plugin_option, add_set_option
 from mqlsim.cli.terminal import write
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.budget import parse_memory
 from mqlsim.render.explain import FORMATS, render_reasons
 
 
@@ -23,6 +24,8 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     )
     parser.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
     add_set_option(parser)
+    add_plugin_option(parser)
+    add_memory_option(parser)
     parser.add_argument(
         "--seed", type=int, metavar="S", help="root seed; same as --set scenario.seed=S"
     )
@@ -49,6 +52,8 @@ def _explain(args: argparse.Namespace) -> int:
         limit=args.limit or None,
         seed=args.seed,
         overrides=args.sets,
+        max_memory=None if args.max_memory is None else parse_memory(args.max_memory),
+        allow_plugins=args.allow_plugins,
     )
     write(render_reasons(reasons, args.format))
     return EXIT_OK

@@ -20,10 +20,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.budget import parse_memory
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 _SCHEDULER_ADDRESS = re.compile(r"(?:tcp://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 
@@ -40,10 +42,21 @@ def add_set_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-plugins``, read into ``args.allow_plugins``."""
+    parser.add_argument(
+        "--allow-plugins",
+        action="store_true",
+        help="let a scenario's kind = 'package.module:Class' import and run that module"
+        " (only for files and modules you trust; installed entry points need no flag)",
+    )
+
+
 def scenario_options() -> argparse.ArgumentParser:
     """The options of every command that runs a scenario."""
     parent = argparse.ArgumentParser(add_help=False)
     add_set_option(parent)
+    add_plugin_option(parent)
     parent.add_argument(
         "--replications",
         type=int,
@@ -69,7 +82,18 @@ def scenario_options() -> argparse.ArgumentParser:
         action="store_true",
         help="recompute every replication; do not read or write the replication cache",
     )
+    add_memory_option(parent)
     return parent
+
+
+def add_memory_option(parser: argparse.ArgumentParser) -> None:
+    """``--max-memory SIZE``, read into ``args.max_memory``."""
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory the replications running at once may take, e.g. 64GB (default: this"
+        " machine's); a run estimated to need more is refused before it starts",
+    )
 
 
 def execution_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,7 +113,13 @@ def execution_options(args: argparse.Namespace) -> dict[str, Any]:
                 f"--scheduler {args.scheduler!r}: expected a Dask scheduler address"
                 " tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
             )
-    return {"workers": args.workers, "scheduler": args.scheduler, "cache": not args.no_cache}
+    limit = None if args.max_memory is None else parse_memory(args.max_memory)
+    return {
+        "workers": args.workers,
+        "scheduler": args.scheduler,
+        "cache": not args.no_cache,
+        "max_memory": limit,
+    }
 
 
 @contextmanager

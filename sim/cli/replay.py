@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
-from mqlsim.cli.options import EXIT_OK, add_set_option
+from mqlsim.cli.options import EXIT_OK, add_plugin_option, add_set_option
 from mqlsim.cli.terminal import error_lines, write
-from mqlsim.core.atomic import write_atomic
+from mqlsim.core.atomic import write_together
 from mqlsim.core.errors import InputError
 from mqlsim.experiments.replay import lead_rows, summary
 from mqlsim.render.replay import CSV_FILE, FORMATS, JSON_FILE, to_csv, to_json, to_table, warning
@@ -34,6 +34,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         "--policy", required=True, metavar="SCENARIO", help="scenario TOML whose policy to run"
     )
     add_set_option(parser)
+    add_plugin_option(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help=f"write {CSV_FILE} and {JSON_FILE}")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
     parser.add_argument(
@@ -45,7 +46,13 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
 
 
 def _replay(args: argparse.Namespace) -> int:
-    result = api.replay(args.events, args.policy, overrides=args.sets, strict=args.strict)
+    result = api.replay(
+        args.events,
+        args.policy,
+        overrides=args.sets,
+        strict=args.strict,
+        allow_plugins=args.allow_plugins,
+    )
     head, rows = summary(result), lead_rows(result)
     renderers: dict[str, Callable[[], Document | str]] = {
         "csv": lambda: to_csv(rows),
@@ -55,12 +62,9 @@ def _replay(args: argparse.Namespace) -> int:
     needed = {args.format} | ({"csv", "json"} if args.out is not None else set())
     texts = {fmt: renderers[fmt]() for fmt in needed}
     if args.out is not None:
+        files = {CSV_FILE: texts["csv"], JSON_FILE: texts["json"]}
         try:
-            args.out.mkdir(parents=True, exist_ok=True)
-            for name, fmt in ((CSV_FILE, "csv"), (JSON_FILE, "json")):
-                text = texts[fmt]
-                assert isinstance(text, str)
-                write_atomic(args.out / name, text.encode())
+            write_together(args.out, {name: str(text).encode() for name, text in files.items()})
         except OSError as error:
             raise InputError(f"--out {args.out}: cannot write: {error.strerror or error}") from None
     if result.file.problem_count:

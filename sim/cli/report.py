@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from mqlsim import api
 from mqlsim.cli.options import EXIT_OK, execution_options, progress_bar
+from mqlsim.cli.terminal import write
 
 
 def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
@@ -51,7 +51,8 @@ def _report(args: argparse.Namespace) -> int:
             seed=args.seed,
             overrides=args.sets,
             progress=progress,
+            allow_plugins=args.allow_plugins,
             **options,
         )
-    sys.stdout.write(f"wrote {args.out}\n")
+    write(f"wrote {args.out}\n")
     return EXIT_OK

@@ -68,6 +68,7 @@ def _sweep(args: argparse.Namespace) -> int:
             seed=args.seed,
             overrides=args.sets,
             progress=progress,
+            allow_plugins=args.allow_plugins,
             **options,
         )
     try:

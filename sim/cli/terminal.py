@@ -6,10 +6,16 @@ control codes). A cell never wraps: a table wider than the terminal is shown as 
 of the columns that fit, each repeating the columns that name a row (the metric, the sweep's
 settings), as a wide spreadsheet is printed on several pages. Errors and warnings go to stderr,
 one line each.
+
+Text from the input (scenario names, file names, a replay log's lead ids) may hold control
+characters; everything printed here goes through :func:`neutral` first, so such text shows as
+escapes (``\x1b``) and cannot move the cursor, recolour, retitle or clear the terminal.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -21,6 +27,28 @@ from rich.text import Text
 from mqlsim.render.tables import Document, Style, Table
 
 _COLOURS: dict[Style, str] = {"good": "green", "bad": "red", "strong": "bold red", "": ""}
+#: What a terminal acts on rather than shows: C0 controls but tab and newline, DEL, C1 controls
+#: (CSI, OSC...), and the bidirectional marks and overrides that reorder a line.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def neutral(text: str) -> str:
+    """``text`` with each control character written as its Python escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
+def _neutral_document(document: Document) -> Document:
+    blocks = tuple(
+        dataclasses.replace(
+            block,
+            columns=tuple(map(neutral, block.columns)),
+            rows=tuple(tuple(map(neutral, row)) for row in block.rows),
+        )
+        if isinstance(block, Table)
+        else neutral(block)
+        for block in document.blocks
+    )
+    return Document(blocks, document.styles)
 
 
 def _rich_table(table: Table, columns: Sequence[int]) -> RichTable:
@@ -69,10 +97,11 @@ def rich_text(document: Document, width: int | None = None) -> str:
 def text(rendered: Document | str, terminal: bool | None = None) -> str:
     """What :func:`write` prints for ``rendered``; ``terminal`` defaults to stdout's kind."""
     if isinstance(rendered, str):
-        return rendered
+        return neutral(rendered)
     if terminal is None:
         terminal = sys.stdout.isatty()
-    return rich_text(rendered) if terminal else rendered.plain()
+    document = _neutral_document(rendered)
+    return rich_text(document) if terminal else document.plain()
 
 
 def write(rendered: Document | str) -> None:
@@ -86,6 +115,7 @@ def note(line: str) -> None:
 
 
 def error_lines(lines: Iterable[str], prefix: str = "error") -> None:
-    """Print ``mqlsim: error: LINE`` (or another ``prefix``) on stderr, one per line."""
+    """Print ``mqlsim: error: LINE`` (or another ``prefix``) on stderr, one per line (a newline
+    inside a line shows as ``\\n``)."""
     for line in lines:
-        print(f"mqlsim: {prefix}: {line}", file=sys.stderr)
+        print(neutral(f"mqlsim: {prefix}: {line}").replace("\n", "\\n"), file=sys.stderr)

@@ -38,3 +38,12 @@ def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run; the message says what was kept, e.g. ``12 of 20 replications are
+    cached; run the same command to resume``.
+
+    A :class:`KeyboardInterrupt`, so code that handles Ctrl-C still does. The command line
+    prints it as one ``mqlsim: interrupted:`` line and exits with code 130.
+    """

@@ -8,12 +8,21 @@ code, so the cache key is a SHA-256 of
   so adding replications reuses the ones already done;
 - the package version, and a fingerprint of the ``sim`` and ``policies`` sources (an editable
   install keeps its version while the model changes; the fingerprint keeps that from serving
-  stale numbers).
+  stale numbers);
+- for a scenario that names plug-ins, a digest of the source file of each plug-in class's
+  module (code that module imports from elsewhere is not covered: see docs/security.md).
 
-An entry is ``DIR/<key>/<replication>.json``, written atomically. An entry that does not parse
-or does not hold exactly the catalogue's metrics is ignored (and later overwritten), never
-trusted. The directory is ``$MQLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/mqlsim``, else
-``~/.cache/mqlsim``; deleting it clears the cache.
+An entry is ``DIR/<key>/<replication>.json``, written atomically, holding the metrics, the
+policy's report and a SHA-256 digest of both tied to the key, the replication and the package
+version. An entry is used only if it is a regular file of at most :data:`MAX_ENTRY_BYTES`
+(never a link, device or pipe), parses, holds exactly the catalogue's metrics as numbers that
+are finite (``nan`` only where a metric may be unmeasured), not negative, whole where they count
+and consistent (the rates equal their counts' ratios, the missed causes sum to the total), and
+matches its digest; anything else is recomputed and overwritten, never trusted. The digest is
+not secret: it catches damaged, edited or misplaced entries, not a forger who can write the
+folder and recompute it (docs/security.md says what remains). The directory is
+``$MQLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/mqlsim``, else ``~/.cache/mqlsim``, created private
+to the user; deleting it clears the cache.
 
 Why not a caching library: ``joblib.Memory`` and ``diskcache`` store pickles, and unpickling a
 file from a shared or planted cache folder runs code; an entry here is plain JSON of numbers,
@@ -28,7 +37,10 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
+import stat
+import sys
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -38,10 +50,31 @@ from typing import Any
 import mqlsim.policies
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import MqlsimWarning
-from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
+from mqlsim.policies.plugins import entry_point_value, plugin_sections
 from mqlsim.scenario.models import Scenario
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The largest entry read: an entry is about 2 KB, 5 KB with a predictive policy's report.
+MAX_ENTRY_BYTES = 1 << 20
+_ENTRY_KEYS = {"format", "key", "replication", "package_version", "metrics", "policy_report"}
+#: Units of metrics that count (leads, events, deals): whole numbers, always measured.
+_COUNT_UNITS = ("leads", "events", "deals")
+#: Time averages with a count's unit: not whole.
+_NOT_WHOLE = ("queue_length",)
+#: Each rate and the counts it divides (the definitions of sim/model/metrics.py).
+_RATES = {
+    "lead_to_mql_rate": ("mqls", "leads"),
+    "mql_to_sal_rate": ("sals", "mqls"),
+    "mql_to_sql_rate": ("sqls", "mqls"),
+    "sql_to_won_rate": ("deals_won", "sqls"),
+}
+_MISSED_CAUSES = (
+    "missed_never_mql",
+    "missed_mql_too_late",
+    "missed_waited_in_queue",
+    "missed_not_reached",
+)
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +106,22 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def plugin_fingerprints(scenario: Scenario) -> dict[str, str]:
+    """Each plug-in kind the scenario names -> SHA-256 of the source files of the module it
+    names and of the module that defines its class (``"no source"`` for a module without one).
+    The plug-ins are imported already: the scenario was validated with them."""
+    found = {}
+    for section in plugin_sections(scenario):
+        named = section.kind if ":" in section.kind else entry_point_value(section)
+        modules = {named.partition(":")[0], section.plugin(section.kind).__module__}
+        digest = hashlib.sha256()
+        for name in sorted(modules):
+            source = getattr(sys.modules.get(name), "__file__", None)
+            digest.update(Path(source).read_bytes() if source else b"no source")
+        found[section.kind] = digest.hexdigest()
+    return found
+
+
 def scenario_key(scenario: Scenario) -> str:
     """The cache key of every replication of ``scenario`` (see the module docstring)."""
     resolved = json.loads(scenario.model_dump_json())
@@ -82,6 +131,7 @@ def scenario_key(scenario: Scenario) -> str:
         "package_version": importlib.metadata.version("mqlsim"),
         "code": code_fingerprint(),
         "scenario": resolved,
+        "plugins": plugin_fingerprints(scenario),
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -101,9 +151,9 @@ class ReplicationCache:
     """Metric rows of finished replications under ``directory``, keyed by :func:`scenario_key`.
 
     Counts what happened, for tests and messages: ``hits`` (entries reused), ``misses`` (no
-    usable entry), ``rejected`` (entries present but unreadable or malformed, among the misses)
-    and ``stored``. A cache that cannot be written warns once (:class:`MqlsimWarning`) and is
-    then only read: the run goes on without it.
+    usable entry), ``rejected`` (entries present but unreadable, malformed or not matching
+    their digest, among the misses) and ``stored``. A cache that cannot be written warns once
+    (:class:`MqlsimWarning`) and is then only read: the run goes on without it.
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -120,13 +170,17 @@ class ReplicationCache:
 
     def load(self, key: str, replication: int) -> Measured | None:
         """The cached replication, or ``None`` when there is no valid entry."""
-        path = self.path(key, replication)
         try:
-            document = json.loads(path.read_bytes())
+            raw = _read_entry(self.path(key, replication))
         except FileNotFoundError:
             self.misses += 1
             return None
-        except (OSError, ValueError):
+        except OSError:
+            self._reject()
+            return None
+        try:
+            document = json.loads(raw, parse_constant=_only_nan)
+        except (ValueError, RecursionError):
             self._reject()
             return None
         row = _valid_row(document, key, replication)
@@ -140,22 +194,24 @@ class ReplicationCache:
         """Keep a finished replication (one value per catalogue metric) for later runs."""
         if not self.writable:
             return
-        document = {
-            "format": FORMAT_VERSION,
-            "key": key,
-            "replication": replication,
-            "metrics": {name: float(measured.metrics[name]) for name in METRIC_NAMES},
-            "policy_report": measured.policy_report,
-        }
+        document = _entry(
+            key,
+            replication,
+            {name: float(measured.metrics[name]) for name in METRIC_NAMES},
+            measured.policy_report,
+        )
         path = self.path(key, replication)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # NaN and infinities are written as JSON's common NaN/Infinity extension, read back.
-            write_atomic(path, json.dumps(document, sort_keys=True).encode())
-        except OSError as error:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
+            # nan is written as JSON's common NaN extension and read back; the report's keys
+            # keep their order, so a cached replication gives the same bytes as a fresh one.
+            write_atomic(path, json.dumps(document).encode())
+        except (OSError, ValueError) as error:
             self.writable = False
+            reason = error.strerror if isinstance(error, OSError) else None
             warnings.warn(
-                f"cannot write the cache in {self.directory} ({error.strerror or error});"
+                f"cannot write the cache in {self.directory} ({reason or error});"
                 " finished replications are not kept",
                 MqlsimWarning,
                 stacklevel=2,
@@ -168,28 +224,97 @@ class ReplicationCache:
         self.rejected += 1
 
 
+def _read_entry(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_ENTRY_BYTES` (``OSError`` for
+    anything else: a link, a folder, a device, a pipe, a larger file)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    with open(os.open(path, flags), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+            raise OSError(f"{path}: not a cache entry")
+        raw = handle.read(MAX_ENTRY_BYTES + 1)
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise OSError(f"{path}: not a cache entry")
+    return raw
+
+
+def _only_nan(constant: str) -> float:
+    """JSON's NaN extension stands for an unmeasured metric; Infinity is never a metric."""
+    if constant != "NaN":
+        raise ValueError(f"{constant} in a cache entry")
+    return math.nan
+
+
+def _entry(
+    key: str, replication: int, metrics: dict[str, float], report: dict[str, Any] | None
+) -> dict[str, Any]:
+    """An entry's document: the content and its digest."""
+    content = {
+        "format": FORMAT_VERSION,
+        "key": key,
+        "replication": replication,
+        "package_version": importlib.metadata.version("mqlsim"),
+        "metrics": metrics,
+        "policy_report": report,
+    }
+    return {**content, "digest": _digest(content)}
+
+
+def _digest(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _valid_row(document: object, key: str, replication: int) -> Measured | None:
     """The replication of a parsed entry if it is exactly what :meth:`store` writes."""
-    if not isinstance(document, dict) or set(document) != {
-        "format",
-        "key",
-        "replication",
-        "metrics",
-        "policy_report",
-    }:
+    if not isinstance(document, dict) or set(document) != {*_ENTRY_KEYS, "digest"}:
         return None
-    if (document["format"], document["key"], document["replication"]) != (
-        FORMAT_VERSION,
-        key,
-        replication,
-    ):
+    content = {name: document[name] for name in _ENTRY_KEYS}
+    if document["digest"] != _digest(content):
         return None
-    metrics = document["metrics"]
+    expected = (FORMAT_VERSION, key, replication, importlib.metadata.version("mqlsim"))
+    found = (content["format"], content["key"], content["replication"])
+    if (*found, content["package_version"]) != expected:
+        return None
+    metrics, report = content["metrics"], content["policy_report"]
     if not isinstance(metrics, dict) or set(metrics) != set(METRIC_NAMES):
         return None
     if not all(type(metrics[name]) is float for name in METRIC_NAMES):
         return None
-    report = document["policy_report"]
-    if report is not None and not isinstance(report, dict):
+    if not _plausible(metrics) or not (report is None or _finite_json(report, dict)):
         return None
     return Measured({name: metrics[name] for name in METRIC_NAMES}, report)
+
+
+def _plausible(metrics: dict[str, float]) -> bool:
+    """Whether a metric row could come from a run: see the module docstring."""
+    for name, value in metrics.items():
+        counts = METRIC_BY_NAME[name].unit in _COUNT_UNITS
+        if math.isnan(value):
+            if counts:
+                return False
+            continue
+        if math.isinf(value) or value < 0:
+            return False
+        if counts and name not in _NOT_WHOLE and not value.is_integer():
+            return False
+    for rate, (numerator, denominator) in _RATES.items():
+        count, total = metrics[numerator], metrics[denominator]
+        expected = count / total if total > 0 else math.nan
+        both_unmeasured = math.isnan(metrics[rate]) and math.isnan(expected)
+        if metrics[rate] != expected and not both_unmeasured:
+            return False
+    return sum(metrics[cause] for cause in _MISSED_CAUSES) == metrics["missed_opportunities"]
+
+
+def _finite_json(value: object, kind: type = object) -> bool:
+    """Whether ``value`` is JSON data of ``kind`` whose numbers are all finite."""
+    if not isinstance(value, kind):
+        return False
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite_json(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite_json(item) for item in value)
+    return value is None or isinstance(value, str | int)

@@ -22,6 +22,7 @@ from mqlsim.experiments.gates import Gate, GateKind, GateResult, evaluate_gate, 
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, Progress, run_experiments
 from mqlsim.experiments.saved import SavedRun
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 from mqlsim.scenario.revisions import load_revision_scenario, split_revision
@@ -99,12 +100,15 @@ def parse_gates(expressions: Sequence[str]) -> list[Gate]:
     return gates
 
 
-def load_source(source: str | Scenario, overrides: Overrides = ()) -> Scenario:
+def load_source(
+    source: str | Scenario, overrides: Overrides = (), *, plugins: PluginAccess = "entry_points"
+) -> Scenario:
     """A scenario from a file, from ``REV:path`` (a file as committed in a git revision; see
-    :func:`mqlsim.scenario.revisions.split_revision`), or a loaded one with ``overrides``."""
+    :func:`mqlsim.scenario.revisions.split_revision`), or a loaded one with ``overrides``;
+    ``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`."""
     if isinstance(source, str) and (revision := split_revision(source)) is not None:
-        return load_revision_scenario(*revision, overrides)
-    return load_scenario(source, overrides)
+        return load_revision_scenario(*revision, overrides, plugins=plugins)
+    return load_scenario(source, overrides, plugins=plugins)
 
 
 def _seed_and_count(side: Side) -> tuple[int, int]:

@@ -11,12 +11,19 @@ each replication's policy-independent part, :class:`mqlsim.model.engine.SharedSt
 journeys, first-run touches and their answers): the replications are ordered so that those
 sharing a stage are consecutive, and a batch computes each stage once for its run of
 consecutive replications, then drops it. Results are the same as each run on its own.
+
+Ctrl-C stops the work at once: worker processes ignore it and are terminated by this process
+(so none is left behind), a Dask cluster's tasks are cancelled, and
+:class:`mqlsim.core.errors.Interrupted` says how many replications are cached for the next run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -24,9 +31,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from mqlsim.core.errors import InputError
+from mqlsim.core.errors import InputError, Interrupted
 from mqlsim.core.extras import require
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value
+from mqlsim.experiments.budget import check_budget
 from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
 from mqlsim.model.engine import SharedStage, run_replication, shared_stage, stage_key
 from mqlsim.scenario.models import Scenario
@@ -50,6 +58,7 @@ class Execution(TypedDict, total=False):
     workers: int | None
     scheduler: str | None
     cache: ReplicationCache | None
+    max_memory: int | None
 
 
 #: Metrics a result's ``repr`` shows, to recognise a run at a glance.
@@ -114,13 +123,20 @@ def run_experiment(
     workers: int | None = None,
     scheduler: str | None = None,
     cache: ReplicationCache | None = None,
+    max_memory: int | None = None,
 ) -> ExperimentResult:
     """Run ``scenario.scenario.replications`` replications from ``scenario.scenario.seed``.
 
-    See :func:`run_experiments` for ``progress``, ``workers``, ``scheduler`` and ``cache``.
+    See :func:`run_experiments` for ``progress``, ``workers``, ``scheduler``, ``cache`` and
+    ``max_memory``.
     """
     (result,) = run_experiments(
-        [scenario], progress, workers=workers, scheduler=scheduler, cache=cache
+        [scenario],
+        progress,
+        workers=workers,
+        scheduler=scheduler,
+        cache=cache,
+        max_memory=max_memory,
     )
     return result
 
@@ -132,15 +148,21 @@ def run_experiments(
     workers: int | None = None,
     scheduler: str | None = None,
     cache: ReplicationCache | None = None,
+    max_memory: int | None = None,
 ) -> list[ExperimentResult]:
     """Run every replication of every scenario, all of them sharing one pool; one result each.
 
     ``progress(done, total)`` is called as replications finish (cached ones count as done).
     ``workers`` is the size of the local process pool (default: every core; 1 runs in this
     process); ``scheduler`` is a Dask scheduler address to run on instead. With ``cache``,
-    replications found there are reused and finished ones are stored as they arrive.
+    replications found there are reused and finished ones are stored as they arrive. Before
+    any replication runs, :func:`mqlsim.experiments.budget.check_budget` refuses a run whose
+    replications would not fit in ``max_memory`` bytes at once (default: this machine's memory)
+    and warns when it will take long.
 
-    Raises :class:`InputError` when the scheduler cannot be reached or has no workers.
+    Raises :class:`InputError` when the run cannot fit or the scheduler cannot be reached or
+    has no workers, and :class:`Interrupted` on Ctrl-C, saying how many replications are kept
+    in the cache.
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
@@ -163,29 +185,30 @@ def run_experiments(
     if progress is not None and rows:
         progress(len(rows), total)
 
+    cached, stored = len(rows), cache.stored if cache is not None else 0
+
     def finish(index: int, replication: int, measured: Measured) -> None:
-        rows[index, replication] = measured
         if cache is not None:
             cache.store(keys[index], replication, measured)
+        rows[index, replication] = measured
         if progress is not None:
             progress(len(rows), total)
 
-    if pending:
-        with _executor(workers, scheduler, len(pending)) as (executor, slots):
-            if executor is None:
-                batch = [(scenarios[index], replication) for index, replication in pending]
-                for (index, replication), measured in zip(
-                    pending, _measure_sharing(batch), strict=True
-                ):
-                    finish(index, replication, measured)
-            else:
-                futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
-                for part in batches(pending, slots):
-                    batch = [(scenarios[index], replication) for index, replication in part]
-                    futures[executor.submit(run_batch, batch)] = part
-                for future in as_completed(futures):
-                    for where, measured in zip(futures[future], future.result(), strict=True):
-                        finish(*where, measured)
+    try:
+        if pending:
+            _run_pending(scenarios, pending, group, finish, workers, scheduler, max_memory)
+    except KeyboardInterrupt:
+        if cache is None:
+            kept = (
+                f"{len(rows)} of {total} replications had finished; none is kept (the cache is off)"
+            )
+        else:
+            kept = (
+                f"{cached + cache.stored - stored} of {total} replications are cached;"
+                " run the same command to resume"
+                + ("" if cache.writable else " (the cache could not be written)")
+            )
+        raise Interrupted(kept) from None
     results = []
     for index, scenario in enumerate(scenarios):
         replicated = [rows[index, r] for r in range(scenario.scenario.replications)]
@@ -200,6 +223,37 @@ def run_experiments(
     return results
 
 
+def _run_pending(
+    scenarios: Sequence[Scenario],
+    pending: list[tuple[int, int]],
+    stages: list[int],
+    finish: Callable[[int, int, Measured], None],
+    workers: int | None,
+    scheduler: str | None,
+    max_memory: int | None,
+) -> None:
+    """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
+    shared stage of each scenario); ``finish`` each as it arrives."""
+    with _executor(workers, scheduler, len(pending)) as (executor, slots):
+        # Worker processes start with the first task: nothing has started yet.
+        local = scheduler is None
+        check_budget(scenarios, pending, slots, max_memory, local=local, stages=stages)
+        if executor is None:
+            batch = [(scenarios[index], replication) for index, replication in pending]
+            for (index, replication), measured in zip(
+                pending, _measure_sharing(batch), strict=True
+            ):
+                finish(index, replication, measured)
+            return
+        futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
+        for part in batches(pending, slots):
+            batch = [(scenarios[index], replication) for index, replication in part]
+            futures[executor.submit(run_batch, batch)] = part
+        for future in as_completed(futures):
+            for where, measured in zip(futures[future], future.result(), strict=True):
+                finish(*where, measured)
+
+
 def measure(scenario: Scenario, replication: int, stage: SharedStage | None = None) -> Measured:
     """Run one replication (from its shared ``stage`` if given) and keep what an experiment
     needs of it."""
@@ -207,7 +261,9 @@ def measure(scenario: Scenario, replication: int, stage: SharedStage | None = No
         result = run_replication(scenario, replication)
     else:
         result = run_replication(scenario, replication, stage)
-    return Measured(result.metrics, result.policy_report)
+    report = result.policy_report
+    # As JSON reads it back: a replication from the cache is then the same, to the byte.
+    return Measured(result.metrics, None if report is None else json.loads(json.dumps(report)))
 
 
 def _measure_sharing(batch: Batch) -> Iterator[Measured]:
@@ -249,11 +305,46 @@ def _executor(
     if slots == 1:
         yield None, 1
         return
-    pool = ProcessPoolExecutor(max_workers=slots)
+    pool = ProcessPoolExecutor(max_workers=slots, initializer=_ignore_interrupts)
     try:
         yield pool, slots
+    except BaseException:
+        with _interrupts_held():
+            _terminate(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    """In a worker process: Ctrl-C reaches the whole process group, but only the parent acts
+    on it (it terminates the workers), so no worker prints a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` now: cancel what has not started and end the worker processes running
+    replications (``shutdown`` alone would wait for their batches to finish)."""
+    # The pool's processes are not public before Python 3.14 (terminate_workers).
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ignore a second Ctrl-C while cleaning up after the first (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:  # None: a handler not set from Python; give back the default one
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 @contextmanager
@@ -282,6 +373,12 @@ def _dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
                 f"`dask worker {address}`)"
             ) from None
         slots = sum(client.nthreads().values())
-        yield client.get_executor(), slots
+        executor = client.get_executor()
+        try:
+            yield executor, slots
+        except BaseException:
+            with _interrupts_held():
+                executor.shutdown(wait=False)  # cancels the tasks on the cluster
+            raise
     finally:
         client.close()

@@ -44,6 +44,7 @@ from mqlsim.core.errors import InputError, shown
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary, summarize
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario, override_list, parse_override
 from mqlsim.scenario.models import Scenario
 
@@ -283,10 +284,15 @@ def grid_params(grid: Mapping[str, Iterable[Any]]) -> list[Param]:
 
 
 def sweep_scenarios(
-    source: str | Scenario | Sequence[str | Scenario], overrides: Overrides, params: Sequence[Param]
+    source: str | Scenario | Sequence[str | Scenario],
+    overrides: Overrides,
+    params: Sequence[Param],
+    *,
+    plugins: PluginAccess = "entry_points",
 ) -> tuple[Scenario, list[Param], list[tuple[dict[str, Any], Scenario]]]:
     """The base scenario, the grid's axes (``params``, after the scenario axis when there are
-    several scenarios) and, for every grid point in order, its settings and scenario.
+    several scenarios) and, for every grid point in order, its settings and scenario
+    (``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`).
 
     ``source`` is one scenario or several: with several, the first axis of the grid is the
     scenario (key :data:`SCENARIO_KEY`), each run on the first one's seed and replication
@@ -307,7 +313,7 @@ def sweep_scenarios(
     if len(sources) * math.prod(len(param.values) for param in params) > MAX_POINTS:
         raise InputError(f"--param: the grid has more than {MAX_POINTS} points")
     given = override_list(overrides)
-    base = load_scenario(sources[0], given)
+    base = load_scenario(sources[0], given, plugins=plugins)
     if len(sources) > 1:
         meta = base.scenario
         given = [
@@ -330,7 +336,7 @@ def sweep_scenarios(
             extra = [(params[p].key, params[p].values[i]) for p, i in indices if p >= offset]
             try:
                 loaded[indices] = load_scenario(
-                    sources[chosen.get(0, 0) if offset else 0], [*given, *extra]
+                    sources[chosen.get(0, 0) if offset else 0], [*given, *extra], plugins=plugins
                 )
             except InputError as error:
                 lines = [f"{blame}: {_OVERRIDE_PREFIX.sub('', line)}" for line in error.lines]

@@ -73,20 +73,26 @@ class _Categorical:
         return code
 
 
+def organic_rates(journeys: JourneysConfig, population: PopulationConfig) -> np.ndarray:
+    """``rates[persona, in_window, activity]``: organic rates per day of a lead of propensity 1
+    (activities in the order of :data:`mqlsim.core.vocabulary.ORGANIC_ACTIVITIES`)."""
+    base = np.array([journeys.organic_rates_per_day.get(a, 0.0) for a in ORGANIC_ACTIVITIES])
+    lift = np.array([journeys.window_lift.get(a, 1.0) for a in ORGANIC_ACTIVITIES])
+    persona = np.array(
+        [
+            [p.activity_multipliers.get(a, 1.0) for a in ORGANIC_ACTIVITIES]
+            for p in population.personas
+        ]
+    )
+    return np.stack([base * persona, base * lift * persona], axis=1)
+
+
 class RateTable:
     """Per-persona organic rates outside and inside the buying window, and their mixes."""
 
     def __init__(self, journeys: JourneysConfig, population: PopulationConfig) -> None:
-        base = np.array([journeys.organic_rates_per_day.get(a, 0.0) for a in ORGANIC_ACTIVITIES])
-        lift = np.array([journeys.window_lift.get(a, 1.0) for a in ORGANIC_ACTIVITIES])
-        persona = np.array(
-            [
-                [p.activity_multipliers.get(a, 1.0) for a in ORGANIC_ACTIVITIES]
-                for p in population.personas
-            ]
-        )
         #: rates[persona, in_window, activity] for a lead of propensity 1
-        self.rates = np.stack([base * persona, base * lift * persona], axis=1)
+        self.rates = organic_rates(journeys, population)
         self.total = self.rates.sum(axis=2)
         content = np.isin(_ORGANIC_CODES, _CONTENT_CODES)
         self._organic = _Categorical(self.rates, _ORGANIC_CODES)

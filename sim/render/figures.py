@@ -32,7 +32,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from mqlsim.core.atomic import write_atomic
+from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS
 from mqlsim.core.vocabulary import GRADES
 from mqlsim.experiments.runner import ExperimentResult
@@ -1061,19 +1061,23 @@ def figures(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str,
     return drawn
 
 
+def figure_files(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str, bytes]:
+    """``<name>.png`` and ``<name>.svg`` of each of :func:`figures`: file name -> bytes."""
+    return {
+        f"{name}.{fmt}": render(figure, fmt, name)
+        for name, figure in figures(run, sweep).items()
+        for fmt in FORMATS
+    }
+
+
 def write_figures(
     out_dir: Path, run: RunData | None = None, sweep: Sweep | None = None
 ) -> list[Path]:
-    """Write ``<name>.png`` and ``<name>.svg`` of each of :func:`figures` into ``out_dir``
-    (created if missing), each file atomically; return the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, figure in figures(run, sweep).items():
-        for fmt in FORMATS:
-            path = out_dir / f"{name}.{fmt}"
-            write_atomic(path, render(figure, fmt, name))
-            written.append(path)
-    return written
+    """Write :func:`figure_files` into ``out_dir`` (created if missing), all together
+    (:func:`mqlsim.core.atomic.write_together`); return the paths written."""
+    files = figure_files(run, sweep)
+    write_together(out_dir, files)
+    return [out_dir / name for name in files]
 
 
 def share_axes(figures: Sequence[Figure]) -> None:

@@ -42,6 +42,7 @@ from mqlsim.experiments.paired import MARK_LEGEND, PairedComparison, compare_row
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.experiments.sweep import Param, Sweep, SweepPoint, run_sweep, sweep_scenarios
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.render.comparison import change_cells
 from mqlsim.scenario.loading import Overrides, load_scenario, override_list
 from mqlsim.scenario.models import Scenario
@@ -101,24 +102,27 @@ def build_reports(
     overrides: Overrides,
     param: Param | None,
     progress: Progress | None = None,
+    *,
+    plugins: PluginAccess = "entry_points",
     **execution: Unpack[Execution],
 ) -> tuple[list[ScenarioReport], int]:
     """Load and run every scenario (at every point of ``param``'s grid, if given) in one pool,
-    all on the first scenario's seed and replication count, so B − A pairs replications.
+    all on the first scenario's seed and replication count, so B − A pairs replications;
+    ``plugins`` as in :func:`mqlsim.scenario.loading.load_scenario`.
 
     Returns the reports and the grid point the slider starts at (0 without a sweep): the first
     scenario's own value of the swept key when it is on the grid, else the first point. The
     run figures are drawn at that point.
     """
     paths = [_source_name(source) for source in sources]
-    first = load_scenario(sources[0], overrides).scenario
+    first = load_scenario(sources[0], overrides, plugins=plugins).scenario
     paired = [
         *override_list(overrides),
         ("scenario.seed", first.seed, "seed"),
         ("scenario.replications", first.replications, "replications"),
     ]
     if param is None:
-        scenarios = [load_scenario(source, paired) for source in sources]
+        scenarios = [load_scenario(source, paired, plugins=plugins) for source in sources]
         results = run_experiments(scenarios, progress, **execution)
         figures = _figures(results)
         return [
@@ -128,7 +132,7 @@ def build_reports(
             for path, result, svgs in zip(paths, results, figures, strict=True)
         ], 0
     with as_sweep_option():
-        loaded = [sweep_scenarios(source, paired, [param]) for source in sources]
+        loaded = [sweep_scenarios(source, paired, [param], plugins=plugins) for source in sources]
     grid = [point for _, _, points in loaded for point in points]
     everything = run_sweep(loaded[0][0], [param], grid, None, progress, **execution)
     start = _start(loaded[0][0], param)

@@ -1,8 +1,8 @@
 """What a run leaves behind: `results.json`, `replications.csv` and the printed metric table.
 
-Files are written atomically and byte-for-byte reproducibly (no timestamps, fixed key order), so
-two runs of the same scenario and seed can be compared with `cmp` and an interrupted run never
-leaves a truncated file for a script to read.
+Files are written together and byte-for-byte reproducibly (no timestamps, fixed key order), so
+two runs of the same scenario and seed can be compared with `cmp`, and a failed or interrupted
+write never leaves a truncated file, or a new file beside an old one, for a script to read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mqlsim.core.atomic import write_atomic
+from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, UNIT_FORMATS, format_value
 from mqlsim.experiments.runner import ExperimentResult
 from mqlsim.experiments.saved import RESULTS_FILE, RESULTS_SCHEMA_VERSION
@@ -81,20 +81,23 @@ def _replications_csv(result: ExperimentResult) -> str:
     return buffer.getvalue()
 
 
-def write_outputs(out_dir: str | os.PathLike[str], result: ExperimentResult) -> None:
-    """Write `results.json` and `replications.csv` into ``out_dir`` (created if missing).
+def write_outputs(
+    out_dir: str | os.PathLike[str],
+    result: ExperimentResult,
+    figures: Mapping[str, bytes] | None = None,
+) -> None:
+    """Write `results.json`, `replications.csv` and ``figures`` (file name -> bytes, from
+    :func:`mqlsim.render.figures.figure_files`) into ``out_dir`` (created if missing).
 
-    Each file is written atomically (:func:`mqlsim.core.atomic.write_atomic`): a failure leaves it
-    either as it was or complete, and no temporary file behind.
+    The files appear together or not at all (:func:`mqlsim.core.atomic.write_together`): a
+    failure leaves the folder as it was (or absent), and no temporary file behind.
     """
-    directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     contents = {
-        RESULTS_FILE: _dump_json(results_document(result)),
-        REPLICATIONS_FILE: _replications_csv(result),
+        RESULTS_FILE: _dump_json(results_document(result)).encode("utf-8"),
+        REPLICATIONS_FILE: _replications_csv(result).encode("utf-8"),
+        **(figures or {}),
     }
-    for name, text in contents.items():
-        write_atomic(directory / name, text.encode("utf-8"))
+    write_together(Path(out_dir), contents)
 
 
 def metric_table(summaries: Mapping[str, MetricSummary]) -> Table:

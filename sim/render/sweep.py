@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mqlsim.core.atomic import write_atomic
+from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, format_value
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.experiments.sweep import (
@@ -198,7 +198,8 @@ def plot_sweep(sweep: Sweep) -> dict[str, bytes]:
 
 
 def write_sweep(out_dir: Path, sweep: Sweep) -> None:
-    """Write :data:`FILES` into ``out_dir`` (created if missing), each file atomically."""
+    """Write :data:`FILES` into ``out_dir`` (created if missing), all together
+    (:func:`mqlsim.core.atomic.write_together`)."""
     images = plot_sweep(sweep)
     contents = {
         "sweep.csv": sweep_csv(sweep).encode(),
@@ -206,6 +207,4 @@ def write_sweep(out_dir: Path, sweep: Sweep) -> None:
         "sweep.png": images["png"],
         "sweep.svg": images["svg"],
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        write_atomic(out_dir / name, contents[name])
+    write_together(out_dir, {name: contents[name] for name in FILES})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import math
 import re
 import sys
 import types
@@ -63,7 +64,14 @@ my.toml: sales.reps: expected a value >= 1, found 0 (line 9)
 is relative to the extending file's folder; chains are allowed, cycles are errors) and applies
 this file over it: tables merge key by key, so a file holds only what it changes; arrays (such as
 `weekly_seasonality` or `[[population.channels]]`) and single values replace the inherited ones
-whole.
+whole. `extends` reads only regular files named `*.toml` of at most 1 MiB, in chains of at most
+32 files ([security](security.md) says what that protects).
+
+**Numbers** are TOML numbers: `1_000` is 1000, `0x10` is 16 (hexadecimal; `0o` octal and `0b`
+binary too), `1e3` is 1000.0. They must be finite: `nan`, `inf` and numbers beyond the largest
+(`1e400`, which TOML reads as `inf`) are errors, except for the keys whose type below says
+`or inf`, where `inf` means "never" (a half-life, a refit interval) or "no limit" (a window).
+Tables and arrays nest at most 32 levels deep.
 
 **Files apply over the defaults. One merge rule holds everywhere:** every table merges over
 the table beneath it key by key (the file it extends, then the defaults), so `[policy.points]`
@@ -78,7 +86,9 @@ that key's default. `mqlsim show FILE` prints the result with each value's sourc
 
 **Policies** are explained family by family in [policies.md](policies.md). A `[policy]` or
 `[nurture]` `kind` that is not built in names third-party code and **imports and runs it**
-([plug-ins](plugins.md)); the scenario files shipped with mqlsim never do.
+([plug-ins](plugins.md)): an installed entry point loads as named, a `"package.module:Class"`
+only when the person running the command gives `--allow-plugins`, and `mqlsim validate` imports
+nothing. The scenario files shipped with mqlsim never name one.
 
 **`--set KEY=VALUE`** on the command line overrides any key after `extends`, in order:
 `mqlsim run my.toml --set policy.threshold=80 --set sales.reps=5` (`validate` and `show` take
@@ -255,7 +265,8 @@ def _base_type_text(annotation: Any, constraints: dict[str, Any]) -> str:
                 return title
         return "one of " + ", ".join(f"`{json.dumps(v)}`" for v in get_args(annotation))
     names = {bool: "boolean", int: "integer", float: "number", str: "string", Any: "any value"}
-    return " ".join([names.get(annotation, str(annotation)), *_bounds(constraints)])
+    text = " ".join([names.get(annotation, str(annotation)), *_bounds(constraints)])
+    return text + (", or inf" if constraints.get("allow_inf_nan") else "")
 
 
 def _constraints(extras: Sequence[Any]) -> dict[str, Any]:
@@ -273,7 +284,11 @@ def _bounds(constraints: dict[str, Any]) -> list[str]:
     if low is not None and high is not None:
         return [f"{_number(low)} to {_number(high)}"]
     signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-    texts = [f"{sign} {_number(constraints[n])}" for n, sign in signs.items() if n in constraints]
+    texts = [
+        f"{sign} {_number(constraints[n])}"
+        for n, sign in signs.items()
+        if n in constraints and math.isfinite(constraints[n])  # "> -inf" bounds nothing
+    ]
     return [", ".join(texts)] if texts else []
 
 
@@ -313,9 +328,10 @@ with a reason a person can read. The same code runs in the simulator and on a re
 (`mqlsim replay`). The combinations and the data gate hold policy tables of any kind, so rules
 nest. Every key is also listed in [the scenario reference](scenarios.md).
 
-A `kind` that is not built in names third-party code — `"package.module:Class"` or an installed
-entry point of the group `mqlsim.policies` — and **imports and runs that code**; see
-[plug-ins](plugins.md). The scenario files shipped with mqlsim never name one.
+A `kind` that is not built in names third-party code — an installed entry point of the group
+`mqlsim.policies`, or `"package.module:Class"`, which loads only with `--allow-plugins` — and
+**imports and runs that code**; see [plug-ins](plugins.md). The scenario files shipped with
+mqlsim never name one.
 """
 
 

@@ -11,6 +11,12 @@ replaces it. ``--set KEY=VALUE`` overrides then apply in order: each replaces th
 merges over its kind's defaults, and setting a table's ``kind`` to another kind resets that
 table to the new kind's defaults. :class:`mqlsim.scenario.models.Scenario` validates the result.
 
+Only regular files named ``*.toml`` of at most :data:`MAX_FILE_BYTES` may be extended (no
+devices, pipes or folders, nothing else on the disk); the file named on the command line may
+also be a pipe (``mqlsim run <(...)``) and is read up to the same size. Tables and arrays nest at
+most :data:`MAX_DEPTH` levels and an ``extends`` chain holds at most :data:`MAX_EXTENDS` files,
+so no input can exhaust the stack or the memory.
+
 Every problem becomes one line of :class:`mqlsim.core.errors.InputError`, all of them at once.
 Each line names where the offending value came from (the file that last set it, or ``--set``),
 the dotted key and what was expected, e.g. ``base.toml: sales.reps: expected a value >= 1,
@@ -24,6 +30,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import tomllib
 import types
 from collections.abc import Mapping, Sequence
@@ -35,11 +42,19 @@ from pydantic import BaseModel, ValidationError
 
 from mqlsim.core.errors import InputError, cut, shown
 from mqlsim.policies import CADENCES, POLICIES
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.models import Scenario
 
 _Key = tuple[str, ...]
 #: Leaf key path -> label of the source that set it last, in the order they were set.
 _Origins = dict[_Key, str]
+
+#: The largest scenario file read (the shipped ones are under 5 KB).
+MAX_FILE_BYTES = 1 << 20
+#: The deepest nesting of tables and arrays (the shipped scenarios reach 6).
+MAX_DEPTH = 32
+#: The most files in one ``extends`` chain, the extending file included.
+MAX_EXTENDS = 32
 
 _SET_LABEL = "--set"
 #: The source of a value no file or override set.
@@ -119,18 +134,31 @@ class Resolved:
         }
 
 
-def load_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> Scenario:
+def load_scenario(
+    source: str | Path | Scenario,
+    overrides: Overrides = (),
+    *,
+    plugins: PluginAccess = "entry_points",
+) -> Scenario:
     """Read a scenario file, follow its ``extends`` chain, apply overrides, validate.
 
-    ``source`` may also be a :class:`Scenario` already loaded, to apply ``overrides`` to it.
+    ``source`` may also be a :class:`Scenario` already loaded, to apply ``overrides`` to it
+    (validated again, so it obeys ``plugins`` too). ``plugins`` says which plug-in kinds may be
+    imported (:data:`mqlsim.policies.plugins.PluginAccess`): by default installed entry points
+    only; ``"any"`` when the runner allowed plug-ins; ``"none"`` to import nothing.
     Raises :class:`InputError` listing every problem found (unreadable files, TOML syntax,
     ``extends`` cycles, malformed overrides, invalid values), never another exception for bad
     input.
     """
-    return resolve_scenario(source, overrides).scenario
+    return resolve_scenario(source, overrides, plugins=plugins).scenario
 
 
-def resolve_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -> Resolved:
+def resolve_scenario(
+    source: str | Path | Scenario,
+    overrides: Overrides = (),
+    *,
+    plugins: PluginAccess = "entry_points",
+) -> Resolved:
     """:func:`load_scenario`, with the source of every value (see :class:`Resolved`)."""
     problems: list[str] = []
     parsed = _parse_overrides(overrides, problems)
@@ -152,7 +180,7 @@ def resolve_scenario(source: str | Path | Scenario, overrides: Overrides = ()) -
         if problem:
             problems.append(f"{override.label}: {problem}")
     try:
-        scenario = Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data, context={"plugins": plugins})
     except ValidationError as error:
         problems.extend(_explain(error, origins, texts, top, Scenario))
     if problems:
@@ -216,12 +244,17 @@ def parse_override(text: str) -> tuple[list[str], object]:
     if "\n" in value_text or "\r" in value_text:
         raise malformed("VALUE must be on one line")
     try:
-        return keys, tomllib.loads(f"v = {value_text}")["v"]
+        value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError as error:
         if value_text[0] in "\"'[{":
             reason = _TOML_LOCATION.sub("", str(error)).lower()
             raise malformed(f"{shown(value_text)}: {reason}") from None
         return keys, value_text
+    except RecursionError:
+        raise malformed(_TOO_DEEP) from None
+    if len(keys) + _depth(value) > MAX_DEPTH:
+        raise malformed(_TOO_DEEP)
+    return keys, value
 
 
 def _unquote(part: str) -> str:
@@ -234,7 +267,7 @@ def _load_file(
     path: Path, label: str, chain: tuple[tuple[Path, str], ...]
 ) -> tuple[dict[str, Any], _Origins, dict[str, str]]:
     """Load one file and, recursively, the files it extends: merged data, origins, file texts."""
-    text = _read_text(path, label)
+    text = _read_text(path, label, extended=bool(chain))
     data = _parse_toml(text, label)
     extends = data.pop("extends", None)
     if extends is None:
@@ -248,6 +281,8 @@ def _load_file(
 
     if not isinstance(extends, str):
         raise problem(f"expected a file name (a string), found {_show(extends)}")
+    if len(chain) + 1 >= MAX_EXTENDS:
+        raise problem(f"more than {MAX_EXTENDS} files extend each other in one chain")
     target = path.parent / extends
     target_label = os.path.normpath(os.path.join(os.path.dirname(label), extends))
     try:
@@ -259,7 +294,9 @@ def _load_file(
         names = " -> ".join([name for _, name in chain] + [target_label])
         raise problem(f"circular extends: {names}")
     if not exists:
-        raise problem(f"file {extends!r} not found (looked in {resolved.parent})")
+        raise problem(f"file {_show(extends)} not found (looked in {resolved.parent})")
+    if resolved.suffix != ".toml":
+        raise problem(f"expected a scenario file named *.toml, found {_show(extends)}")
     merged, origins, texts = _load_file(target, target_label, chain)
     _merge(merged, data, origins, label, ())
     texts[label] = text
@@ -269,7 +306,7 @@ def _load_file(
 def read_toml(path: Path, label: str) -> tuple[dict[str, Any], str]:
     """One TOML file's data and text; :class:`InputError` naming ``label`` (and the line) when
     it cannot be read, is not UTF-8 or is not valid TOML."""
-    text = _read_text(path, label)
+    text = _read_text(path, label, extended=False)
     return _parse_toml(text, label), text
 
 
@@ -286,15 +323,35 @@ def key_line(text: str, key: tuple[str, ...]) -> int | None:
     return _line_of(text, key)
 
 
-def _read_text(path: Path, label: str) -> str:
+def _read_text(path: Path, label: str, *, extended: bool) -> str:
+    """The text of a scenario file: at most :data:`MAX_FILE_BYTES`, UTF-8.
+
+    An ``extended`` file (one named by ``extends``) must be a regular file; the file named on
+    the command line may also be a pipe. Opening does not wait for a pipe's writer.
+    """
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise InputError(f"{label}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{label}: is a folder, expected a TOML file") from None
     except OSError as error:
         raise InputError(f"{label}: cannot read the file ({error.strerror})") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{label}: is a folder, expected a TOML file")
+        if extended and not stat.S_ISREG(mode):
+            raise InputError(f"{label}: not a regular file; extends names scenario files only")
+        os.set_blocking(descriptor, True)  # a pipe's writer may not have written yet
+        with open(descriptor, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise InputError(f"{label}: cannot read the file ({error.strerror})") from None
+    finally:
+        os.close(descriptor)
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError(
+            f"{label}: larger than {MAX_FILE_BYTES >> 20} MiB; a scenario file is a few KB of TOML"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -306,7 +363,9 @@ def _read_text(path: Path, label: str) -> str:
 
 def _parse_toml(text: str, label: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise InputError(f"{label}: {_TOO_DEEP}") from None
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         found = _TOML_LOCATION.search(message)
@@ -318,6 +377,26 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
             line, where = str(text.rstrip().count("\n") + 1), " (at end of file)"
         reason = message[: found.start()] + where
         raise InputError(f"{label}:{line}: TOML syntax error: {reason}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise InputError(f"{label}: {_TOO_DEEP}")
+    return data
+
+
+_TOO_DEEP = f"tables and arrays nested more than {MAX_DEPTH} levels deep"
+
+
+def _depth(value: object) -> int:
+    """How many tables and arrays ``value`` nests (0 for a number), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level + 1)
+            if deepest > MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _record(origins: _Origins, value: object, key: _Key, label: str) -> None:

@@ -11,7 +11,13 @@ from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from mqlsim.core.schema import NonNegative, Positive, Probability, StrictModel
+from mqlsim.core.schema import (
+    NonNegative,
+    Positive,
+    PositiveOrInfinite,
+    Probability,
+    StrictModel,
+)
 from mqlsim.core.vocabulary import (
     Activity,
     CompanySize,
@@ -440,10 +446,10 @@ class SalesConfig(StrictModel):
     reach_probability: Probability = Field(
         0.55, description="Chance an attempt reaches the lead when made at once."
     )
-    reach_half_life_hours: Positive = Field(
+    reach_half_life_hours: PositiveOrInfinite = Field(
         48.0, description="The reach chance halves per this many hours since MQL; inf: never."
     )
-    qualify_half_life_hours: Positive = Field(
+    qualify_half_life_hours: PositiveOrInfinite = Field(
         240.0,
         description="An in-market buyer's chance to qualify halves per this many hours since "
         "MQL; inf: never.",

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mqlsim.core.errors import InputError
+from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import Overrides, load_scenario
 from mqlsim.scenario.models import Scenario
 
@@ -39,8 +40,11 @@ def split_revision(argument: str) -> tuple[str, str] | None:
     return (found["rev"], found["path"]) if found else None
 
 
-def load_revision_scenario(revision: str, path: str, overrides: Overrides) -> Scenario:
-    """Load ``path`` as committed in ``revision``, with ``--set`` overrides.
+def load_revision_scenario(
+    revision: str, path: str, overrides: Overrides, *, plugins: PluginAccess = "entry_points"
+) -> Scenario:
+    """Load ``path`` as committed in ``revision``, with ``--set`` overrides (``plugins`` as in
+    :func:`mqlsim.scenario.loading.load_scenario`).
 
     Raises :class:`InputError` (one line) when git is missing, the current folder is not in a
     git repository, the revision is unknown or a file of the ``extends`` chain is not in it;
@@ -48,7 +52,7 @@ def load_revision_scenario(revision: str, path: str, overrides: Overrides) -> Sc
     """
     with _checkout(revision, path) as (root, in_repository):
         try:
-            return load_scenario(root / in_repository, overrides)
+            return load_scenario(root / in_repository, overrides, plugins=plugins)
         except InputError as error:
             folder = f"{root}{os.sep}"
             raise InputError(
@@ -100,7 +104,7 @@ def _write_file(revision: str, path: str, root: Path, label: str, named_by: str)
     target.write_bytes(content)
     try:
         extends = tomllib.loads(content.decode("utf-8-sig")).get("extends")
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None  # the loader reports it, naming the file
     return extends if isinstance(extends, str) else None
 

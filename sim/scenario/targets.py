@@ -119,6 +119,8 @@ class TargetSpec(StrictModel):
     def _number_is_a_value(cls, data: Any) -> Any:
         if isinstance(data, bool) or not isinstance(data, int | float | dict):
             raise ValueError(f"expected {_FORMS}, found {_show(data)}")
+        if not isinstance(data, dict) and not math.isfinite(data):
+            raise ValueError(f"expected a finite number, found {data}")
         return data if isinstance(data, dict) else {"value": data}
 
     @model_validator(mode="after")
