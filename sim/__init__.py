@@ -7,9 +7,9 @@ The public API (see ``docs/api.md``)::
     result = mqlsim.run("scenarios/baseline.toml", replications=2)
     result.summaries["mql_to_sql_rate"].mean
 
-:func:`load`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`, :func:`explain` and
-:func:`report` are those of :mod:`mqlsim.api`, loaded on first use so that ``import mqlsim``
-(and the command line's start) stays quick.
+:func:`load`, :func:`run`, :func:`compare`, :func:`sweep`, :func:`replay`, :func:`record`,
+:func:`explain` and :func:`report` are those of :mod:`mqlsim.api`, loaded on first use so that
+``import mqlsim`` (and the command line's start) stays quick.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
         ExperimentResult,
         InputError,
         MqlReason,
+        Recording,
         Replay,
         Scenario,
         Sweep,
         compare,
         explain,
         load,
+        record,
         replay,
         report,
         run,
@@ -40,6 +42,7 @@ __all__ = [
     "ExperimentResult",
     "InputError",
     "MqlReason",
+    "Recording",
     "Replay",
     "Scenario",
     "Sweep",
@@ -47,6 +50,7 @@ __all__ = [
     "compare",
     "explain",
     "load",
+    "record",
     "replay",
     "report",
     "run",

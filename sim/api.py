@@ -26,10 +26,27 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.backtest import RESAMPLES, Replay, backtest
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
-from mqlsim.experiments.compare import Comparison, compare_scenarios, load_pair, parse_gates
+from mqlsim.experiments.compare import (
+    Comparison,
+    compare_scenarios,
+    load_pair,
+    load_source,
+    parse_gates,
+)
 from mqlsim.experiments.explain import MqlReason, explain_run
-from mqlsim.experiments.replay import Replay, read_events, replay_file
+from mqlsim.experiments.lifecycle import read_lifecycle
+from mqlsim.experiments.mapping import ReplayMapping, load_mapping
+from mqlsim.experiments.record import Recording, record_replication
+from mqlsim.experiments.replay import (
+    BUILT_IN_SEGMENTS,
+    EventFile,
+    join_outcomes,
+    outcome_columns_of,
+    read_log,
+    replay_file,
+)
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiment
 from mqlsim.experiments.sweep import (
     Sweep,
@@ -50,12 +67,14 @@ __all__ = [
     "ExperimentResult",
     "InputError",
     "MqlReason",
+    "Recording",
     "Replay",
     "Scenario",
     "Sweep",
     "compare",
     "explain",
     "load",
+    "record",
     "replay",
     "report",
     "run",
@@ -148,18 +167,91 @@ def replay(
     events: str | os.PathLike[str],
     policy: ScenarioSource,
     *,
+    against: ScenarioSource | None = None,
+    outcomes: str | os.PathLike[str] | None = None,
+    mapping: str | os.PathLike[str] | ReplayMapping | None = None,
+    by: Sequence[str] = (),
+    converted: str | None = None,
+    gates: Sequence[str] = (),
+    seed: int | None = None,
+    resamples: int = RESAMPLES,
     overrides: Overrides = (),
     strict: bool = False,
 ) -> Replay:
-    """Backtest a scenario's policy on a recorded activity log (CSV): per lead, whether, when
-    and why it would have become an MQL. ``strict`` refuses a log with any bad row."""
-    scenario = load_scenario(_source(policy), overrides)
-    file = read_events(events)
-    if strict and file.problem_count:
-        hidden = file.problem_count - len(file.problems)
-        tail = [f"{file.label}: {hidden:,} more problems not shown"] if hidden else []
-        raise InputError([*file.problem_lines(), *tail])
-    return replay_file(file, scenario)
+    """Backtest a scenario's policy on a recorded activity log (CSV) or lead snapshot: per
+    lead, whether, when and why it would have become an MQL (docs/replay.md).
+
+    ``outcomes`` is a lifecycle export joined on lead id (outcomes may also come from the
+    log itself); with outcomes the result has the policy's precision, recall and lift, by each
+    segment of ``by`` (default: source and rule). ``against`` replays a second policy on the
+    same log and compares the two, with bootstrap intervals (``resamples`` from ``seed``, A's
+    scenario seed by default) and ``gates`` as in :func:`compare`. ``mapping`` is a mapping
+    file (or :class:`~mqlsim.experiments.mapping.ReplayMapping`) naming the log's own columns
+    and activities. ``strict`` refuses input with any bad row. ``overrides`` apply to both
+    policies.
+    """
+    parsed_gates = parse_gates(gates)
+    if against is None:
+        scenarios = [load_source(_source(policy), overrides)]
+    else:
+        scenarios = list(load_pair(_source(policy), _source(against), overrides))
+    names = mapping if isinstance(mapping, ReplayMapping) else (
+        load_mapping(mapping) if mapping is not None else ReplayMapping()
+    )  # fmt: skip
+    kept = tuple(name for name in by if name not in BUILT_IN_SEGMENTS)
+    file = read_log(events, names, kept)
+    if outcomes is not None:
+        lifecycles = [read_lifecycle(outcomes, names.outcomes)]
+    else:
+        lifecycles = outcome_columns_of(events, file, names)
+    if strict:
+        problems = [
+            *_problems(file),
+            *(line for lifecycle in lifecycles for line in lifecycle.problems.error_lines()),
+        ]
+        if problems:
+            raise InputError(problems)
+    file = join_outcomes(file, lifecycles, add_leads=outcomes is not None)
+    decisions = [replay_file(file, scenario) for scenario in scenarios]
+    segments = list(by) or [*(["source"] if file.source.names else []), "rule"]
+    return backtest(
+        decisions[0],
+        decisions[1] if len(decisions) > 1 else None,
+        converted=converted,
+        segments=segments,
+        gates=parsed_gates,
+        seed=scenarios[0].scenario.seed if seed is None else seed,
+        resamples=resamples,
+    )
+
+
+def _problems(file: EventFile) -> list[str]:
+    """A log's listed problems and how many more there were, as error lines."""
+    hidden = file.problem_count - len(file.problems)
+    return [
+        *file.problem_lines(),
+        *([f"{file.label}: {hidden:,} more problems not shown"] if hidden else []),
+    ]
+
+
+def record(
+    scenario: ScenarioSource,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    replication: int = 0,
+    seed: int | None = None,
+    overrides: Overrides = (),
+) -> Recording:
+    """Simulate one replication and record it as a CRM would export it: the activity log
+    `mqlsim replay` reads (``events.csv``) and a lifecycle export of what became of every lead
+    (``lifecycle.csv``); both written atomically into the folder ``out`` if given."""
+    loaded = load_scenario(_source(scenario), _with_run(overrides, None, seed))
+    recording = record_replication(loaded, replication)
+    if out is not None:
+        from mqlsim.render.record import write_recording
+
+        write_recording(recording, Path(out))
+    return recording
 
 
 def explain(

@@ -10,6 +10,7 @@ from mqlsim import api
 from mqlsim.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    check_out_dir,
     execution_options,
     progress_bar,
 )
@@ -37,6 +38,14 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         help="also write the figures (PNG and SVG, see docs/figures.md) beside results.json;"
         " needs --out",
     )
+    run.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="also write replication 0 as a CRM would export it: DIR/events.csv (the activity"
+        " log mqlsim replay reads) and DIR/lifecycle.csv (each lead's stage dates); see"
+        " docs/replay.md",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
@@ -52,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.plots and args.out is None:
         raise InputError("--plots: give --out DIR too; the figures are written beside results.json")
     options = execution_options(args)
+    if args.record is not None:
+        check_out_dir(args.record, "--record")
     with progress_bar() as progress:
         result = api.run(
             args.scenario,
@@ -72,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
+    if args.record is not None:
+        api.record(result.scenario, out=args.record)
     write(render(result.summaries, args.format, result.scenario.scenario.name))
     return EXIT_OK
 

@@ -1,5 +1,8 @@
 """Bad input: one exception type the command line turns into clear lines and exit code 2."""
 
+import difflib
+from collections.abc import Sequence
+
 
 class InputError(Exception):
     """A user-facing input problem: each line names the file, the field path and what was expected.
@@ -19,3 +22,9 @@ class MqlsimWarning(UserWarning):
     Raised with :func:`warnings.warn`; the command line prints it as one ``mqlsim: warning:``
     line, and a notebook shows it as Python shows warnings.
     """
+
+
+def did_you_mean(value: str, allowed: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` with the closest of ``allowed``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
