@@ -273,6 +273,12 @@ def _row_widths(counts: np.ndarray) -> np.ndarray:
     return -(-counts // step) * step
 
 
+def _signed(points: float) -> str:
+    """Points for a reason: three significant digits, whole points from 1,000 on (``+1,532``,
+    not ``+1.53e+03``, for points earned per unit of a value such as seconds)."""
+    return f"{points:+,.0f}" if abs(points) >= 1000 else f"{points:+.3g}"
+
+
 def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
     """The view of leads ``first..last-1`` alone, renumbered from 0 (event columns are slices)."""
     events = view.events
@@ -549,14 +555,14 @@ class ScorePolicy:
             if value != 0:
                 name = ACTIVITIES[code]
                 contributions[name] = contributions.get(name, 0.0) + value
-        parts = [f"{name} {value:+.3g}" for name, value in contributions.items()]
+        parts = [f"{name} {_signed(value)}" for name, value in contributions.items()]
         total = qualification.priority[0]
         fit = self.fit(view)[0]
         source = self.source_fit(view)[0]
         if self.config.decay == "linear":
             lost = round(earned.sum() + fit - total, _SCORE_DECIMALS)
             if lost:
-                parts.append(f"decay {-lost:+.3g}")
+                parts.append(f"decay {_signed(-lost)}")
         if source:
             assert view.source is not None  # a source earned points
             parts.append(f"source {view.source_names[view.source[0]]} {source:+g}")

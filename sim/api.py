@@ -26,7 +26,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
-from mqlsim.experiments.backtest import RESAMPLES, Replay, backtest
+from mqlsim.experiments.backtest import MAX_RESAMPLES, RESAMPLES, Replay, backtest, check_request
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
 from mqlsim.experiments.compare import (
     Comparison,
@@ -191,13 +191,20 @@ def replay(
     policies.
     """
     parsed_gates = parse_gates(gates)
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise InputError(f"--resamples {resamples}: expected 1 to {MAX_RESAMPLES:,}")
+    if parsed_gates and against is None:
+        raise InputError(
+            f"--fail-if {parsed_gates[0].expression!r}: gates compare two policies; give --against"
+        )
     if against is None:
         scenarios = [load_source(_source(policy), overrides)]
     else:
         scenarios = list(load_pair(_source(policy), _source(against), overrides))
-    names = mapping if isinstance(mapping, ReplayMapping) else (
-        load_mapping(mapping) if mapping is not None else ReplayMapping()
-    )  # fmt: skip
+    if isinstance(mapping, ReplayMapping):
+        names = mapping
+    else:
+        names = load_mapping(mapping) if mapping is not None else ReplayMapping()
     kept = tuple(name for name in by if name not in BUILT_IN_SEGMENTS)
     file = read_log(events, names, kept)
     if outcomes is not None:
@@ -212,12 +219,13 @@ def replay(
         if problems:
             raise InputError(problems)
     file = join_outcomes(file, lifecycles, add_leads=outcomes is not None)
+    stage = check_request(file, converted, parsed_gates)
     decisions = [replay_file(file, scenario) for scenario in scenarios]
     segments = list(by) or [*(["source"] if file.source.names else []), "rule"]
     return backtest(
         decisions[0],
         decisions[1] if len(decisions) > 1 else None,
-        converted=converted,
+        stage=stage,
         segments=segments,
         gates=parsed_gates,
         seed=scenarios[0].scenario.seed if seed is None else seed,

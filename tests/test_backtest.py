@@ -285,7 +285,7 @@ def test_a_lead_snapshot_is_backtested_on_time_free_parts(tmp_path) -> None:
         f"{table}:6: Visits 'two' is not a count (a whole number from 0 to 100,000); row skipped"
     ]
     # p3 has 900 seconds and no visit count: one visit carries them (a note says so).
-    assert file.notes == ("1 leads have a value but a count of 0 for its activity: 1 event each",)
+    assert file.notes == ("1 lead has a value but a count of 0 for its activity: 1 event each",)
     assert result.a.mql.tolist() == [True, False, True, False]
     assert result.a.untimed == (
         "score decay (half_life, decay_half_life_days = 60): every point counts in full",

@@ -208,3 +208,24 @@ def test_run_record_writes_what_replay_reads(tmp_path, capsys) -> None:
     blocker.write_text("")
     assert main(["run", str(BASELINE), *SETS, "--record", str(blocker)]) == 2
     assert "--record" in capsys.readouterr().err
+
+
+def test_the_comparison_quoted_in_the_docs_is_what_the_commands_print(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """docs/replay.md, "A log whose truth is known": the same commands, the same output."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenarios").symlink_to(ROOT / "scenarios", target_is_directory=True)
+    run = ["run", "scenarios/baseline.toml", "--replications", "1"]
+    assert main([*run, "--set", "population.leads_per_day=10", "--record", "sim-log"]) == 0
+    capsys.readouterr()
+    replay = [
+        "replay", "sim-log/events.csv", "--outcomes", "sim-log/lifecycle.csv",
+        "--policy", "scenarios/baseline.toml", "--against", "scenarios/loose.toml",
+        "--fail-if", "deals_won < -1", "--fail-if", "mql_to_sql_rate < -2%",
+    ]  # fmt: skip
+    assert main(replay) == 1
+    out = capsys.readouterr().out
+    excerpt = out[out.index("Against B:") : out.index("\nlead_id ")].rstrip("\n") + "\n"
+    docs = (ROOT / "docs" / "replay.md").read_text(encoding="utf-8")
+    assert f"```text\n{excerpt}```" in docs, "refresh the quoted comparison in docs/replay.md"

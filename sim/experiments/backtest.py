@@ -351,15 +351,37 @@ def metrics_of(columns: _Columns, weight: np.ndarray) -> dict[str, float]:
     return out
 
 
-def measured_metrics(result: PolicyReplay, stage: str | None) -> list[str]:
-    """The catalogue metrics a replay of ``result``'s log measures."""
-    columns = _Columns.of(result, result.file.outcomes, stage)
-    values = metrics_of(columns, np.ones(result.mql.size))
-    return [name for name in METRIC_NAMES if not math.isnan(values[name])]
+def measured_metrics(file: EventFile, stage: str | None) -> list[str]:
+    """The catalogue metrics a replay of ``file`` measures, converted at ``stage`` (``None``:
+    no outcomes), in catalogue order: what the log records, whatever a policy flags."""
+    measured = {"leads", "mqls", "lead_to_mql_rate"}
+    if file.timed:
+        measured.add("time_to_mql_days")
+    outcomes = file.outcomes
+    if outcomes is not None and stage is not None:
+        recorded = set(outcomes.stages)
+        measured |= {"mql_precision", "mql_recall"}
+        measured |= {metric for s, metric in STAGE_METRICS.items() if s in recorded}
+        measured |= {"mql_to_sal_rate"} if "sal" in recorded else set()
+        measured |= {"mql_to_sql_rate"} if "sql" in recorded else set()
+        measured |= {"sql_to_won_rate"} if {"sql", "customer"} <= recorded else set()
+        if not np.isnan(outcomes.deal_value).all():
+            measured |= {"pipeline_value"} if "opportunity" in recorded else set()
+            measured |= {"revenue_won"} if "customer" in recorded else set()
+    return [name for name in METRIC_NAMES if name in measured]
 
 
-def check_gates(gates: Sequence[Gate], available: list[str]) -> None:
-    """:class:`InputError` for a gate on a metric this backtest does not measure."""
+def check_request(file: EventFile, converted: str | None, gates: Sequence[Gate]) -> str | None:
+    """Check what a backtest of ``file`` is asked before any policy runs: the converted stage
+    (returned: ``converted``, the deepest recorded, or ``None`` without outcomes) and that each
+    gate is on a metric the log measures; :class:`InputError` otherwise."""
+    if file.outcomes is None:
+        if converted is not None:
+            raise InputError(f"--converted {converted}: the log has no outcomes")
+        stage = None
+    else:
+        stage = converted_stage(file.outcomes, converted)
+    available = measured_metrics(file, stage)
     problems = [
         f"--fail-if {gate.expression!r}: a replay of this log does not measure {gate.metric};"
         f" it measures {', '.join(available)}"
@@ -368,6 +390,7 @@ def check_gates(gates: Sequence[Gate], available: list[str]) -> None:
     ]
     if problems:
         raise InputError(problems)
+    return stage
 
 
 # --- two policies on one log ---------------------------------------------------------------
@@ -405,12 +428,14 @@ def compare_on_log(
     resamples: int = RESAMPLES,
 ) -> LogComparison:
     """Compare policies A and B on the same log, converted at ``stage`` (``None``: the log has
-    no outcomes), judging ``gates`` (checked with :func:`check_gates` beforehand)."""
-    if not 1 <= resamples <= MAX_RESAMPLES:
-        raise InputError(f"--resamples {resamples}: expected 1 to {MAX_RESAMPLES:,}")
+    no outcomes), judging ``gates`` (checked with :func:`check_request` beforehand)."""
     outcomes = a.file.outcomes
     metrics = paired_metrics(
-        _Columns.of(a, outcomes, stage), _Columns.of(b, outcomes, stage), seed, resamples
+        _Columns.of(a, outcomes, stage),
+        _Columns.of(b, outcomes, stage),
+        measured_metrics(a.file, stage),
+        seed,
+        resamples,
     )
     return LogComparison(
         overlap=overlap(a, b, outcomes),
@@ -453,14 +478,13 @@ def overlap(a: PolicyReplay, b: PolicyReplay, outcomes: LeadOutcomes | None) -> 
 
 
 def paired_metrics(
-    a: _Columns, b: _Columns, seed: int, resamples: int
+    a: _Columns, b: _Columns, names: Sequence[str], seed: int, resamples: int
 ) -> dict[str, PairedComparison]:
-    """Every measured metric of B against A, with percentile intervals of the difference from
+    """Metrics ``names`` of B against A, with percentile intervals of the difference from
     ``resamples`` bootstrap resamples of the leads (the same resamples for A and B)."""
     n = a.flag.size
     ones = np.ones(n)
     a_point, b_point = metrics_of(a, ones), metrics_of(b, ones)
-    names = [name for name in METRIC_NAMES if not math.isnan(a_point[name])]
     differences = np.empty((resamples, len(names)))
     relatives = np.empty((resamples, len(names)))
     rng = np.random.default_rng(seed)
@@ -565,30 +589,23 @@ def backtest(
     a: PolicyReplay,
     b: PolicyReplay | None = None,
     *,
-    converted: str | None = None,
+    stage: str | None = None,
     segments: Sequence[str] = (),
     gates: Sequence[Gate] = (),
     seed: int = 0,
     resamples: int = RESAMPLES,
 ) -> Replay:
-    """Policy A's replay (and B's, on the same log) measured against the log's outcomes, if it
-    has any; ``gates`` need ``b``."""
+    """Policy A's replay (and B's, on the same log) measured against the log's outcomes,
+    converted at ``stage`` (``None``: the log has none); the request was checked by
+    :func:`check_request`."""
     outcomes = a.file.outcomes
-    stage = converted_stage(outcomes, converted) if outcomes is not None else None
-    if outcomes is None and converted is not None:
-        raise InputError(f"--converted {converted}: the log has no outcomes")
-    if gates and b is None:
-        raise InputError(
-            f"--fail-if {gates[0].expression!r}: gates compare two policies; give --against"
-        )
-    check_gates(gates, measured_metrics(a, stage))
-    report = outcome_report(a, stage, segments) if outcomes is not None else None
+    report = outcome_report(a, stage, segments) if stage is not None else None
     if b is None:
         return Replay(a, report)
     return Replay(
         a,
         report,
         b,
-        outcome_report(b, stage, segments) if outcomes is not None else None,
+        outcome_report(b, stage, segments) if stage is not None and outcomes else None,
         compare_on_log(a, b, stage, gates=gates, seed=seed, resamples=resamples),
     )

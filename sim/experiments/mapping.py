@@ -30,7 +30,7 @@ from mqlsim.core.errors import InputError, did_you_mean
 from mqlsim.core.schema import StrictModel
 from mqlsim.core.vocabulary import ACTIVITIES, FIT_ATTRIBUTES, Activity
 from mqlsim.experiments.lifecycle import STAGES, LifecycleColumns
-from mqlsim.experiments.tabular import open_regular
+from mqlsim.experiments.tabular import one_line, open_regular
 
 IGNORE = "ignore"
 #: What a log's activity name may map to.
@@ -165,7 +165,7 @@ def load_mapping(path: str | os.PathLike[str]) -> ReplayMapping:
     try:
         return ReplayMapping.model_validate(data)
     except ValidationError as error:
-        raise InputError([_line(label, problem) for problem in error.errors()]) from None
+        raise InputError([one_line(_line(label, problem)) for problem in error.errors()]) from None
 
 
 def _line(label: str, problem: Any) -> str:

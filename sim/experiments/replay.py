@@ -53,6 +53,7 @@ from mqlsim.experiments.tabular import (
     Interner,
     Problems,
     codes,
+    columns_found,
     is_empty,
     parse_numbers,
     parse_timestamps,
@@ -193,8 +194,9 @@ class _Columns:
         if counter is self.unknown:
             self.unknown_line.setdefault(name, line)
 
-    def add_fit(self, attribute: str, values: Any, keep: np.ndarray, line: np.ndarray,
-                problems: Problems) -> None:  # fmt: skip
+    def add_fit(
+        self, attribute: str, values: Any, keep: np.ndarray, line: np.ndarray, problems: Problems
+    ) -> None:
         """Keep the fit codes of the kept rows; an unknown value is a problem (kept missing)."""
         fit = codes(values, _FIT_CODES[attribute], _EMPTY, _UNKNOWN)[keep]
         for row in np.flatnonzero(fit == _UNKNOWN):
@@ -203,8 +205,13 @@ class _Columns:
         self.fit_values_ignored += int(np.count_nonzero(fit == _UNKNOWN))
         self.fit.setdefault(attribute, []).append(np.maximum(fit, MISSING_CODE).astype(np.int8))
 
-    def add_texts(self, columns: dict[str, Any], texts: dict[str, str],
-                  interners: dict[str, Interner], keep: np.ndarray) -> None:  # fmt: skip
+    def add_texts(
+        self,
+        columns: dict[str, Any],
+        texts: dict[str, str],
+        interners: dict[str, Interner],
+        keep: np.ndarray,
+    ) -> None:
         """Keep the source and segment values of the kept rows, as numbers."""
         for key, column in texts.items():
             numbers = interners[key].numbers(take(columns[column], keep), empty=MISSING_CODE)
@@ -249,7 +256,7 @@ def _missing_columns(label: str, header: list[str], wanted: dict[str, str]) -> l
             hint = did_you_mean(column, header)
             problems.append(
                 f"{label}:1: missing required column {column!r} ({what}; found"
-                f" {', '.join(header)}){hint}"
+                f" {columns_found(header)}){hint}"
             )
     return problems
 
@@ -642,8 +649,9 @@ class _SnapshotReader:
         no count column) makes one event to carry it."""
         grown, n = self.grown, len(self.leads)
         numbered = np.concatenate(grown.lead)
-        last = np.zeros(n, dtype=np.int64)
-        last[numbered] = np.arange(numbered.size)  # ascending positions: a lead's last row wins
+        owners, from_end = np.unique(numbered[::-1], return_index=True)
+        last = np.zeros(n, dtype=np.int64)  # each lead's last row: the one that counts
+        last[owners] = numbered.size - 1 - from_end
         activities = sorted(set(self.counts) | set(self.totals), key=ACTIVITY_CODE.__getitem__)
         count = {
             a: np.concatenate(self.counts[a])[last] if a in self.counts else np.zeros(n, int)
@@ -657,10 +665,9 @@ class _SnapshotReader:
             count[activity] = np.where(needs_event, 1, count[activity])
         created = self.snapshot.created_activity
         ordered = ([created] if created is not None else []) + activities
-        matrix = np.stack(
-            [np.ones(n, dtype=np.int64)] * (created is not None) + [count[a] for a in activities],
-            axis=1,
-        ).astype(np.int64) if ordered else np.zeros((n, 0), dtype=np.int64)  # fmt: skip
+        columns = [np.ones(n, dtype=np.int64)] * (created is not None)
+        columns += [count[a].astype(np.int64) for a in activities]
+        matrix = np.stack(columns, axis=1) if columns else np.zeros((n, 0), dtype=np.int64)
         per_lead = matrix.sum(axis=1)
         starts = np.concatenate(([0], np.cumsum(per_lead)))
         column_codes = np.array([ACTIVITY_CODE[a] for a in ordered], dtype=np.int8)
@@ -691,11 +698,8 @@ class _SnapshotReader:
             for key in self.layout.texts
         }
         source = texts.pop("source", Segment(np.full(n, MISSING_CODE, dtype=np.int64), []))
-        notes = (
-            (f"{lifted:,} leads have a value but a count of 0 for its activity: 1 event each",)
-            if lifted
-            else ()
-        )
+        leads = f"{lifted:,} lead has" if lifted == 1 else f"{lifted:,} leads have"
+        notes = (f"{leads} a value but a count of 0 for its activity: 1 event each",) * bool(lifted)
         return EventFile(
             label=label,
             header=tuple(table.header),

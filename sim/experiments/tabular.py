@@ -80,7 +80,8 @@ class Problems:
         """Count one problem on ``line``; keep its message if it may be shown."""
         self.count += 1
         if self.wants(line):
-            self.kept.append((line, message if isinstance(message, str) else message()))
+            text = message if isinstance(message, str) else message()
+            self.kept.append((line, one_line(text)))
             self.kept.sort(key=lambda problem: problem[0])
             del self.kept[MAX_SHOWN:]
 
@@ -432,6 +433,20 @@ def parse_numbers(strings: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 _NUMBER = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (line breaks, escapes) written as escape sequences, so
+    that a message quoting a file's content stays one line a terminal prints as it is."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def columns_found(header: Sequence[str], limit: int = 200) -> str:
+    """A header's column names for an error line: printable, cut to about ``limit`` characters."""
+    text = one_line(", ".join(header))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def short(value: str, limit: int = 60) -> str:

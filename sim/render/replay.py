@@ -20,7 +20,7 @@ from mqlsim.experiments.backtest import (
     Worked,
 )
 from mqlsim.experiments.replay import EventFile, summary
-from mqlsim.experiments.tabular import Problems
+from mqlsim.experiments.tabular import Problems, one_line
 from mqlsim.render.comparison import GATE_RULE, gate_line, metric_row
 from mqlsim.render.tables import Document, Style, Table
 
@@ -349,6 +349,11 @@ def _comparison_blocks(result: Replay) -> tuple[list[str | Table], dict[int, Sty
         )
         for group in comparison.overlap
     ]
+    unknown = [
+        f"{group.never_worked:,} of the {group.leads:,} leads {group.group} flags"
+        for group in comparison.overlap
+        if group.group.startswith("only") and group.never_worked
+    ]
     metrics = list(comparison.metrics.values())
     metric_table = Table.of(
         ("metric", "A", "B", "B − A", "95 % CI", "change", "mark", "n", "unit"),
@@ -360,6 +365,15 @@ def _comparison_blocks(result: Replay) -> tuple[list[str | Table], dict[int, Sty
         f"Against B: {result.b.scenario_name} ({result.b.policy_kind}):"
         f" A flags {int(result.a.mql.sum()):,} leads, B {int(result.b.mql.sum()):,}.",
         Table.of(headings, rows, left=("leads flagged by",)),
+        *(
+            [
+                f"Caveat: {' and '.join(unknown)} were never worked by sales: their outcome is"
+                " unknown and counts as not converted, so the conversion numbers of the policy"
+                " that flags them are lower bounds."
+            ]
+            if unknown
+            else []
+        ),
         "",
         f"{COMPARISON_READING} {comparison.resamples:,} resamples from seed {comparison.seed}.",
         metric_table,
@@ -373,19 +387,17 @@ def _comparison_blocks(result: Replay) -> tuple[list[str | Table], dict[int, Sty
     return blocks, styles
 
 
-def _lead_cells(row: dict[str, Any], against: bool) -> tuple[str, ...]:
+def _lead_cells(
+    row: dict[str, Any], against: bool, converted: str | None, timed: bool
+) -> tuple[str, ...]:
     wait = row["time_to_mql_days"]
     flags = ("yes" if row["mql"] else "no",)
     if against:
         flags += ("yes" if row["b_mql"] else "no",)
-    return (
-        row["lead_id"],
-        *flags,
-        row["mql_at"] or "",
-        "" if wait is None else f"{wait:.2f}",
-        row["grade"],
-        row["reason"],
-    )
+    if converted is not None:
+        flags += ("yes" if row[f"reached_{converted}"] else "no",)
+    when = (row["mql_at"] or "", "" if wait is None else f"{wait:.2f}") if timed else ()
+    return (one_line(row["lead_id"]), *flags, *when, row["grade"], row["reason"])
 
 
 def to_table(result: Replay, rows: list[dict[str, Any]]) -> Document:
@@ -405,9 +417,13 @@ def to_table(result: Replay, rows: list[dict[str, Any]]) -> Document:
         styles |= {index + len(blocks): style for index, style in more_styles.items()}
         blocks += more
     against = result.b is not None
-    headings = ("lead_id", *(("A", "B") if against else ("MQL",)), "when (UTC)", "days", "grade")
-    headings += ("reason" + (" (A)" if against else ""),)
-    shown = [_lead_cells(row, against) for row in rows[:TABLE_ROWS]]
+    converted = result.report.converted_stage if result.report is not None else None
+    headings = ("lead_id", *(("A", "B") if against else ("MQL",)))
+    headings += (converted,) if converted is not None else ()
+    timed = result.file.timed
+    headings += ("when (UTC)", "days") if timed else ()
+    headings += ("grade", "reason" + (" (A)" if against else ""))
+    shown = [_lead_cells(row, against, converted, timed) for row in rows[:TABLE_ROWS]]
     more = len(rows) - len(shown)
     blocks += ["", Table.of(headings, shown, left=headings)]
     if more:
