@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -217,7 +218,7 @@ def _dates(
     ns, ok = parse_timestamps(texts)
     for row in np.flatnonzero(~ok & ~is_empty(texts)):
         text = texts[int(row)].as_py()
-        table.problems.note(int(lines[row]), lambda text=text: timestamp_problem(column, text))
+        table.problems.note(int(lines[row]), partial(timestamp_problem, column, text))
     return ns
 
 
@@ -258,13 +259,13 @@ def _stage_cells(
         reached[where] = ok
         for row in where[~ok]:
             text = texts[int(row)].as_py()
-            table.problems.note(
-                int(lines[row]),
-                lambda text=text: (
-                    timestamp_problem(column, text) + "; or yes/no; treated as not reached"
-                ),
-            )
+            table.problems.note(int(lines[row]), partial(_stage_problem, column, text))
     return reached, at
+
+
+def _stage_problem(column: str, text: str) -> str:
+    """Why a stage cell is neither a date nor a flag."""
+    return timestamp_problem(column, text) + "; or yes/no; treated as not reached"
 
 
 def _merge(

@@ -36,6 +36,7 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -201,7 +202,7 @@ class _Columns:
         fit = codes(values, _FIT_CODES[attribute], _EMPTY, _UNKNOWN)[keep]
         for row in np.flatnonzero(fit == _UNKNOWN):
             value = values[int(keep[row])].as_py()
-            problems.note(int(line[keep[row]]), lambda a=attribute, v=value: _fit_message(a, v))
+            problems.note(int(line[keep[row]]), partial(_fit_message, attribute, value))
         self.fit_values_ignored += int(np.count_nonzero(fit == _UNKNOWN))
         self.fit.setdefault(attribute, []).append(np.maximum(fit, MISSING_CODE).astype(np.int8))
 
@@ -337,10 +338,15 @@ class _LogReader:
         activity = codes(activities, self.resolve, _EMPTY, _UNKNOWN)
         bad = is_empty(ids) | ~stamp_ok | (activity == _EMPTY)
         for row in np.flatnonzero(bad):
+            at = int(row)
             problems.note(
                 int(line[row]),
-                lambda row=int(row): _row_message(
-                    ids[row].as_py(), stamps[row].as_py(), activities[row].as_py(), names
+                partial(
+                    _row_message,
+                    ids[at].as_py(),
+                    stamps[at].as_py(),
+                    activities[at].as_py(),
+                    names,
                 ),
             )
         report_unknown = self.mapping.unknown_activities != IGNORE
@@ -382,9 +388,7 @@ class _LogReader:
             text = kept[int(row)].as_py()
             self.problems.note(
                 int(line[keep[row]]),
-                lambda text=text: (
-                    f"{column} {short(text)} is not a finite decimal number; treated as missing"
-                ),
+                f"{column} {short(text)} is not a finite decimal number; treated as missing",
             )
 
     def note_unknown(self) -> None:

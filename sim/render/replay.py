@@ -391,7 +391,7 @@ def _lead_cells(
     row: dict[str, Any], against: bool, converted: str | None, timed: bool
 ) -> tuple[str, ...]:
     wait = row["time_to_mql_days"]
-    flags = ("yes" if row["mql"] else "no",)
+    flags: tuple[str, ...] = ("yes" if row["mql"] else "no",)
     if against:
         flags += ("yes" if row["b_mql"] else "no",)
     if converted is not None:
@@ -413,12 +413,12 @@ def to_table(result: Replay, rows: list[dict[str, Any]]) -> Document:
         assert outcomes is not None
         blocks += _report_blocks(result.report, outcomes.sources)
     if result.comparison is not None:
-        more, more_styles = _comparison_blocks(result)
-        styles |= {index + len(blocks): style for index, style in more_styles.items()}
-        blocks += more
+        compared, compared_styles = _comparison_blocks(result)
+        styles |= {index + len(blocks): style for index, style in compared_styles.items()}
+        blocks += compared
     against = result.b is not None
     converted = result.report.converted_stage if result.report is not None else None
-    headings = ("lead_id", *(("A", "B") if against else ("MQL",)))
+    headings: tuple[str, ...] = ("lead_id", *(("A", "B") if against else ("MQL",)))
     headings += (converted,) if converted is not None else ()
     timed = result.file.timed
     headings += ("when (UTC)", "days") if timed else ()
