@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mqlsim
@@ -357,3 +358,19 @@ def test_a_by_column_must_exist_and_policy_sources_absent_from_the_log_are_said(
     result = mqlsim.replay(files["log"], policy)
     assert result.a.sources_not_in_log == ("tv",)
     assert result.a.mql.tolist() == [True, True, False, False, True]  # the ads leads
+
+
+def test_a_snapshot_leads_events_are_its_creation_and_its_counts(tmp_path) -> None:
+    table, mapping = tmp_path / "leads.csv", tmp_path / "snapshot.toml"
+    table.write_text(SNAPSHOT)
+    mapping.write_text(SNAPSHOT_MAP)
+    policy = tmp_path / "any.toml"
+    policy.write_text("[policy]\nkind = 'handraise'\nactivities = ['form_fill']\n")
+    events = mqlsim.replay(table, policy, mapping=mapping).file.events
+    # p1: created + 3 visits; p2: created; p3: created + 1 visit for its seconds; p4: 1 + 1.
+    assert [int(n) for n in np.diff(events.starts)] == [4, 1, 2, 2]
+    assert events.value is not None and events.value[1] == 600 and np.isnan(events.value[2])
+    mapping.write_text(SNAPSHOT_MAP.replace("[snapshot]", '[snapshot]\ncreated_activity = "none"'))
+    result = mqlsim.replay(table, policy, mapping=mapping)
+    assert [int(n) for n in np.diff(result.file.events.starts)] == [3, 0, 1, 1]
+    assert not result.a.mql.any()  # no lead has a form fill now

@@ -67,10 +67,10 @@ class SnapshotColumns(StrictModel):
     values: dict[Activity, str] = Field(
         default_factory=dict, description="Per activity, the column with its total value."
     )
-    created_activity: Activity | None = Field(
+    created_activity: Activity | Literal["none"] = Field(
         "form_fill",
         description="The event that created each lead, as every simulated lead has one "
-        "(none: leads have only their counted events).",
+        '("none": leads have only their counted events).',
     )
 
 

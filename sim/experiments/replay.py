@@ -668,8 +668,8 @@ class _SnapshotReader:
             lifted += int(np.count_nonzero(needs_event))
             count[activity] = np.where(needs_event, 1, count[activity])
         created = self.snapshot.created_activity
-        ordered = ([created] if created is not None else []) + activities
-        columns = [np.ones(n, dtype=np.int64)] * (created is not None)
+        ordered = ([created] if created != "none" else []) + activities
+        columns = [np.ones(n, dtype=np.int64)] * (created != "none")
         columns += [count[a].astype(np.int64) for a in activities]
         matrix = np.stack(columns, axis=1) if columns else np.zeros((n, 0), dtype=np.int64)
         per_lead = matrix.sum(axis=1)
