@@ -246,13 +246,22 @@ def segment_rows(
     return tuple(rows)
 
 
-def worked_split(result: PolicyReplay, outcomes: LeadOutcomes, stage: str) -> Worked:
-    """The policy's MQLs split by whether sales worked them (known only with the CRM's MQL)."""
-    if "mql" not in outcomes.stages:
-        return Worked(False, 0, 0, 0)
-    worked = np.zeros(result.mql.size, dtype=bool)
+def worked_by_sales(outcomes: LeadOutcomes | None) -> np.ndarray | None:
+    """Per lead, whether sales worked it (the CRM's MQL or any later stage); ``None`` when
+    the outcomes do not record the CRM's MQL, so that leads never worked cannot be told."""
+    if outcomes is None or "mql" not in outcomes.stages:
+        return None
+    worked = np.zeros(outcomes.deal_value.size, dtype=bool)
     for recorded in outcomes.stages:
         worked |= outcomes.reached[recorded]
+    return worked
+
+
+def worked_split(result: PolicyReplay, outcomes: LeadOutcomes, stage: str) -> Worked:
+    """The policy's MQLs split by whether sales worked them (known only with the CRM's MQL)."""
+    worked = worked_by_sales(outcomes)
+    if worked is None:
+        return Worked(False, 0, 0, 0)
     flag = result.mql
     return Worked(
         known=True,
@@ -275,7 +284,7 @@ def outcome_report(result: PolicyReplay, stage: str, segments: Sequence[str] = (
         stages=tuple(stage_result(result, outcomes, s) for s in recorded),
         segments={name: segment_rows(result, outcomes, stage, name) for name in segments},
         worked=worked_split(result, outcomes, stage),
-        metrics=metrics_of(_Columns.of(result, outcomes, stage), np.ones(result.mql.size)),
+        metrics=metrics_of(_PerLead.of(result, outcomes, stage), np.ones(result.mql.size)),
     )
 
 
@@ -283,7 +292,7 @@ def outcome_report(result: PolicyReplay, stage: str, segments: Sequence[str] = (
 
 
 @dataclass(frozen=True)
-class _Columns:
+class _PerLead:
     """Per lead, what the metrics add up (for one policy); the outcome columns are ``None``
     when the log has no outcomes."""
 
@@ -296,7 +305,7 @@ class _Columns:
     wait: np.ndarray | None  # days to MQL (0 where not MQL), None for a snapshot
 
     @classmethod
-    def of(cls, result: PolicyReplay, outcomes: LeadOutcomes | None, stage: str | None) -> _Columns:
+    def of(cls, result: PolicyReplay, outcomes: LeadOutcomes | None, stage: str | None) -> _PerLead:
         """The columns of ``result`` against ``outcomes``, converted at ``stage``."""
         flag = result.mql
         wait = np.nan_to_num(result.time_to_mql_days) if result.file.timed else None
@@ -318,7 +327,7 @@ class _Columns:
         )
 
 
-def metrics_of(columns: _Columns, weight: np.ndarray) -> dict[str, float]:
+def metrics_of(columns: _PerLead, weight: np.ndarray) -> dict[str, float]:
     """Every catalogue metric a replay measures (the module docstring), the others ``nan``,
     with lead ``i`` counted ``weight[i]`` times (1 each: the log itself; a bootstrap resample's
     counts)."""
@@ -431,8 +440,8 @@ def compare_on_log(
     no outcomes), judging ``gates`` (checked with :func:`check_request` beforehand)."""
     outcomes = a.file.outcomes
     metrics = paired_metrics(
-        _Columns.of(a, outcomes, stage),
-        _Columns.of(b, outcomes, stage),
+        _PerLead.of(a, outcomes, stage),
+        _PerLead.of(b, outcomes, stage),
         measured_metrics(a.file, stage),
         seed,
         resamples,
@@ -448,14 +457,8 @@ def compare_on_log(
 
 def overlap(a: PolicyReplay, b: PolicyReplay, outcomes: LeadOutcomes | None) -> tuple[Overlap, ...]:
     """The leads both, only A, only B and neither flag, and their conversions by stage."""
-    worked = None
-    recorded: list[str] = []
-    if outcomes is not None:
-        recorded = [stage for stage in OUTCOME_STAGES if stage in outcomes.stages]
-        if "mql" in outcomes.stages:
-            worked = np.zeros(a.mql.size, dtype=bool)
-            for stage in outcomes.stages:
-                worked |= outcomes.reached[stage]
+    worked = worked_by_sales(outcomes)
+    recorded = [s for s in OUTCOME_STAGES if outcomes is not None and s in outcomes.stages]
     groups = {
         "both": a.mql & b.mql,
         "only A": a.mql & ~b.mql,
@@ -478,7 +481,7 @@ def overlap(a: PolicyReplay, b: PolicyReplay, outcomes: LeadOutcomes | None) -> 
 
 
 def paired_metrics(
-    a: _Columns, b: _Columns, names: Sequence[str], seed: int, resamples: int
+    a: _PerLead, b: _PerLead, names: Sequence[str], seed: int, resamples: int
 ) -> dict[str, PairedComparison]:
     """Metrics ``names`` of B against A, with percentile intervals of the difference from
     ``resamples`` bootstrap resamples of the leads (the same resamples for A and B)."""

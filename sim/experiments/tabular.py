@@ -6,8 +6,9 @@ at ``\\n``, ``\\r\\n`` and a lone ``\\r`` alike, rather than pyarrow's CSV reade
 numbers a person is told must be right and pyarrow could not give them: it counts *rows*
 (``Row #N``), which drift from lines after a quoted line break; it cannot name the line of a
 field longer than its block; it decodes a malformed row inside its error handler, where
-invalid UTF-8 raised past the handler; and it read ahead whole blocks, so memory grew with the
-file. ``csv.reader.line_num`` counts physical lines exactly, whatever the quoting.
+invalid UTF-8 raised past the handler; and the reader built on it kept each block's dictionary
+of lead ids to the end, so memory grew with the file. ``csv.reader.line_num`` counts physical
+lines exactly, whatever the quoting.
 
 Memory: rows are handed on in chunks of :data:`CHUNK_ROWS` and dropped once a caller has turned
 them into compact arrays, and no field may exceed :data:`MAX_FIELD_CHARS` (an unclosed quote
