@@ -8,6 +8,7 @@ recorded event log. A cadence says when a lead that is being nurtured receives t
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class LeadView:
     ``memo``, when given, keeps what a policy computed from this view for other policies that
     read the same view (the points of a sweep share the view of their first MQLs): a policy
     may store there a value under a key naming every setting it depends on, and reuse it.
+
+    ``source`` is each lead's source (its channel in the simulator, the log's ``source`` column
+    in a replay): a code into ``source_names``, :data:`MISSING_CODE` where unknown; ``None``
+    when no lead's source is known.
     """
 
     events: EventLog
@@ -60,6 +65,8 @@ class LeadView:
     fit: dict[str, np.ndarray]
     since: np.ndarray
     memo: dict[str, Any] | None = None
+    source: np.ndarray | None = None
+    source_names: tuple[str, ...] = ()
 
     def subset(self, leads: np.ndarray) -> LeadView:
         """The view of ``leads`` alone, renumbered ``0..len(leads)-1`` in that order."""
@@ -68,7 +75,13 @@ class LeadView:
             grade=self.grade[leads],
             fit={name: codes[leads] for name, codes in self.fit.items()},
             since=self.since[leads],
+            source=None if self.source is None else self.source[leads],
+            source_names=self.source_names,
         )
+
+    def with_since(self, since: np.ndarray) -> LeadView:
+        """The same view with each lead's ``since`` replaced (no memo: decisions change)."""
+        return dataclasses.replace(self, since=since, memo=None)
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,25 @@ class Policy(Protocol):
     def explain(self, view: LeadView, lead: int) -> str:
         """Why ``lead`` became MQL, for a person: the rule and the values behind it."""
         ...
+
+
+@runtime_checkable
+class RuleLabels(Protocol):
+    """Optional: a policy made of rules (combinations, the gate) that can say which of its rules
+    made each lead MQL, for the backtest's breakdown by rule (`mqlsim replay --by rule`)."""
+
+    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
+        """Per lead of ``view``, the rule behind ``decision`` (this policy's own decision on
+        ``view``), e.g. ``rules.1 (trigger)``; ``""`` for leads that never became MQL."""
+        ...
+
+
+def rule_labels(policy: Policy, kind: str, view: LeadView, decision: Qualification) -> list[str]:
+    """Per lead, the rule that made it MQL: the policy's own labels when it has rules
+    (:class:`RuleLabels`), else its ``kind``; ``""`` where the lead never became MQL."""
+    if isinstance(policy, RuleLabels):
+        return policy.fired_rules(view, decision)
+    return [kind if np.isfinite(time) else "" for time in decision.time]
 
 
 @dataclass(frozen=True)
@@ -198,6 +230,16 @@ class PolicyConfigBase(StrictModel):
 
     def check_horizon(self, horizon_days: float) -> None:
         """Raise ``ValueError`` if the policy cannot run over ``horizon_days`` (default: it can)."""
+
+    def sources_named(self) -> set[str]:
+        """The lead sources (channel names) the policy's settings name (default: none)."""
+        return set()
+
+    def untimed_parts(self) -> list[str]:
+        """What of the policy depends on when events happened, so that a lead snapshot (one
+        row per lead, no times; docs/replay.md) cannot evaluate it: one phrase per part, ``[]``
+        when nothing does. Every built-in family says; a plug-in cannot be told apart."""
+        return [f"{self.kind}: a plug-in, which may use event times in ways mqlsim cannot see"]
 
     def build(self) -> Policy:
         """The policy this section describes (by default, its registered family's)."""

@@ -31,6 +31,7 @@ from mqlsim.policies.base import (
     Qualification,
     make_policy,
     register_policy,
+    rule_labels,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,18 @@ class CombinationConfig(PolicyConfigBase):
         """Every rule must fit the horizon."""
         for rule in self.rules:
             rule.check_horizon(horizon_days)
+
+    def sources_named(self) -> set[str]:
+        """The sources any rule names."""
+        return set().union(*(rule.sources_named() for rule in self.rules))
+
+    def untimed_parts(self) -> list[str]:
+        """Each rule's, named by its place."""
+        return [
+            f"rules.{index}: {part}"
+            for index, rule in enumerate(self.rules)
+            for part in rule.untimed_parts()
+        ]
 
 
 class AnyOfPolicyConfig(CombinationConfig):
@@ -91,6 +104,29 @@ class Combination(ABC):
         first_scored = np.argmax(scored, axis=0)
         priority = np.where(scored.any(axis=0), priorities[first_scored, leads], np.nan)
         return Qualification(time=time, priority=priority, event=event)
+
+    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
+        """Per lead, the deciding rule (the first firing at the MQL moment) by its place and
+        kind, with the rule inside it when it has rules too: ``rules.0 (any_of) > rules.2
+        (score)``; ``""`` for leads never MQL."""
+        decisions = [rule.qualify(view) for rule in self.rules]
+        times = np.stack([rule_decision.time for rule_decision in decisions])
+        deciding = np.argmax(times == decision.time, axis=0)
+        inner = [
+            rule_labels(rule, config.kind, view, rule_decision)
+            for rule, config, rule_decision in zip(
+                self.rules, self.config.rules, decisions, strict=True
+            )
+        ]
+        labels = []
+        for lead, index in enumerate(deciding.tolist()):
+            if np.isnan(decision.time[lead]):
+                labels.append("")
+                continue
+            kind, below = self.config.rules[index].kind, inner[index][lead]
+            nested = f" > {below}" if below != kind else ""
+            labels.append(f"rules.{index} ({kind}){nested}")
+        return labels
 
     def explain(self, view: LeadView, lead: int) -> str:
         """The rules that had fired by the MQL moment, each with its own reason in brackets."""

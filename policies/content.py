@@ -18,6 +18,7 @@ rule first holds).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -48,6 +49,12 @@ class ContentPolicyConfig(PolicyConfigBase):
     window_days: PositiveOrInfinite = Field(
         14.0, description="Length of the window the assets must fall in; inf for no limit."
     )
+
+    def untimed_parts(self) -> list[str]:
+        """The window, unless it is unlimited."""
+        if math.isinf(self.window_days):
+            return []
+        return [f"content window ({self.window_days:g} days): assets count in any span"]
 
     @model_validator(mode="after")
     def _reachable(self) -> ContentPolicyConfig:

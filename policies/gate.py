@@ -23,6 +23,7 @@ from mqlsim.policies.base import (
     Qualification,
     make_policy,
     register_policy,
+    rule_labels,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,14 @@ class GatePolicyConfig(PolicyConfigBase):
     def check_horizon(self, horizon_days: float) -> None:
         """The gated rule must fit the horizon."""
         self.rule.check_horizon(horizon_days)
+
+    def sources_named(self) -> set[str]:
+        """The sources the gated rule names."""
+        return self.rule.sources_named()
+
+    def untimed_parts(self) -> list[str]:
+        """The gated rule's (the gate reads fit, which has no time)."""
+        return [f"rule: {part}" for part in self.rule.untimed_parts()]
 
 
 @register_policy("gate", GatePolicyConfig)
@@ -75,6 +84,12 @@ class GatePolicy:
             priority=np.where(blocked, np.nan, decision.priority),
             event=np.where(blocked, -1, decision.event),
         )
+
+    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
+        """The gated rule's labels (its kind, or its own rule when it has rules)."""
+        inner = rule_labels(self.rule, self.config.rule.kind, view, self.rule.qualify(view))
+        fired = np.isfinite(decision.time)
+        return [label if mql else "" for label, mql in zip(inner, fired, strict=True)]
 
     def explain(self, view: LeadView, lead: int) -> str:
         """``gate: job_level, company_size known [<the rule's reason>]``, or why it is blocked."""

@@ -42,6 +42,10 @@ class HandRaisePolicyConfig(PolicyConfigBase):
         ),
     )
 
+    def untimed_parts(self) -> list[str]:
+        """Nothing: a hand-raise qualifies whenever it happened."""
+        return []
+
 
 @register_policy("handraise", HandRaisePolicyConfig)
 class HandRaisePolicy:

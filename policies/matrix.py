@@ -70,6 +70,14 @@ class MatrixPolicyConfig(PolicyConfigBase):
         """The engagement score's decay must fit the horizon."""
         self.engagement.check_horizon(horizon_days)
 
+    def sources_named(self) -> set[str]:
+        """The sources the engagement score gives points."""
+        return self.engagement.sources_named()
+
+    def untimed_parts(self) -> list[str]:
+        """The engagement score's decay."""
+        return [f"engagement {part}" for part in self.engagement.untimed_parts()]
+
 
 @register_policy("matrix", MatrixPolicyConfig)
 class MatrixPolicy:

@@ -17,6 +17,7 @@ inf`` counts every usage after the first sign-up. The priority is the usage coun
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -46,6 +47,14 @@ class PqlPolicyConfig(PolicyConfigBase):
     window_days: PositiveOrInfinite = Field(
         7.0, description="Days from a trial sign-up during which usage counts; inf for no limit."
     )
+
+    def untimed_parts(self) -> list[str]:
+        """The trial: usage counts only after a sign-up, and inside its first days."""
+        window = "" if math.isinf(self.window_days) else f", {self.window_days:g}-day window"
+        return [
+            f"trial timing (usage after a trial_signup{window}): usage counts whenever it "
+            "happened, once the lead has a trial_signup"
+        ]
 
 
 @register_policy("pql", PqlPolicyConfig)

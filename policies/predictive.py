@@ -188,6 +188,19 @@ class PredictivePolicyConfig(PolicyConfigBase):
         if self.weights is None:
             self.bootstrap.check_horizon(horizon_days)
 
+    def sources_named(self) -> set[str]:
+        """The sources the bootstrap names (the model reads no source)."""
+        return set() if self.weights is not None else self.bootstrap.sources_named()
+
+    def untimed_parts(self) -> list[str]:
+        """The features' decay (a model without ``weights`` needs a simulation anyway)."""
+        if math.isinf(self.feature_half_life_days):
+            return []
+        return [
+            f"feature decay (feature_half_life_days = {self.feature_half_life_days:g}): "
+            "every event counts in full"
+        ]
+
 
 def fit_logistic(
     features: np.ndarray, labels: np.ndarray, l2_penalty: float, penalised: np.ndarray

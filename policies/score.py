@@ -3,11 +3,15 @@
 The score of a lead right after one of its events is ``fit + engagement``:
 
 * ``fit = grade_points[grade] + sum of fit_points[attribute][value]`` over the explicit fit
-  attributes (an unknown value earns 0);
-* each counted event *earns* ``points[activity]``, except that an activity earns points only
-  for its first ``frequency_caps[activity]`` occurrences, and the activities of a group earn
-  together at most the group's ``cap_points``: the event that reaches the cap earns the rest up
-  to it, later ones earn nothing (so with a cap of 40, 15-point downloads earn 15, 15, 10, 0);
+  attributes (an unknown value earns 0) ``+ source_points[source]`` (the lead's channel in the
+  simulator, its ``source`` column in a replayed log; an unknown or unlisted source earns 0);
+* each counted event *earns* ``points[activity] + value_points[activity] * value``, where
+  ``value`` is the amount a recorded log gives the event (its ``value`` column, e.g. seconds on
+  a page; no value earns no value points, and the simulator's events have none), except that an
+  activity earns points only for its first ``frequency_caps[activity]`` occurrences, and the
+  activities of a group earn together at most the group's ``cap_points``: the event that
+  reaches the cap earns the rest up to it, later ones earn nothing (so with a cap of 40,
+  15-point downloads earn 15, 15, 10, 0);
 * ``engagement`` adds up the earned points with decay (``decay``), at the event's time ``t``:
 
   - ``"half_life"``: ``sum of earned_e * 2 ** (-(t - t_e) / decay_half_life_days)``;
@@ -174,6 +178,21 @@ class ScorePolicyConfig(PolicyConfigBase):
     fit_points: FitPoints = Field(
         default_factory=FitPoints, description="Fit points by explicit fit data (below)."
     )
+    source_points: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Fit points by the lead's source: a channel name of `population.channels` in a "
+            "simulation, a value of the log's `source` column in `mqlsim replay` (missing = 0)."
+        ),
+    )
+    value_points: dict[Activity, float] = Field(
+        default_factory=dict,
+        description=(
+            "Points per unit of an event's recorded `value` (a replayed log's `value` column, "
+            "e.g. 0.05 per second on a page), added to the activity's points and capped with "
+            "them; events without a value, and every simulated event, earn none (missing = 0)."
+        ),
+    )
     reset_on_recycle: bool = Field(
         True,
         description=(
@@ -197,7 +216,28 @@ class ScorePolicyConfig(PolicyConfigBase):
                         f"groups.{name}: {activity} has negative points; a group caps "
                         "positive points only"
                     )
+                if self.value_points.get(activity, 0.0) != 0:
+                    raise ValueError(
+                        f"groups.{name}: {activity} has value_points; a group caps fixed "
+                        "points per event only"
+                    )
         return self
+
+    def sources_named(self) -> set[str]:
+        """The sources given points."""
+        return set(self.source_points)
+
+    def untimed_parts(self) -> list[str]:
+        """Decay is the score's only use of time; caps and groups count occurrences."""
+        if self.decay == "half_life" and np.isinf(self.decay_half_life_days):
+            return []
+        setting = {
+            "half_life": f"decay_half_life_days = {self.decay_half_life_days:g}",
+            "linear": f"{self.decay_points_per_period:g} points every "
+            f"{self.decay_period_days:g} days",
+            "window": f"decay_window_days = {self.decay_window_days:g}",
+        }[self.decay]
+        return [f"score decay ({self.decay}, {setting}): every point counts in full"]
 
     def check_horizon(self, horizon_days: float) -> None:
         """Half-life weights must stay representable: at most 1000 half-lives per horizon."""
@@ -233,6 +273,12 @@ def _row_widths(counts: np.ndarray) -> np.ndarray:
     return -(-counts // step) * step
 
 
+def _signed(points: float) -> str:
+    """Points for a reason: three significant digits, whole points from 1,000 on (``+1,532``,
+    not ``+1.53e+03``, for points earned per unit of a value such as seconds)."""
+    return f"{points:+,.0f}" if abs(points) >= 1000 else f"{points:+.3g}"
+
+
 def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
     """The view of leads ``first..last-1`` alone, renumbered from 0 (event columns are slices)."""
     events = view.events
@@ -242,12 +288,15 @@ def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
         time=events.time[begin:end],
         activity=events.activity[begin:end],
         starts=events.starts[first : last + 1] - begin,
+        value=None if events.value is None else events.value[begin:end],
     )
     return LeadView(
         events=chunk,
         grade=view.grade[first:last],
         fit={name: codes[first:last] for name, codes in view.fit.items()},
         since=view.since[first:last],
+        source=None if view.source is None else view.source[first:last],
+        source_names=view.source_names,
     )
 
 
@@ -270,15 +319,26 @@ class ScorePolicy:
             (np.array([ACTIVITY_CODE[a] for a in group.activities]), group.cap_points)
             for group in config.groups.values()
         ]
+        self.value_points = np.array([config.value_points.get(a, 0.0) for a in ACTIVITIES])
 
     def fit(self, view: LeadView) -> np.ndarray:
-        """Each lead's fit points: its grade's plus those of its known fit attributes."""
+        """Each lead's fit points: its grade's, those of its known fit attributes and its
+        source's."""
         fit = self.grade_points[view.grade]
         for name, table in self.attribute_points.items():
             codes = view.fit.get(name)
             if codes is not None:
                 fit = fit + np.where(codes == MISSING_CODE, 0.0, table[codes])
-        return fit
+        return fit + self.source_fit(view)
+
+    def source_fit(self, view: LeadView) -> np.ndarray:
+        """Each lead's points for its source (0 when unknown or not listed)."""
+        if not self.config.source_points or view.source is None:
+            return np.zeros(view.events.n_leads)
+        table = np.array(
+            [self.config.source_points.get(name, 0.0) for name in view.source_names] + [0.0]
+        )
+        return table[view.source]  # MISSING_CODE (-1) picks the trailing 0
 
     def counted(self, view: LeadView) -> np.ndarray:
         """Which events earn points: from ``since``, or (no reset on recycle) all of them."""
@@ -299,6 +359,10 @@ class ScorePolicy:
         order): the other events change no count.
         """
         points = np.where(counted, self.points.take(events.activity), 0.0)
+        if events.value is not None and self.value_points.any():
+            per_value = self.value_points.take(events.activity)
+            valued = counted & (per_value != 0) & ~np.isnan(events.value)
+            points[valued] += per_value[valued] * events.value[valued]
         for code in np.flatnonzero(self.caps < _NO_CAP):
             where = np.flatnonzero(counted & (events.activity == code))
             rank = _running_count(events.lead.take(where))
@@ -491,12 +555,16 @@ class ScorePolicy:
             if value != 0:
                 name = ACTIVITIES[code]
                 contributions[name] = contributions.get(name, 0.0) + value
-        parts = [f"{name} {value:+.3g}" for name, value in contributions.items()]
+        parts = [f"{name} {_signed(value)}" for name, value in contributions.items()]
         total = qualification.priority[0]
         fit = self.fit(view)[0]
+        source = self.source_fit(view)[0]
         if self.config.decay == "linear":
             lost = round(earned.sum() + fit - total, _SCORE_DECIMALS)
             if lost:
-                parts.append(f"decay {-lost:+.3g}")
-        parts.append(f"fit {fit:+g}")
+                parts.append(f"decay {_signed(-lost)}")
+        if source:
+            assert view.source is not None  # a source earned points
+            parts.append(f"source {view.source_names[view.source[0]]} {source:+g}")
+        parts.append(f"fit {fit - source:+g}")
         return f"score {total:.4g} >= {self.config.threshold:g}: " + ", ".join(parts)

@@ -16,6 +16,7 @@ window).
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -47,6 +48,12 @@ class TriggerPolicyConfig(PolicyConfigBase):
     window_days: PositiveOrInfinite = Field(
         7.0, description="Length of the window the occurrences must fall in; inf for no limit."
     )
+
+    def untimed_parts(self) -> list[str]:
+        """The window, unless it is unlimited."""
+        if math.isinf(self.window_days):
+            return []
+        return [f"trigger window ({self.window_days:g} days): occurrences count in any span"]
 
 
 @register_policy("trigger", TriggerPolicyConfig)

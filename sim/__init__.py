@@ -8,9 +8,9 @@ The public API (see ``docs/api.md``)::
     result.summaries["mql_to_sql_rate"].mean
 
 :func:`load`, :func:`validate`, :func:`show`, :func:`run`, :func:`compare`, :func:`sweep`,
-:func:`replay`, :func:`explain`, :func:`report` and :func:`calibrate` are those of
-:mod:`mqlsim.api`, loaded on first use so that ``import mqlsim`` (and the command line's start)
-stays quick.
+:func:`replay`, :func:`record`, :func:`explain`, :func:`report` and :func:`calibrate` are those
+of :mod:`mqlsim.api`, loaded on first use so that ``import mqlsim`` (and the command line's
+start) stays quick.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         ExperimentResult,
         InputError,
         MqlReason,
+        Recording,
         Replay,
         Scenario,
         Sweep,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         compare,
         explain,
         load,
+        record,
         replay,
         report,
         run,
@@ -46,6 +48,7 @@ __all__ = [
     "ExperimentResult",
     "InputError",
     "MqlReason",
+    "Recording",
     "Replay",
     "Scenario",
     "Sweep",
@@ -54,6 +57,7 @@ __all__ = [
     "compare",
     "explain",
     "load",
+    "record",
     "replay",
     "report",
     "run",

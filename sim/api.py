@@ -33,6 +33,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.experiments.backtest import MAX_RESAMPLES, RESAMPLES, Replay, backtest, check_request
 from mqlsim.experiments.budget import check_budget, parse_memory
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
 from mqlsim.experiments.calibrate import DEFAULT_BUDGET, Calibration, calibrate_scenario
@@ -44,7 +45,17 @@ from mqlsim.experiments.compare import (
     parse_gates,
 )
 from mqlsim.experiments.explain import MqlReason, explain_run
-from mqlsim.experiments.replay import Replay, read_events, replay_file
+from mqlsim.experiments.lifecycle import read_lifecycle
+from mqlsim.experiments.mapping import ReplayMapping, load_mapping
+from mqlsim.experiments.record import Recording, record_replication
+from mqlsim.experiments.replay import (
+    BUILT_IN_SEGMENTS,
+    EventFile,
+    join_outcomes,
+    outcome_columns_of,
+    read_log,
+    replay_file,
+)
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiment
 from mqlsim.experiments.saved import SavedRun, is_saved_results, read_saved
 from mqlsim.experiments.sweep import (
@@ -76,6 +87,7 @@ __all__ = [
     "ExperimentResult",
     "InputError",
     "MqlReason",
+    "Recording",
     "Replay",
     "Scenario",
     "Sweep",
@@ -83,6 +95,7 @@ __all__ = [
     "compare",
     "explain",
     "load",
+    "record",
     "replay",
     "report",
     "run",
@@ -241,19 +254,117 @@ def replay(
     events: str | os.PathLike[str],
     policy: ScenarioSource,
     *,
+    against: ScenarioSource | None = None,
+    outcomes: str | os.PathLike[str] | None = None,
+    mapping: str | os.PathLike[str] | ReplayMapping | None = None,
+    by: Sequence[str] = (),
+    converted: str | None = None,
+    gates: Sequence[str] = (),
+    seed: int | None = None,
+    resamples: int = RESAMPLES,
     overrides: Overrides = (),
     strict: bool = False,
     allow_plugins: bool = False,
 ) -> Replay:
-    """Backtest a scenario's policy on a recorded activity log (CSV): per lead, whether, when
-    and why it would have become an MQL. ``strict`` refuses a log with any bad row."""
-    scenario = load_scenario(_source(policy), overrides, plugins=_plugins(allow_plugins))
-    file = read_events(events)
-    if strict and file.problem_count:
-        hidden = file.problem_count - len(file.problems)
-        tail = [f"{file.label}: {hidden:,} more problems not shown"] if hidden else []
-        raise InputError([*file.problem_lines(), *tail])
-    return replay_file(file, scenario)
+    """Backtest a scenario's policy on a recorded activity log (CSV) or lead snapshot: per
+    lead, whether, when and why it would have become an MQL (docs/replay.md).
+
+    ``outcomes`` is a lifecycle export joined on lead id (outcomes may also come from the
+    log itself); with outcomes the result has the policy's precision, recall and lift, by each
+    segment of ``by`` (default: source and rule). ``against`` replays a second policy on the
+    same log and compares the two, with bootstrap intervals (``resamples`` from ``seed``, A's
+    scenario seed by default) and ``gates`` as in :func:`compare`. ``mapping`` is a mapping
+    file (or :class:`~mqlsim.experiments.mapping.ReplayMapping`) naming the log's own columns
+    and activities. ``strict`` refuses input with any bad row. ``overrides`` apply to both
+    policies.
+    """
+    parsed_gates = parse_gates(gates)
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise InputError(f"--resamples {resamples}: expected 1 to {MAX_RESAMPLES:,}")
+    if parsed_gates and against is None:
+        raise InputError(
+            f"--fail-if {parsed_gates[0].expression!r}: gates compare two policies; give --against"
+        )
+    scenarios = _load_all(
+        [policy] if against is None else [policy, against], overrides, _plugins(allow_plugins)
+    )
+    if isinstance(mapping, ReplayMapping):
+        names = mapping
+    else:
+        names = load_mapping(mapping) if mapping is not None else ReplayMapping()
+    kept = tuple(name for name in by if name not in BUILT_IN_SEGMENTS)
+    file = read_log(events, names, kept)
+    if outcomes is not None:
+        lifecycles = [read_lifecycle(outcomes, names.outcomes)]
+    else:
+        lifecycles = outcome_columns_of(events, file, names)
+    if strict:
+        problems = [
+            *_problems(file),
+            *(line for lifecycle in lifecycles for line in lifecycle.problems.error_lines()),
+        ]
+        if problems:
+            raise InputError(problems)
+    file = join_outcomes(file, lifecycles, add_leads=outcomes is not None)
+    stage = check_request(file, converted, parsed_gates)
+    decisions = [replay_file(file, scenario) for scenario in scenarios]
+    segments = list(by) or [*(["source"] if file.source.names else []), "rule"]
+    return backtest(
+        decisions[0],
+        decisions[1] if len(decisions) > 1 else None,
+        stage=stage,
+        segments=segments,
+        gates=parsed_gates,
+        seed=scenarios[0].scenario.seed if seed is None else seed,
+        resamples=resamples,
+    )
+
+
+def _problems(file: EventFile) -> list[str]:
+    """A log's listed problems and how many more there were, as error lines."""
+    hidden = file.problem_count - len(file.problems)
+    return [
+        *file.problem_lines(),
+        *([f"{file.label}: {hidden:,} more problems not shown"] if hidden else []),
+    ]
+
+
+def record(
+    scenario: ScenarioSource,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    replication: int = 0,
+    seed: int | None = None,
+    overrides: Overrides = (),
+    allow_plugins: bool = False,
+) -> Recording:
+    """Simulate one replication and record it as a CRM would export it: the activity log
+    `mqlsim replay` reads (``events.csv``) and a lifecycle export of what became of every lead
+    (``lifecycle.csv``); both written atomically into the folder ``out`` if given."""
+    loaded = load_scenario(
+        _source(scenario), _with_run(overrides, None, seed), plugins=_plugins(allow_plugins)
+    )
+    recording = record_replication(loaded, replication)
+    if out is not None:
+        from mqlsim.render.record import write_recording
+
+        write_recording(recording, Path(out))
+    return recording
+
+
+def _load_all(
+    sources: Sequence[ScenarioSource], overrides: Overrides, plugins: PluginAccess
+) -> list[Scenario]:
+    """Every scenario loaded, or one :class:`InputError` with the problems of all of them."""
+    loaded, problems = [], []
+    for source in sources:
+        try:
+            loaded.append(load_source(_source(source), overrides, plugins=plugins))
+        except InputError as error:
+            problems.extend(error.lines)
+    if problems:
+        raise InputError(list(dict.fromkeys(problems)))
+    return loaded
 
 
 def explain(

@@ -21,7 +21,11 @@ from mqlsim.core.metric_catalog import METRIC_BY_NAME
 from mqlsim.experiments.gates import parse_gate
 
 ROOT = Path(__file__).resolve().parents[1]
+#: docs/replay.md's gates judge two policies on a recorded log, not two scenarios: they are
+#: parsed here (test_replay_gates_in_the_docs_parse) and run by tests/test_replay_against.py.
+REPLAY_PAGE = ROOT / "docs" / "replay.md"
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+COMPARE_PAGES = [page for page in PAGES if page != REPLAY_PAGE]
 SCENARIOS = ROOT / "scenarios"
 #: A gate quoted in a page: METRIC OP VALUE[UNIT] between backticks or quotes.
 QUOTED_GATE = re.compile(
@@ -56,10 +60,10 @@ REFUSED: dict[str, str] = {
 }
 
 
-def quoted_gates() -> set[str]:
+def quoted_gates(pages: list[Path] = COMPARE_PAGES) -> set[str]:
     """Every gate expression quoted in the pages (whose metric is a catalogue name)."""
     found = set()
-    for page in PAGES:
+    for page in pages:
         for match in QUOTED_GATE.finditer(page.read_text(encoding="utf-8")):
             expression = match.group(1).strip()
             metric = re.match(r"[a-z_]+", expression)
@@ -69,6 +73,13 @@ def quoted_gates() -> set[str]:
 
 
 REFUSED_NAMES = {re.match(r"[a-z_]+", gate).group() for gate in REFUSED}  # type: ignore[union-attr]
+
+
+def test_replay_gates_in_the_docs_parse() -> None:
+    gates = quoted_gates([REPLAY_PAGE])
+    assert gates, "docs/replay.md shows --against gates"
+    for gate in gates:
+        parse_gate(gate)
 
 
 def test_every_gate_in_the_docs_is_listed() -> None:

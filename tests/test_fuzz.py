@@ -400,11 +400,6 @@ def test_set_values_through_run(folder: Path) -> None:
     assert not failures, "\n".join(failures[:10])
 
 
-@pytest.mark.xfail(
-    reason="owned by issue 17/replay work: CR-only line endings, invalid UTF-8 in a bad row and"
-    " out-of-range years in replay logs still crash or mislead (issue 16, item 9)",
-    strict=False,
-)
 def test_mutated_event_logs_through_replay(folder: Path) -> None:
     header = "lead_id,timestamp,activity,value,job_level"
     good = [

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mqlsim
 from mqlsim.cli import main
 from mqlsim.cli.terminal import rich_text
 from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
-from mqlsim.experiments import replay as replay_module
+from mqlsim.experiments import tabular
 from mqlsim.experiments.replay import read_events, replay_file
 from mqlsim.model.engine import ReplicationResult, run_replication
 from mqlsim.model.population import grade_of
@@ -157,7 +158,8 @@ def test_bad_rows_are_skipped_counted_and_reported_with_their_line_numbers(
         " (e.g. 2024-03-01T14:30:00Z)",
         f"{log}:7: timestamp 'yesterday' is not an ISO-8601 date and time"
         " (e.g. 2024-03-01T14:30:00Z)",
-        f"{log}:8: unknown activity 'web_vist' (did you mean 'web_visit'?)",
+        f"{log}:8: unknown activity 'web_vist' (did you mean 'web_visit'?): 1 row, first on this"
+        " line, skipped; map it in a mapping file's [activities]",
     ]
     assert (summary["rows_read"], summary["rows_used"], summary["rows_skipped"]) == (7, 2, 5)
     assert summary["problems_not_shown"] == 0
@@ -166,8 +168,8 @@ def test_bad_rows_are_skipped_counted_and_reported_with_their_line_numbers(
     assert err.startswith(f"mqlsim: warning: {log}: skipped 5 bad rows (lines 4, 5, 6, 7, 8)")
 
 
-def test_line_numbers_and_leads_hold_across_many_blocks(tmp_path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(replay_module, "_BLOCK_BYTES", 256)
+def test_line_numbers_and_leads_hold_across_many_chunks(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(tabular, "CHUNK_ROWS", 16)
     lines = [HEADER]
     for index in range(300):
         lines.append(
@@ -197,13 +199,13 @@ def test_strict_fails_on_any_problem_and_writes_nothing(tmp_path, capsys) -> Non
 
 
 def test_only_the_first_twenty_problems_are_listed(tmp_path, capsys) -> None:
-    lines = [HEADER, "a,2024-03-01,demo_request", *(["a,2024-03-01,nope"] * 25)]
+    lines = [HEADER, "a,2024-03-01,demo_request", *(["a,yesterday,web_visit"] * 25)]
     log = write(tmp_path / "events.csv", lines)
     code, _, err = run(capsys, str(log), "--strict")
     assert code == 2
     errors = err.splitlines()
     assert len(errors) == 21
-    assert errors[19].startswith(f"mqlsim: error: {log}:22: unknown activity 'nope'")
+    assert errors[19].startswith(f"mqlsim: error: {log}:22: timestamp 'yesterday' is not")
     assert errors[20] == f"mqlsim: error: {log}: 5 more problems not shown"
     code, out, _ = run(capsys, str(log), "--format", "json")
     summary = json.loads(out)["summary"]
@@ -218,7 +220,10 @@ def test_only_the_first_twenty_problems_are_listed(tmp_path, capsys) -> None:
         (HEADER + "\n", "events.csv: no valid rows"),
         ("lead_id,time,activity\na,2024-03-01,web_visit\n", "missing required column 'timestamp'"),
         (HEADER + "\n,2024-03-01,web_visit\n", "events.csv:2: lead_id is empty"),
-        (HEADER.encode() + b"\nb\xff,2024-03-01,web_visit\n", "events.csv: cannot read the file"),
+        (
+            HEADER.encode() + b"\nb\xff,2024-03-01,web_visit\n",
+            "events.csv:2: lead_id is not UTF-8 text; save the file as UTF-8",
+        ),
         (HEADER.encode() + b"\xff\n", "events.csv:1: the header is not UTF-8 text"),
     ],
 )
@@ -259,6 +264,7 @@ def test_formats(tmp_path, capsys) -> None:
         "mql_at": "",
         "time_to_mql_days": "",
         "grade": no_fit,
+        "rule": "",
         "reason": "",
     }
 
@@ -273,7 +279,8 @@ def test_formats(tmp_path, capsys) -> None:
     assert "MQL rate            4.0 %" in out
     assert "lead-19" in out and "lead-20" not in out
     assert out.rstrip().endswith("... and 5 more leads (--format csv or --out for all)")
-    on_terminal = rich_text(replay_render.to_table(document["summary"], document["leads"]))
+    result = mqlsim.replay(log, BASELINE)
+    on_terminal = rich_text(replay_render.to_table(result, result.to_records()))
     assert "MQL rate" in on_terminal and "lead-3" in on_terminal and "lead-20" not in on_terminal
 
 
@@ -292,7 +299,7 @@ def test_outputs_are_written_atomically(tmp_path, capsys) -> None:
     blocker.write_text("")
     code, _, err = run(capsys, str(log), "--out", str(blocker / "out"))
     assert code == 2
-    assert f"--out {blocker / 'out'}: cannot write" in err
+    assert f"--out {blocker / 'out'}: cannot create it: {blocker} is a file" in err
 
 
 def test_the_csv_on_stdout_equals_replay_csv(tmp_path, capsys) -> None:
@@ -324,7 +331,7 @@ def test_an_unknown_fit_value_keeps_its_row_and_counts_as_missing(tmp_path, caps
     assert file.problem_lines() == [
         f"{log}:2: industry: unknown value 'aerospace' (expected one of "
         + ", ".join(FIT_ATTRIBUTES["industry"])
-        + ")"
+        + "); treated as missing"
     ]
 
     scenario = load_scenario(BASELINE)

@@ -40,6 +40,14 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         help="also write the figures (PNG and SVG, see docs/figures.md) beside results.json;"
         " needs --out",
     )
+    run.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="also write replication 0 as a CRM would export it: DIR/events.csv (the activity"
+        " log mqlsim replay reads) and DIR/lifecycle.csv (each lead's stage dates); see"
+        " docs/replay.md",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser(
@@ -62,6 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     options = execution_options(args)
     if args.out is not None:
         check_out_dir(args.out)
+    if args.record is not None:
+        check_out_dir(args.record, "--record")
     with progress_bar() as progress:
         result = api.run(
             args.scenario,
@@ -84,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
+    if args.record is not None:
+        api.record(result.scenario, out=args.record, allow_plugins=args.allow_plugins)
     write(render(result, args.format))
     return EXIT_OK
 

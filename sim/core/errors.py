@@ -1,5 +1,8 @@
 """Bad input: one exception type the command line turns into clear lines and exit code 2."""
 
+import difflib
+from collections.abc import Sequence
+
 
 class InputError(Exception):
     """A user-facing input problem: each line names the file, the field path and what was expected.
@@ -47,3 +50,9 @@ class Interrupted(KeyboardInterrupt):
     A :class:`KeyboardInterrupt`, so code that handles Ctrl-C still does. The command line
     prints it as one ``mqlsim: interrupted:`` line and exits with code 130.
     """
+
+
+def did_you_mean(value: str, allowed: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` with the closest of ``allowed``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(value, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

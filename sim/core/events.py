@@ -16,12 +16,17 @@ class EventLog:
 
     Sorted by lead, then time; ``starts[i]:starts[i + 1]`` is lead ``i``'s slice. Ties in time keep
     the order in which the events were assembled, so the order is deterministic.
+
+    ``value`` is each event's amount where the log recorded one (a recorded log's ``value``
+    column, e.g. seconds on a page; ``nan``: none), or ``None`` when no event has one: the
+    simulator's events never do.
     """
 
     lead: np.ndarray
     time: np.ndarray
     activity: np.ndarray
     starts: np.ndarray
+    value: np.ndarray | None = None
 
     @property
     def n_leads(self) -> int:
@@ -66,6 +71,7 @@ class EventLog:
             time=self.time.take(where),
             activity=self.activity.take(where),
             starts=np.searchsorted(where, self.starts),  # events kept before each lead's start
+            value=None if self.value is None else self.value.take(where),
         )
 
     def take_leads(self, leads: np.ndarray) -> EventLog:
@@ -78,11 +84,18 @@ class EventLog:
             time=self.time.take(index),
             activity=self.activity.take(index),
             starts=local_starts,
+            value=None if self.value is None else self.value.take(index),
         )
 
     @staticmethod
     def concatenate(logs: list[EventLog]) -> EventLog:
-        """Merge logs of the same leads, re-sorting by (lead, time); earlier logs win ties."""
+        """Merge logs of the same leads, re-sorting by (lead, time); earlier logs win ties.
+
+        Only the simulator merges logs, and its events carry no ``value``: a log with values is
+        refused rather than merged without them.
+        """
+        if any(log.value is not None for log in logs):
+            raise ValueError("EventLog.concatenate merges logs without values only")
         n_leads = logs[0].n_leads
         if len(logs) == 2:
             merged = _merge_sorted(logs[0], logs[1])

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mqlsim.core.errors import InputError
-from mqlsim.model.engine import ReplicationResult, run_replication
+from mqlsim.model.engine import ReplicationResult, check_policy_sources, run_replication
 from mqlsim.model.sales import Outcome
-from mqlsim.policies.base import LeadView
 from mqlsim.scenario.models import Scenario
 
 
@@ -56,9 +55,8 @@ def mql_reasons(
     reasons = []
     for episode in episodes:
         lead = int(sales.lead[episode])
-        view = LeadView(events=events, grade=pop.grade, fit=pop.fit, since=pop.arrival)
-        single = view.subset(np.array([lead]))
-        single = LeadView(single.events, single.grade, single.fit, np.array([since[episode]]))
+        view = pop.view(np.arange(pop.size), events, pop.arrival)
+        single = view.subset(np.array([lead])).with_since(np.array([since[episode]]))
         reasons.append(
             MqlReason(
                 lead=lead,
@@ -87,6 +85,7 @@ def explain_run(
         )
     if limit is not None and limit < 1:
         raise InputError(f"limit {limit}: expected a positive number, or None for all")
+    check_policy_sources(scenario)
     result = run_replication(scenario, replication)
     episodes = np.arange(result.sales.lead.size)
     if leads:

@@ -36,7 +36,13 @@ from mqlsim.core.extras import require
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value
 from mqlsim.experiments.budget import check_budget
 from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
-from mqlsim.model.engine import SharedStage, run_replication, shared_stage, stage_key
+from mqlsim.model.engine import (
+    SharedStage,
+    check_policy_sources,
+    run_replication,
+    shared_stage,
+    stage_key,
+)
 from mqlsim.scenario.models import Scenario
 
 #: Aim for this many tasks per worker slot, so a slow batch does not leave the others idle...
@@ -166,6 +172,8 @@ def run_experiments(
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
+    for scenario in scenarios:
+        check_policy_sources(scenario)
     keys = [scenario_key(scenario) for scenario in scenarios] if cache is not None else []
     rows: dict[tuple[int, int], Measured] = {}
     pending: list[tuple[int, int]] = []

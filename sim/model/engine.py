@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from mqlsim.core.errors import InputError, did_you_mean
 from mqlsim.core.events import EventLog, spans
 from mqlsim.core.rng import Purpose, Streams
 from mqlsim.model.journeys import RateTable, Touches, organic_events, respond_to_touches
@@ -33,7 +34,7 @@ from mqlsim.model.metrics import SalesRecord, compute_metrics, final_states
 from mqlsim.model.population import Population, generate_population
 from mqlsim.model.sales import SQL_OUTCOMES, SalesFloor, SalesLog
 from mqlsim.policies import make_cadence, make_policy
-from mqlsim.policies.base import Cadence, History, LeadView, Policy, Refittable
+from mqlsim.policies.base import Cadence, History, Policy, Refittable
 from mqlsim.scenario.models import Scenario
 
 #: Recycled leads due back in nurture within this many days are processed as one batch.
@@ -234,13 +235,7 @@ class Nurture:
     ) -> tuple[np.ndarray, np.ndarray]:
         """MQL time and priority of ``leads`` (sorted), whose events are ``events``; ``memo``
         is the view's :attr:`~mqlsim.policies.base.LeadView.memo`."""
-        view = LeadView(
-            events=events,
-            grade=self.population.grade[leads],
-            fit={name: codes[leads] for name, codes in self.population.fit.items()},
-            since=since,
-            memo=memo,
-        )
+        view = self.population.view(leads, events, since, memo)
         decision = self.policy.qualify(view)
         return decision.time, decision.priority
 
@@ -300,11 +295,8 @@ class Nurture:
             np.searchsorted(leads, answer_lead), answer_time, activity, leads.size
         )
         events = EventLog.concatenate([organic, answers])
-        view = LeadView(
-            events=events.select(events.time <= time),
-            grade=self.population.grade[leads],
-            fit={name: codes[leads] for name, codes in self.population.fit.items()},
-            since=self.population.arrival[leads],
+        view = self.population.view(
+            leads, events.select(events.time <= time), self.population.arrival[leads]
         )
         sql = observed & np.isin(record.outcome, SQL_OUTCOMES)
         return History(
@@ -453,6 +445,22 @@ def _schedule_first_mqls(
         nurture.refit(end, floor.log)
         epochs.advance()
         start = end
+
+
+def check_policy_sources(scenario: Scenario) -> None:
+    """:class:`InputError` when the policy gives points to a source that is none of the
+    scenario's channels (a misspelt channel would silently earn nothing). A replayed log's
+    sources are its own, so `mqlsim replay` checks them against the log instead."""
+    channels = [channel.name for channel in scenario.population.channels]
+    unknown = sorted(scenario.policy.sources_named() - set(channels))
+    if unknown:
+        raise InputError(
+            [
+                f"policy: source {name!r} is not a channel of population.channels"
+                f" ({', '.join(channels)}){did_you_mean(name, channels)}"
+                for name in unknown
+            ]
+        )
 
 
 def run_replication(

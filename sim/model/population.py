@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
+from mqlsim.core.events import EventLog
 from mqlsim.core.rng import Purpose, Streams
 from mqlsim.core.vocabulary import FIT_ATTRIBUTES
-from mqlsim.policies.base import MISSING_CODE
+from mqlsim.policies.base import MISSING_CODE, LeadView
 from mqlsim.scenario.models import ICP, PopulationConfig, ScenarioMeta
 
 #: Buying-window lengths are gamma distributed with this shape (coefficient of variation 0.5).
@@ -45,11 +46,31 @@ class Population:
     u_qualify: np.ndarray
     u_opportunity: np.ndarray
     u_win: np.ndarray
+    channel_names: tuple[str, ...] = ()  # population.channels' names, by index
 
     @property
     def size(self) -> int:
         """Number of leads."""
         return len(self.arrival)
+
+    def view(
+        self,
+        leads: np.ndarray,
+        events: EventLog,
+        since: np.ndarray,
+        memo: dict[str, Any] | None = None,
+    ) -> LeadView:
+        """What a policy sees of ``leads`` (indices, in the order of ``events``' leads): their
+        grade, fit and source (the channel), with ``events`` and ``since``."""
+        return LeadView(
+            events=events,
+            grade=self.grade[leads],
+            fit={name: codes[leads] for name, codes in self.fit.items()},
+            since=since,
+            memo=memo,
+            source=self.channel[leads],
+            source_names=self.channel_names,
+        )
 
     @property
     def buyer(self) -> np.ndarray:
@@ -188,4 +209,5 @@ def generate_population(
         u_qualify=outcome_uniforms[1],
         u_opportunity=outcome_uniforms[2],
         u_win=outcome_uniforms[3],
+        channel_names=tuple(channel.name for channel in config.channels),
     )

@@ -55,7 +55,7 @@ def change_cells(metric: PairedComparison) -> tuple[str, str]:
     return difference, interval
 
 
-def _row(metric: PairedComparison) -> tuple[str, ...]:
+def metric_row(metric: PairedComparison) -> tuple[str, ...]:
     """One table row; ``n/a`` for what is undefined."""
     unit = METRIC_BY_NAME[metric.name].unit
     difference, interval = change_cells(metric)
@@ -92,7 +92,7 @@ def comparison_table(comparison: Comparison) -> Table:
     metrics = list(comparison.metrics.values())
     return Table(
         columns=COLUMNS,
-        rows=tuple(_row(metric) for metric in metrics),
+        rows=tuple(metric_row(metric) for metric in metrics),
         align=tuple("left" if name in ("metric", "mark", "unit") else "right" for name in COLUMNS),
         styles=tuple(
             ("", "", "", "", "", "", _MARK_STYLES.get(metric.mark, ""), "", "")

@@ -385,9 +385,7 @@ def truth_data(scenario: Scenario, result: ReplicationResult) -> TruthData:
     if rule is None:
         return TruthData(in_market, mql, None, None, {})
     scores, bar_by_grade, thresholds = rule
-    view = LeadView(
-        events=result.observed_events(), grade=pop.grade, fit=pop.fit, since=pop.arrival
-    ).subset(cohort)
+    view = pop.view(np.arange(pop.size), result.observed_events(), pop.arrival).subset(cohort)
     score = scores(view)
     best = np.full(cohort.size, -np.inf)
     np.maximum.at(best, view.events.lead, np.where(np.isnan(score), -np.inf, score))

@@ -1,0 +1,341 @@
+"""Lifecycle exports: one row per lead with the dates it reached each funnel stage.
+
+The shape CRMs export and analysts keep (docs/replay.md, "Outcomes"): a lead id, when the lead
+was created, its source, the date it became MQL, SAL, SQL, opportunity and customer (empty where
+it never did) and its deal value. Column names default to HubSpot's contact export and are
+mapped by :class:`LifecycleColumns` (the ``[outcomes]`` table of a replay mapping file), so any
+CRM's export reads without editing it. `mqlsim replay --outcomes` joins it to an activity log;
+the calibration from an export reads it too.
+
+Rules:
+
+* A stage cell is empty (never reached), a date and time (reached then; the timestamps of
+  :func:`mqlsim.experiments.tabular.parse_timestamps`), or a flag for exports without dates:
+  ``1``/``true``/``yes`` (reached, when unknown) or ``0``/``false``/``no`` (not reached), in any
+  case. Anything else is a problem: the cell counts as empty.
+* ``deal_value`` is a plain decimal number (no thousands separators or currency signs).
+* A lead on several rows is merged: each stage at its earliest date (reached if any row says
+  so), the created date the earliest, the source and deal value from the last row that has one.
+  In an export (``one_row_per_lead``) each repeated row is also a problem.
+* Problems carry the line they were found on; the header is line 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from mqlsim.core.errors import InputError
+from mqlsim.core.extras import require
+from mqlsim.core.schema import StrictModel
+from mqlsim.experiments.tabular import (
+    NO_TIME,
+    CsvFile,
+    Interner,
+    Problems,
+    codes,
+    is_empty,
+    parse_numbers,
+    parse_timestamps,
+    short,
+    take,
+    timestamp_problem,
+)
+
+#: Funnel stages a lifecycle records, in funnel order (``mql``: the CRM's own MQL, the policy
+#: in force then).
+STAGES: tuple[str, ...] = ("mql", "sal", "sql", "opportunity", "customer")
+#: The stages after sales took the lead over: the outcomes a backtest measures a policy by.
+OUTCOME_STAGES: tuple[str, ...] = STAGES[1:]
+_YES = frozenset({"1", "true", "yes"})  # flags, compared in lower case
+_NO = frozenset({"0", "false", "no"})
+
+
+class LifecycleColumns(StrictModel):
+    """Column names of a lifecycle export (defaults: HubSpot's contact export, with a
+    HubSpot-style name for SAL, which HubSpot has no default stage for)."""
+
+    lead_id: str = Field("Record ID", description="The lead's id, as in the activity log.")
+    created: str = Field("Create Date", description="When the lead was created.")
+    source: str = Field("Original Source", description="The lead's source or channel.")
+    mql: str = Field(
+        "Became a Marketing Qualified Lead Date", description="When the CRM made it an MQL."
+    )
+    sal: str = Field(
+        "Became a Sales Accepted Lead Date", description="When sales accepted it (SAL)."
+    )
+    sql: str = Field("Became a Sales Qualified Lead Date", description="When it became an SQL.")
+    opportunity: str = Field(
+        "Became an Opportunity Date", description="When it became an opportunity."
+    )
+    customer: str = Field("Became a Customer Date", description="When its deal was won.")
+    deal_value: str = Field(
+        "Recent Deal Amount", description="Its deal's value (HubSpot: the last won deal's)."
+    )
+
+    def stage_column(self, stage: str) -> str:
+        """The column of ``stage`` (one of :data:`STAGES`)."""
+        column: str = getattr(self, stage)
+        return column
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Per lead (in order of first appearance): created, source, stages reached and when.
+
+    ``reached[stage]`` says whether the lead reached ``stage``; ``at_ns[stage]`` when, in
+    nanoseconds since 1970 UTC (:data:`~mqlsim.experiments.tabular.NO_TIME` where not reached or
+    not dated). ``stages`` are the stages the file has a column for; ``source`` is "" where
+    unknown; ``deal_value`` is ``nan`` where unknown.
+    """
+
+    label: str
+    lead_ids: list[str]
+    created_ns: np.ndarray
+    source: list[str]
+    reached: dict[str, np.ndarray]
+    at_ns: dict[str, np.ndarray]
+    deal_value: np.ndarray
+    stages: tuple[str, ...]
+    rows_read: int
+    problems: Problems
+
+    @property
+    def n_leads(self) -> int:
+        """Number of leads."""
+        return len(self.lead_ids)
+
+
+@dataclass
+class _Columns:
+    """The growing per-lead columns while reading."""
+
+    created: list[np.ndarray]
+    deal_value: list[np.ndarray]
+    source: list[np.ndarray]
+    reached: dict[str, list[np.ndarray]]
+    at: dict[str, list[np.ndarray]]
+    lead: list[np.ndarray]
+
+
+def read_lifecycle(
+    path: str | os.PathLike[str],
+    columns: LifecycleColumns | None = None,
+    *,
+    lead_id: str | None = None,
+    one_row_per_lead: bool = True,
+    required: Sequence[str] = (),
+) -> Lifecycle:
+    """Read a lifecycle export (see the module docstring for the rules).
+
+    ``lead_id`` overrides the id column (an activity log carrying lifecycle columns names its
+    leads in its own id column); ``required`` lists stages whose column must be present.
+    Raises :class:`InputError` when the file cannot be read, has no id column, lacks a required
+    stage column or has no usable row; other problems are returned in ``problems``.
+    """
+    names = columns or LifecycleColumns()
+    label = str(path)
+    id_column = lead_id or names.lead_id
+    with CsvFile(path, label, f"with {id_column!r} and lifecycle date columns") as table:
+        header = table.header
+        missing = [
+            f"{label}:1: missing column {column!r} ({what})"
+            for column, what in [(id_column, "lead id")]
+            + [(names.stage_column(stage), f"the {stage} date") for stage in required]
+            if column not in header
+        ]
+        if missing:
+            raise InputError(missing)
+        stages = tuple(stage for stage in STAGES if names.stage_column(stage) in header)
+        optional = {
+            "created": names.created,
+            "source": names.source,
+            "deal_value": names.deal_value,
+        }
+        present = {key: column for key, column in optional.items() if column in header}
+        read = [id_column, *present.values(), *(names.stage_column(s) for s in stages)]
+        leads, sources = Interner(), Interner()
+        first_line: dict[int, int] = {}
+        grown = _Columns([], [], [], {s: [] for s in stages}, {s: [] for s in stages}, [])
+        for chunk in table.chunks(list(dict.fromkeys(read))):
+            ids = chunk.columns[id_column]
+            empty_id = is_empty(ids)
+            for row in np.flatnonzero(empty_id):
+                table.problems.note(int(chunk.line[row]), f"{id_column} is empty; row skipped")
+            keep = np.flatnonzero(~empty_id)
+            lines = chunk.line[keep]
+            lead = leads.numbers(take(ids, keep))
+            if one_row_per_lead:
+                _note_repeats(lead, lines, first_line, take(ids, keep), table.problems)
+            grown.lead.append(lead)
+            if "created" in present:
+                grown.created.append(
+                    _dates(chunk.columns[names.created], keep, lines, names.created, table)
+                )
+            if "source" in present:
+                values = take(chunk.columns[names.source], keep)
+                grown.source.append(sources.numbers(values, empty=-1))
+            if "deal_value" in present:
+                grown.deal_value.append(
+                    _numbers(chunk.columns[names.deal_value], keep, lines, names.deal_value, table)
+                )
+            for stage in stages:
+                column = names.stage_column(stage)
+                reached, at = _stage_cells(chunk.columns[column], keep, lines, column, table)
+                grown.reached[stage].append(reached)
+                grown.at[stage].append(at)
+        if not len(leads):
+            raise InputError([f"{label}: no lead with an id", *table.problems.error_lines()])
+        return _merge(label, leads.names, sources.names, grown, stages, table)
+
+
+def _note_repeats(
+    lead: np.ndarray,
+    lines: np.ndarray,
+    first_line: dict[int, int],
+    ids: Any,
+    problems: Problems,
+) -> None:
+    """A problem for each row of a lead already seen (an export has one row per lead)."""
+    for row, (number, line) in enumerate(zip(lead.tolist(), lines.tolist(), strict=True)):
+        seen = first_line.setdefault(number, line)
+        if seen != line:
+            lead_id = ids[row].as_py()
+            problems.note(line, f"lead {short(lead_id)} is also on line {seen}; rows merged")
+
+
+def _dates(
+    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
+) -> np.ndarray:
+    """Dates of the kept rows (NO_TIME where empty or unreadable, the latter a problem)."""
+    texts = take(values, keep)
+    ns, ok = parse_timestamps(texts)
+    for row in np.flatnonzero(~ok & ~is_empty(texts)):
+        text = texts[int(row)].as_py()
+        table.problems.note(int(lines[row]), partial(timestamp_problem, column, text))
+    return ns
+
+
+def _numbers(
+    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
+) -> np.ndarray:
+    """Numbers of the kept rows (nan where empty or unreadable, the latter a problem)."""
+    texts = take(values, keep)
+    numbers, ok = parse_numbers(texts)
+    for row in np.flatnonzero(~ok):
+        text = texts[int(row)].as_py()
+        table.problems.note(
+            int(lines[row]),
+            f"{column} {short(text)} is not a finite decimal number; treated as unknown",
+        )
+    return numbers
+
+
+def _stage_cells(
+    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether and when each kept row reached a stage, from a date or a yes/no flag."""
+    texts = take(values, keep)
+    folded = codes(
+        pc().utf8_lower(pc().utf8_trim_whitespace(texts)),
+        dict.fromkeys(_YES, 1) | dict.fromkeys(_NO, 0),
+        empty=0,
+        unknown=-1,
+    )
+    flag_yes = folded == 1
+    dated = folded == -1
+    at = np.full(len(texts), NO_TIME, dtype=np.int64)
+    reached = flag_yes.copy()
+    if dated.any():
+        where = np.flatnonzero(dated)
+        ns, ok = parse_timestamps(take(texts, where))
+        at[where] = ns
+        reached[where] = ok
+        for row in where[~ok]:
+            text = texts[int(row)].as_py()
+            table.problems.note(int(lines[row]), partial(_stage_problem, column, text))
+    return reached, at
+
+
+def _stage_problem(column: str, text: str) -> str:
+    """Why a stage cell is neither a date nor a flag."""
+    return timestamp_problem(column, text) + "; or yes/no; treated as not reached"
+
+
+def _merge(
+    label: str,
+    lead_ids: list[str],
+    source_names: list[str],
+    grown: _Columns,
+    stages: tuple[str, ...],
+    table: CsvFile,
+) -> Lifecycle:
+    """One entry per lead from the rows read (several rows of a lead merged)."""
+    n = len(lead_ids)
+    lead = np.concatenate(grown.lead)
+    created = np.full(n, NO_TIME, dtype=np.int64)
+    if grown.created:
+        values = np.concatenate(grown.created)
+        dated = values != NO_TIME
+        _earliest(created, lead[dated], values[dated])
+    deal_value = _last_given(lead, grown.deal_value, n, np.nan)
+    source_code = _last_given(lead, grown.source, n, -1)
+    source = ["" if code < 0 else source_names[int(code)] for code in source_code]
+    reached: dict[str, np.ndarray] = {}
+    at_ns: dict[str, np.ndarray] = {}
+    for stage in stages:
+        rows_reached = np.concatenate(grown.reached[stage])
+        rows_at = np.concatenate(grown.at[stage])
+        reached[stage] = np.zeros(n, dtype=bool)
+        reached[stage][lead[rows_reached]] = True
+        at = np.full(n, NO_TIME, dtype=np.int64)
+        dated = rows_at != NO_TIME
+        _earliest(at, lead[dated], rows_at[dated])
+        at_ns[stage] = at
+    return Lifecycle(
+        label=label,
+        lead_ids=lead_ids,
+        created_ns=created,
+        source=source,
+        reached=reached,
+        at_ns=at_ns,
+        deal_value=deal_value,
+        stages=stages,
+        rows_read=table.rows_read,
+        problems=table.problems,
+    )
+
+
+def _earliest(target: np.ndarray, lead: np.ndarray, values: np.ndarray) -> None:
+    """``target[l]`` = the smallest of ``values`` of lead ``l`` (leads without one unchanged,
+    :data:`NO_TIME` standing for "none yet")."""
+    if not lead.size:
+        return
+    order = np.lexsort((values, lead))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = lead[order][1:] != lead[order][:-1]
+    target[lead[order][first]] = values[order][first]
+
+
+def _last_given(lead: np.ndarray, parts: list[np.ndarray], n: int, missing: float) -> np.ndarray:
+    """Per lead, the value of its last row that has one (``missing``: none, and the marker of
+    an empty cell in ``parts``)."""
+    out = np.full(n, missing)
+    if not parts:
+        return out
+    values = np.concatenate(parts)
+    given = np.flatnonzero(~np.isnan(values) if np.isnan(missing) else values != missing)
+    owners, from_end = np.unique(lead[given][::-1], return_index=True)
+    out[owners] = values[given[given.size - 1 - from_end]]
+    return out
+
+
+def pc() -> Any:
+    """pyarrow.compute (the ``replay`` extra)."""
+    return require("pyarrow.compute", "replay", "reading a lifecycle export")
