@@ -279,7 +279,10 @@ def test_deadline_discipline_serves_retries_at_their_due_time() -> None:
         run.mql(0.1 * HOUR, 1)
         run.mql(0.2 * HOUR, 2)
         log = run.until(10 * HOUR)
-        order = [log.episode_lead[e] for _, e in sorted(zip(log.work_start, log.work_episode, strict=True))]
+        order = [
+            log.episode_lead[e]
+            for _, e in sorted(zip(log.work_start, log.work_episode, strict=True))
+        ]
         assert order[:3] == [0, 1, third]
 
 

@@ -612,11 +612,11 @@ class SalesConfig(StrictModel):
         0.85, description="Chance an SQL becomes an opportunity."
     )
     cycle_median_days: Positive = Field(
-        12.0,
+        10.0,
         description="Median days from opportunity to close (won or lost) for a deal of "
         "cycle_reference_value (log-normal).",
     )
-    cycle_sigma: NonNegative = Field(1.6, description="Log-normal sigma of the sales cycle.")
+    cycle_sigma: NonNegative = Field(1.9, description="Log-normal sigma of the sales cycle.")
     cycle_value_elasticity: NonNegative = Field(
         0.3,
         description="The cycle's median scales with (deal value / cycle_reference_value) to "
