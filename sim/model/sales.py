@@ -300,6 +300,7 @@ class _Queue:
         self._deadline: list[float] = []  # nan: not a first touch
         self._done: list[bool] = []
         self._waiting = [0] * len(priorities)  # entries due and neither taken nor removed
+        self._all = range(len(priorities))
 
     def schedule_many(
         self,
@@ -323,6 +324,15 @@ class _Queue:
             run.extend(items)
         else:
             _push_all(self._scheduled, items)
+
+    def schedule(self, time: float, lane: int, key: float) -> None:
+        """Entry ``len(self)`` (not a first touch) joins ``lane`` at ``time`` with ``key``."""
+        entry = len(self._lane)
+        self._lane.append(lane)
+        self._key.append(key)
+        self._deadline.append(math.nan)
+        self._done.append(False)
+        heapq.heappush(self._scheduled, (time, entry))
 
     def __len__(self) -> int:
         return len(self._lane)
@@ -361,8 +371,13 @@ class _Queue:
         """The entry a rep free at ``now`` works next, of ``lane`` only if given (``None``:
         none waiting)."""
         self._release(now)
-        lanes = range(len(self._lanes)) if lane is None else (lane,)
-        if not any(self._waiting[index] for index in lanes):
+        if lane is None:
+            lanes: Sequence[int] = self._all
+            if not any(self._waiting):
+                return None
+        elif self._waiting[lane]:
+            lanes = (lane,)
+        else:
             return None
         done, priority = self._done, self._priority
         best_risk: tuple[int, float] | None = None
@@ -456,12 +471,14 @@ class SalesFloor:
             lane: deque() for lane in range(len(LANES)) if dedicated[lane]
         }
         self._idle[None] = deque()
+        self._idle_reps = 0
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
         self._expiries: list[tuple[float, int]] = []  # (age limit, queue entry) of first touches
         self._expiry_at = math.inf
         self._expiry_alarm = 0
-        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass, at hand per attempt
+        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass
+        self._episode_draws: dict[int, list[float]] = {}  # of episodes being worked
         for lane, count in enumerate(dedicated):
             for _ in range(count):
                 env.process(self._rep(lane))
@@ -513,7 +530,8 @@ class SalesFloor:
         if expiries:
             _push_all(self._expiries, expiries)
             self._arm_expiry()
-        self._arm()
+        if self._idle_reps:
+            self._arm()
 
     def _keys(
         self, leads: list[int], priorities: list[float], lanes: list[int], times: list[float]
@@ -544,8 +562,9 @@ class SalesFloor:
         log.queue_episode.append(episode)
         log.queue_enter.append(time)
         log.queue_leave.append(math.nan)
-        self._queue.schedule_many([time], [lane], [key], [math.nan])
-        self._arm()
+        self._queue.schedule(time, lane, key)
+        if self._idle_reps:
+            self._arm()
 
     def close(self, horizon: float) -> None:
         """The run ends at ``horizon``: what was logged ahead for then or later (retries due
@@ -598,7 +617,9 @@ class SalesFloor:
                 if episode is None:
                     break
                 idle.popleft().succeed(episode)
-        self._arm()
+                self._idle_reps -= 1
+        if self._idle_reps:
+            self._arm()
 
     def _arm_expiry(self) -> None:
         """Set the age-limit alarm for the first untouched MQL still waiting (entries taken
@@ -646,11 +667,15 @@ class SalesFloor:
             if episode is None:
                 wake = env.event()
                 self._idle[lane].append(wake)
+                self._idle_reps += 1
                 self._arm()
                 episode = yield wake
             now = env.now
             lead = log.episode_lead[episode]
-            draws = self._draws(log.episode_pass[episode], lead)
+            draws = self._episode_draws.get(episode)
+            if draws is None:
+                draws = self._draws(log.episode_pass[episode], lead)
+                self._episode_draws[episode] = draws
             attempt = log.episode_attempts[episode]
             log.episode_attempts[episode] = attempt + 1
             if math.isnan(log.episode_first_touch[episode]):
@@ -684,8 +709,8 @@ class SalesFloor:
     def _draws(self, pass_index: int, lead: int) -> list[float]:
         """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
         many attempt durations, a call duration, the discovery meeting's delay and the sales
-        cycle's length (Python floats: cheaper to compute with than numpy scalars, and this
-        runs per attempt)."""
+        cycle's length (Python floats: cheaper to compute with than numpy scalars; kept for
+        the episode's later attempts)."""
         block = self._blocks.get(pass_index)
         if block is None:
             draws_per_lead = 2 * self.config.max_attempts + 3
@@ -745,5 +770,6 @@ class SalesFloor:
         log = self.log
         log.episode_end[episode] = time
         log.episode_outcome[episode] = outcome
+        self._episode_draws.pop(episode, None)
         if outcome in _RECYCLED:
             self.recycle(log.episode_lead[episode], log.episode_pass[episode], time)
