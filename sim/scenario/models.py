@@ -531,7 +531,8 @@ class SalesConfig(StrictModel):
         description="Lane of an MQL by the activity that made it MQL (not listed = score).",
     )
     lanes: LanesConfig = Field(
-        default_factory=LanesConfig, description="Each lane's priority, SLA, order, age limit and reps."
+        default_factory=LanesConfig,
+        description="Each lane's priority, SLA, order, age limit and reps.",
     )
     queue_discipline: Discipline = Field(
         "fifo",
