@@ -12,9 +12,10 @@ contact curve) and with the attempt number; a lead not reached returns to the qu
 next gap of the cadence until ``max_attempts`` are spent. A reached lead gets the SDR's call:
 sales accepts it (SAL) on its fit grade and on what the call shows (buying window now, budget,
 authority). An accepted lead has a discovery meeting some days later, where it is an SQL if it
-is a real buyer inside its window and its qualification draw is below a chance whose odds fall
-with the delay at the call (the qualification curve). An SQL may open an opportunity, which
-closes after a sales cycle, won or lost. Leads that end without an SQL are recycled.
+is a real buyer inside its window at the call and its qualification draw is below a chance
+whose odds fall with its speed to lead, the delay of the first attempt (the qualification
+curve). An SQL may open an opportunity, which closes after a sales cycle, won or lost. Leads
+that end without an SQL are recycled.
 
 docs/model.md ("Sales") states each rule and where its default numbers come from. Time is in
 days; the hours in the configuration are converted at the boundary.
@@ -135,9 +136,12 @@ class ResponseCurve:
             (self.logs[i + 1] - self.logs[i]) / (self.hours[i + 1] - self.hours[i])
             for i in range(len(points) - 1)
         ]
+        self.flat = not any(self.logs)  # 1 at every delay (strength 0, or no change)
 
     def __call__(self, hours: float) -> float:
         """The multiplier ``hours`` after the MQL."""
+        if self.flat:
+            return 1.0
         i = bisect_right(self.hours, hours) - 1
         if i >= len(self.slopes):
             return math.exp(self.logs[-1])
@@ -380,16 +384,17 @@ class _Queue:
         else:
             return None
         done, priority = self._done, self._priority
-        best_risk: tuple[int, float] | None = None
-        risk_lane = -1
-        for index in lanes:
-            at_risk = self._at_risk[index]
-            while at_risk and (done[at_risk[0][1]] or at_risk[0][0] < now):
-                heapq.heappop(at_risk)  # taken, removed or breached: no longer at risk
-            if at_risk and (best_risk is None or (priority[index], at_risk[0][0]) < best_risk):
-                best_risk, risk_lane = (priority[index], at_risk[0][0]), index
-        if best_risk is not None:
-            return self._mark(heapq.heappop(self._at_risk[risk_lane])[1])
+        if self._sla_aware:
+            best_risk: tuple[int, float] | None = None
+            risk_lane = -1
+            for index in lanes:
+                at_risk = self._at_risk[index]
+                while at_risk and (done[at_risk[0][1]] or at_risk[0][0] < now):
+                    heapq.heappop(at_risk)  # taken, removed or breached: no longer at risk
+                if at_risk and (best_risk is None or (priority[index], at_risk[0][0]) < best_risk):
+                    best_risk, risk_lane = (priority[index], at_risk[0][0]), index
+            if best_risk is not None:
+                return self._mark(heapq.heappop(self._at_risk[risk_lane])[1])
         groups = self._groups if lane is None else [[lane]]
         for group in groups:
             best = -1
@@ -588,10 +593,13 @@ class SalesFloor:
         """Set the alarm for the first time an idle rep could take something: when reps are at
         work and an entry is waiting that the rep works."""
         now = self.env.now
-        due = min(
-            (self._queue.next_due(now, lane) for lane, idle in self._idle.items() if idle),
-            default=math.inf,
-        )
+        if len(self._idle) == 1:  # no dedicated reps: every idle rep works every lane
+            due = self._queue.next_due(now)
+        else:
+            due = min(
+                (self._queue.next_due(now, lane) for lane, idle in self._idle.items() if idle),
+                default=math.inf,
+            )
         if math.isinf(due):
             return
         due += self.calendar.until_open(due)
@@ -726,9 +734,10 @@ class SalesFloor:
         whose cycle closes won or lost. ``speed_hours`` is the delay of its first attempt."""
         pop, config, log, now = self.population, self.config, self.log, self.env.now
         log.episode_call[episode] = now
-        grade = pop.grade[lead]
-        in_window = bool(pop.window_start[lead] <= now < pop.window_end[lead])
-        budget, authority = bool(pop.budget[lead]), bool(pop.authority[lead])
+        # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
+        grade = pop.grade.item(lead)
+        in_window = pop.window_start.item(lead) <= now < pop.window_end.item(lead)
+        budget, authority = pop.budget.item(lead), pop.authority.item(lead)
         accept = self._accept[grade]
         if not in_window:
             accept *= config.sal_not_in_market_factor
@@ -736,22 +745,22 @@ class SalesFloor:
             accept *= config.sal_no_budget_factor
         if not authority:
             accept *= config.sal_no_authority_factor
-        if pop.u_accept[lead] >= accept:
+        if pop.u_accept.item(lead) >= accept:
             self._end(episode, Outcome.REJECTED, now)
             return
         attempts = config.max_attempts
         meeting = now - config.discovery_meeting_days * math.log1p(-draws[2 * attempts + 1])
         qualify = self._qualify[log.episode_lane[episode]](speed_hours)
-        qualifies = pop.u_qualify[lead] < with_odds(config.qualify_probability, qualify)
+        qualifies = pop.u_qualify.item(lead) < with_odds(config.qualify_probability, qualify)
         if not (budget and authority and in_window and qualifies):
             self._end(episode, Outcome.NOT_SQL, meeting)
             return
         log.episode_sql[episode] = meeting
-        if pop.u_opportunity[lead] >= config.opportunity_probability:
+        if pop.u_opportunity.item(lead) >= config.opportunity_probability:
             self._end(episode, Outcome.SQL_NO_OPPORTUNITY, meeting)
             return
         log.episode_close[episode] = meeting + self._cycle_days(lead, draws[2 * attempts + 2])
-        won = pop.u_win[lead] < self._win[grade]
+        won = pop.u_win.item(lead) < self._win[grade]
         self._end(episode, Outcome.WON if won else Outcome.LOST, meeting)
 
     def _cycle_days(self, lead: int, u: float) -> float:
