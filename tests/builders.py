@@ -4,9 +4,9 @@ import numpy as np
 
 from mqlsim.core.events import EventLog
 from mqlsim.core.rng import Purpose, Streams
-from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.core.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES
 from mqlsim.model.journeys import RateTable, organic_events
-from mqlsim.model.population import generate_population
+from mqlsim.model.population import Population, generate_population
 from mqlsim.policies.base import LeadView
 from mqlsim.scenario.models import PopulationConfig, Scenario, ScenarioMeta
 
@@ -35,3 +35,30 @@ def generated_view(seed: int, **population: object) -> LeadView:
         pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
     )
     return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)
+
+
+def buyers(n_leads: int, seed: int = 1, grade: int = 0) -> Population:
+    """``n_leads`` leads, all arrived at day 0, all real buyers (budget, authority) inside a
+    buying window from day -1 to long after any run, all of fit ``grade``: what the sales floor
+    does to them depends on its rules and on their outcome draws (uniform, from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    zeros = np.zeros(n_leads, dtype=np.int8)
+    return Population(
+        arrival=np.zeros(n_leads),
+        channel=zeros.astype(np.int16),
+        persona=zeros.astype(np.int16),
+        fit={attribute: zeros.copy() for attribute in FIT_ATTRIBUTES},
+        icp_points=np.zeros(n_leads),
+        grade=np.full(n_leads, grade, dtype=np.int8),
+        propensity=np.ones(n_leads),
+        in_market=np.ones(n_leads, dtype=bool),
+        window_start=np.full(n_leads, -1.0),
+        window_end=np.full(n_leads, 1.0e6),
+        budget=np.ones(n_leads, dtype=bool),
+        authority=np.ones(n_leads, dtype=bool),
+        deal_value=np.full(n_leads, 25_000.0),
+        u_accept=rng.random(n_leads),
+        u_qualify=rng.random(n_leads),
+        u_opportunity=rng.random(n_leads),
+        u_win=rng.random(n_leads),
+    )

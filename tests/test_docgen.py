@@ -62,7 +62,10 @@ def test_every_leaf_key_is_documented() -> None:
 
 def test_rows_show_type_default_and_description() -> None:
     page = render()
-    assert '| `sales.queue_discipline` | one of `"fifo"`, `"score"`, `"grade"` | `"fifo"` |' in page
+    assert (
+        '| `sales.queue_discipline` | one of `"fifo"`, `"score"`, `"grade"`, `"deadline"` '
+        '| `"fifo"` |'
+    ) in page
     assert "| `scenario.replications` | integer 1 to 10000 | `5` |" in page
     assert '| `population.channels[].name` | string | `"channel"` |' in page
     assert "| `sales.win_probability` | table: grade → number 0 to 1 |" in page

@@ -51,11 +51,10 @@ def numeric_leaves(value: Any, key: tuple[str, ...] = ()) -> list[tuple[str, ...
     return [key] if isinstance(value, float) else []
 
 
-#: Keys where ``inf`` has a documented meaning: "never" (half-lives, refits), "no limit"
-#: (windows).
+#: Keys where ``inf`` has a documented meaning: "never" (half-lives, refits, ageing out of the
+#: sales queue), "no limit" (windows).
 INFINITE_ALLOWED = {
-    "reach_half_life_hours",
-    "qualify_half_life_hours",
+    "max_queue_age_hours",
     "decay_half_life_days",
     "feature_half_life_days",
     "retrain_every_days",
@@ -98,8 +97,8 @@ def _get(scenario: Scenario, path: tuple[str, ...]) -> Any:
         ("population.icp.job_level_points.vp=inf", "job_level_points.vp: expected a finite"),
         ("costs.cost_per_touch=1e400", "costs.cost_per_touch: expected a finite number, found inf"),
         ("scenario.horizon_days=inf", "scenario.horizon_days: expected a finite number"),
-        ("sales.reach_half_life_hours=nan", "sales.reach_half_life_hours: expected a value > 0"),
-        ("sales.reach_half_life_hours=-inf", "sales.reach_half_life_hours: expected a value > 0"),
+        ("sales.max_queue_age_hours=nan", "sales.max_queue_age_hours: expected a value > 0"),
+        ("sales.max_queue_age_hours=-inf", "sales.max_queue_age_hours: expected a value > 0"),
     ],
 )
 def test_non_finite_values_are_one_clear_line(
@@ -140,11 +139,12 @@ def test_predictive_weights_and_penalty_refuse_nan(tmp_path: Path) -> None:
 def test_the_never_of_a_half_life_is_documented_and_kept() -> None:
     scenario = load_scenario(
         SCENARIOS / "baseline.toml",
-        ["sales.reach_half_life_hours=inf", "policy.decay_half_life_days=inf"],
+        ["sales.max_queue_age_hours=inf", "policy.decay_half_life_days=inf"],
     )
-    assert scenario.sales.reach_half_life_hours == math.inf
+    assert scenario.sales.max_queue_age_hours == math.inf
+    assert scenario.policy.decay_half_life_days == math.inf
     page = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
-    assert "`sales.reach_half_life_hours` | number > 0, or inf |" in page
+    assert "`sales.max_queue_age_hours` | number > 0, or inf |" in page
 
 
 def test_hexadecimal_numbers_are_toml_numbers_and_documented() -> None:

@@ -184,7 +184,10 @@ def test_unknown_key_suggests_the_closest(tmp_path: Path) -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_allowed(tmp_path: Path) -> None:
     [line] = problems(write(tmp_path, "s.toml", "[costs]\nzzz = 1\n"))
-    assert "unknown key 'zzz' (allowed: fixed_marketing_cost_per_day, cost_per_touch)" in line
+    assert (
+        "unknown key 'zzz' (allowed: fixed_marketing_cost_per_day, cost_per_touch, "
+        "cost_per_rep_per_year, cost_per_mql_worked)"
+    ) in line
 
 
 def test_unknown_table_key_suggests_the_vocabulary(tmp_path: Path) -> None:
@@ -212,7 +215,7 @@ def test_literal_lists_the_choices(tmp_path: Path, value: str, hint: str) -> Non
     path = write(tmp_path, "s.toml", f'sales.queue_discipline = "{value}"\n')
     assert problems(path) == [
         f"{path}: sales.queue_discipline: expected one of 'fifo', 'score', 'grade', "
-        f"found {value!r}{hint} (line 1)"
+        f"'deadline', found {value!r}{hint} (line 1)"
     ]
 
 

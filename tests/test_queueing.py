@@ -253,7 +253,7 @@ def test_mmc_matches_erlang_c(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "overrides", "count"),
-    [(MMC, (), 1), (BASELINE, (), 2)],
+    [(MMC, (), 1), (BASELINE, ("sales.sla_aware=false",), 2)],
     ids=["queue_mmc", "baseline"],
 )
 def test_littles_law_fifo(path: str, overrides: tuple[str, ...], count: int) -> None:
@@ -266,15 +266,19 @@ def test_littles_law_fifo(path: str, overrides: tuple[str, ...], count: int) -> 
 # --- (c) priority disciplines ----------------------------------------------------------------
 
 PRIORITY_CASES = {
-    "baseline-score": (BASELINE, ("sales.queue_discipline=score",), 2),
-    "baseline-grade": (BASELINE, ("sales.queue_discipline=grade",), 2),
+    "baseline-score": (BASELINE, ("sales.queue_discipline=score", "sales.sla_aware=false"), 2),
+    "baseline-grade": (BASELINE, ("sales.queue_discipline=grade", "sales.sla_aware=false"), 2),
     "queue_mmc-grade": (MMC, ("sales.queue_discipline=grade",), 1),
+    # The shipped default: SLA-aware across lanes, first touches aged out after 72 hours.
+    "baseline-sla-aware": (BASELINE, (), 2),
+    "baseline-deadline": (BASELINE, ("sales.queue_discipline=deadline",), 2),
 }
 
 
 @pytest.mark.parametrize("case", list(PRIORITY_CASES))
 def test_littles_law_priority(case: str) -> None:
-    """Little's law does not care about the discipline: within 1 % under score and grade.
+    """Little's law does not care about the discipline: within 1 % under score, grade,
+    earliest deadline and the SLA-aware order (with MQLs aged out of the queue).
 
     (On queue_mmc every score is 0, so "score" would be FIFO; it is checked on baseline.)
     """

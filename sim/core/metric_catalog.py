@@ -9,6 +9,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mqlsim.core.vocabulary import LANES
+
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -18,6 +20,9 @@ class MetricSpec:
     description: str
     unit: str
     higher_is_better: bool | None
+    #: Whether a run can measure it below 0 (a balance such as net revenue); counts, rates,
+    #: durations and amounts spent never are.
+    signed: bool = False
 
 
 METRICS: tuple[MetricSpec, ...] = (
@@ -33,7 +38,13 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("mql_to_sql_rate", "sqls / mqls", "share", True),
     MetricSpec("sql_to_won_rate", "deals_won / sqls", "share", True),
     MetricSpec("pipeline_value", "deal value of opportunities", "currency", True),
-    MetricSpec("revenue_won", "deal value of won deals", "currency", True),
+    MetricSpec("revenue_won", "deal value of deals won by the horizon", "currency", True),
+    MetricSpec(
+        "pipeline_velocity",
+        "opportunities x win rate x mean deal value / mean sales cycle",
+        "currency per day",
+        True,
+    ),
     MetricSpec("sales_hours", "rep hours spent working MQLs", "hours", None),
     MetricSpec("wasted_sales_hours", "rep hours on MQLs that did not become SQL", "hours", False),
     MetricSpec("rep_utilization", "sales_hours / rep hours available", "share", None),
@@ -54,21 +65,69 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("lost_pipeline_value", "deal value of missed opportunities", "currency", False),
     MetricSpec("time_to_mql_days", "arrival to first MQL, mean", "days", False),
     MetricSpec("time_to_mql_days_median", "arrival to first MQL, median", "days", False),
+    MetricSpec("days_mql_to_sal", "MQL to the SDR's call that accepted it, mean", "days", False),
+    MetricSpec(
+        "days_sal_to_sql", "SAL to the discovery meeting that made it SQL, mean", "days", False
+    ),
+    MetricSpec("days_sql_to_won", "SQL to the close of a won deal, mean", "days", False),
     MetricSpec("speed_to_lead_hours", "MQL to first sales touch, mean", "hours", False),
     MetricSpec("speed_to_lead_hours_median", "MQL to first sales touch, median", "hours", False),
     MetricSpec(
         "speed_to_lead_hours_p90", "MQL to first sales touch, 90th percentile", "hours", False
     ),
     MetricSpec("sla_breach_rate", "share of MQLs not touched within the SLA", "share", False),
+    MetricSpec(
+        "aged_out_rate", "share of MQLs that left the queue untouched (aged out)", "share", False
+    ),
     MetricSpec("queue_wait_hours", "wait per entry into the sales queue, mean", "hours", False),
     MetricSpec("queue_length", "time-average number of MQLs waiting", "leads", False),
     MetricSpec("cost_per_mql", "marketing spend / mqls", "currency", False),
     MetricSpec("cost_per_sql", "marketing spend / sqls", "currency", False),
+    MetricSpec("marketing_cost", "marketing spend in the period", "currency", False),
+    MetricSpec(
+        "sales_cost", "reps' cost and the cost of MQLs worked in the period", "currency", False
+    ),
+    MetricSpec(
+        "net_revenue", "revenue_won - marketing_cost - sales_cost", "currency", True, signed=True
+    ),
     MetricSpec("unsubscribe_rate", "share of leads that unsubscribed", "share", False),
     MetricSpec(
         "mql_precision", "share of MQL events made while the lead was in market", "share", True
     ),
     MetricSpec("mql_recall", "share of in-market buyers qualified while in market", "share", True),
+    *(
+        spec
+        for lane in LANES
+        for spec in (
+            MetricSpec(
+                f"{lane}_mql_events", f"MQL events routed to the {lane} lane", "events", None
+            ),
+            MetricSpec(
+                f"{lane}_speed_to_lead_hours_median",
+                f"{lane} lane: MQL to first sales touch, median",
+                "hours",
+                False,
+            ),
+            MetricSpec(
+                f"{lane}_sla_breach_rate",
+                f"{lane} lane: share of MQLs not touched within the lane's SLA",
+                "share",
+                False,
+            ),
+            MetricSpec(
+                f"{lane}_sql_rate",
+                f"{lane} lane: share of MQL events that became SQL",
+                "share",
+                True,
+            ),
+            MetricSpec(
+                f"{lane}_won_rate",
+                f"{lane} lane: share of MQL events whose deal was won by the horizon",
+                "share",
+                True,
+            ),
+        )
+    ),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(spec.name for spec in METRICS)
@@ -101,6 +160,7 @@ UNIT_FORMATS: dict[str, tuple[Callable[[float], str], str]] = {
     "leads": (_count, "leads"),
     "events": (_count, "events"),
     "deals": (_count, "deals"),
+    "currency per day": (_currency, "currency/day"),
 }
 """Per catalogue unit: how a value is printed and what the table's unit column says."""
 

@@ -8,8 +8,9 @@ and ``-inf`` (TOML spells them ``nan`` and ``inf``, and reads ``1e400`` as ``inf
 threshold or weight would silently qualify no lead at all. The one exception is
 :data:`PositiveOrInfinite`, for the durations where infinity has a documented meaning: a
 half-life of ``inf`` never halves, a window of ``inf`` has no limit, a refit every ``inf`` days
-never comes. So is :data:`ScoreOrNever`, a score threshold where ``inf`` means "never
-qualifies" (a matrix cell turned off). ``nan`` is refused there too.
+never comes, an MQL with a queue age limit of ``inf`` never ages out. So is
+:data:`ScoreOrNever`, a score threshold where ``inf`` means "never qualifies" (a matrix cell
+turned off). ``nan`` is refused there too.
 """
 
 from typing import Annotated

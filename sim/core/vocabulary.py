@@ -88,3 +88,7 @@ FIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 Grade = Literal["A", "B", "C", "D"]
 GRADES: tuple[Grade, ...] = get_args(Grade)
+
+#: The lanes of the sales queue: hand-raises, product-qualified leads, and every other MQL.
+Lane = Literal["handraise", "pql", "score"]
+LANES: tuple[Lane, ...] = get_args(Lane)

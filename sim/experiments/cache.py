@@ -14,15 +14,15 @@ code, so the cache key is a SHA-256 of
 
 An entry is ``DIR/<key>/<replication>.json``, written atomically, holding the metrics, the
 policy's report and a SHA-256 digest of both tied to the key, the replication and the package
-version. An entry is used only if it is a regular file of at most :data:`MAX_ENTRY_BYTES`
-(never a link, device or pipe), parses, holds exactly the catalogue's metrics as numbers that
-are finite (``nan`` only where a metric may be unmeasured), not negative, whole where they count
-and consistent (the rates equal their counts' ratios, the missed causes sum to the total), and
-matches its digest; anything else is recomputed and overwritten, never trusted. The digest is
-not secret: it catches damaged, edited or misplaced entries, not a forger who can write the
-folder and recompute it (docs/security.md says what remains). The directory is
-``$MQLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/mqlsim``, else ``~/.cache/mqlsim``, created private
-to the user; deleting it clears the cache.
+version. An entry is used only if it is a regular file of at most :data:`MAX_ENTRY_BYTES` (never
+a link, device or pipe), parses, holds exactly the catalogue's metrics as numbers that are
+finite (``nan`` only where a metric may be unmeasured), not negative (but for ``signed`` metrics
+such as net revenue), whole where they count and consistent (the rates equal their counts'
+ratios, the missed causes sum to the total), and matches its digest; anything else is recomputed
+and overwritten, never trusted. The digest is not secret: it catches damaged, edited or
+misplaced entries, not a forger who can write the folder and recompute it (docs/security.md says
+what remains). The directory is ``$MQLSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/mqlsim``, else
+``~/.cache/mqlsim``, created private to the user; deleting it clears the cache.
 
 Why not a caching library: ``joblib.Memory`` and ``diskcache`` store pickles, and unpickling a
 file from a shared or planted cache folder runs code; an entry here is plain JSON of numbers,
@@ -294,7 +294,7 @@ def _plausible(metrics: dict[str, float]) -> bool:
             if counts:
                 return False
             continue
-        if math.isinf(value) or value < 0:
+        if math.isinf(value) or (value < 0 and not METRIC_BY_NAME[name].signed):
             return False
         if counts and name not in _NOT_WHOLE and not value.is_integer():
             return False

@@ -193,6 +193,11 @@ def _check(node: ast.expr, text: str) -> None:
         if node.id not in METRIC_BY_NAME:
             close = difflib.get_close_matches(node.id, METRIC_NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if node.id == "reps":
+                hint = (
+                    " (a setting, not a metric: the team's cost is the metric sales_cost, from"
+                    " costs.cost_per_rep_per_year)"
+                )
             raise InputError(f"--objective {shown(text)}: unknown metric {node.id!r}{hint}")
     elif not (isinstance(node, ast.Constant) and type(node.value) in (int, float)):
         raise InputError(

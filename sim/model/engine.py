@@ -32,7 +32,7 @@ from mqlsim.core.rng import Purpose, Streams
 from mqlsim.model.journeys import RateTable, Touches, organic_events, respond_to_touches
 from mqlsim.model.metrics import SalesRecord, compute_metrics, final_states
 from mqlsim.model.population import Population, generate_population
-from mqlsim.model.sales import SQL_OUTCOMES, SalesFloor, SalesLog
+from mqlsim.model.sales import SalesFloor, SalesLog
 from mqlsim.policies import make_cadence, make_policy
 from mqlsim.policies.base import Cadence, History, Policy, Refittable
 from mqlsim.scenario.models import Scenario
@@ -193,6 +193,7 @@ class Nurture:
         self.first_run: Touches | None = None  # the first runs' planned touches, answered
         self.first_time = np.full(population.size, np.nan)
         self.first_priority = np.full(population.size, np.nan)
+        self.first_activity = np.full(population.size, -1, dtype=np.int64)
 
     def _answers(self, lead: np.ndarray, time: np.ndarray, uniforms: np.ndarray) -> Touches:
         """The answers to uninterrupted runs' touches, cut at unsubscribes and sunsets.
@@ -218,10 +219,11 @@ class Nurture:
         organic: EventLog,
         touches: Touches,
         earlier: Touches | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """MQL time and priority of ``leads`` (sorted), whose organic events are ``organic``
-        and whose touches of this run are ``touches``; the MQL can only fire at an event at or
-        after ``since``. The policy also sees the answers to ``earlier`` touches (history).
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MQL time, priority and activity of ``leads`` (sorted), whose organic events are
+        ``organic`` and whose touches of this run are ``touches``; the MQL can only fire at an
+        event at or after ``since``. The policy also sees the answers to ``earlier`` touches
+        (history).
         """
         seen = touches if earlier is None else Touches.concatenate([earlier, touches])
         return self._qualify(leads, since, _merged_events(leads, organic, seen))
@@ -232,12 +234,16 @@ class Nurture:
         since: np.ndarray,
         events: EventLog,
         memo: dict[str, Any] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """MQL time and priority of ``leads`` (sorted), whose events are ``events``; ``memo``
-        is the view's :attr:`~mqlsim.policies.base.LeadView.memo`."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """MQL time, priority and activity of ``leads`` (sorted), whose events are
+        ``events``; ``memo`` is the view's :attr:`~mqlsim.policies.base.LeadView.memo`. The
+        activity is the code of the event that made the lead MQL (-1: none); sales routes the
+        MQL to a lane by it."""
         view = self.population.view(leads, events, since, memo)
         decision = self.policy.qualify(view)
-        return decision.time, decision.priority
+        fired = decision.event >= 0
+        activity = np.where(fired, events.activity[np.where(fired, decision.event, 0)], -1)
+        return decision.time, decision.priority, activity.astype(np.int64)
 
     def _record(self, leads: np.ndarray, touches: Touches, time: np.ndarray) -> Touches:
         """The touches of ``leads`` (sorted) really sent: those up to each one's MQL ``time``;
@@ -256,7 +262,7 @@ class Nurture:
         self.first_run = stage.first_run
         leads = np.arange(pop.size)
         decision = self._qualify(leads, pop.arrival, stage.first_events, stage.memo)
-        self.first_time, self.first_priority = decision
+        self.first_time, self.first_priority, self.first_activity = decision
         self.sent.append(self._record(leads, self.first_run, self.first_time))
 
     def refit(self, time: float, log: SalesLog) -> None:
@@ -272,8 +278,9 @@ class Nurture:
         touches = self.first_run.select(member[self.first_run.lead])
         since = np.maximum(pop.arrival[leads], time)
         organic = self.organic.take_leads(leads)
-        decision = self._decide(leads, since, organic, touches)
-        self.first_time[leads], self.first_priority[leads] = decision
+        mql_time, priority, activity = self._decide(leads, since, organic, touches)
+        self.first_time[leads], self.first_priority[leads] = mql_time, priority
+        self.first_activity[leads] = activity
         # Not yet MQL means never recycled: their unsubscribes all come from the first run.
         self.unsubscribed[leads] = False
         self.sent[0] = self._record(np.arange(pop.size), self.first_run, self.first_time)
@@ -298,19 +305,20 @@ class Nurture:
         view = self.population.view(
             leads, events.select(events.time <= time), self.population.arrival[leads]
         )
-        sql = observed & np.isin(record.outcome, SQL_OUTCOMES)
+        sql = observed & (record.sql_time <= time)  # an SQL is known once its meeting is held
         return History(
             time=time,
             view=view,
             episode_lead=local,
             episode_mql_time=record.mql_time[observed],
-            episode_sql_time=np.where(sql, record.end, np.nan)[observed],
+            episode_sql_time=np.where(sql, record.sql_time, np.nan)[observed],
         )
 
     def resume(
         self, leads: np.ndarray, passes: np.ndarray, since: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Recycled ``leads`` (sorted) start a new nurture run at ``since``: their next MQL.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Recycled ``leads`` (sorted) start a new nurture run at ``since``: their next MQL
+        (time, priority and activity, as :meth:`_qualify`).
 
         The policy sees their whole history but can fire only at or after ``since`` (whether
         the history counts is its choice); unsubscribed leads get no touches. Each lead's
@@ -382,9 +390,10 @@ class Recycler:
         self._wake = env.event()
         env.process(self._run())
 
-    def recycle(self, lead: int, pass_index: int) -> None:
-        """Sales ends ``lead``'s episode without an SQL: nurture it again after the cool-down."""
-        resume = self.env.now + self.cooldown
+    def recycle(self, lead: int, pass_index: int, time: float) -> None:
+        """Sales ends ``lead``'s episode without an SQL at ``time`` (now, or later when a
+        discovery meeting decides it): nurture it again after the cool-down."""
+        resume = time + self.cooldown
         heapq.heappush(self._due, (resume, lead, pass_index + 1))
         if resume < self._sleeping_until and not self._wake.triggered:
             self._wake.succeed()  # due before the current timer: wake up to reschedule
@@ -414,11 +423,15 @@ class Recycler:
     def _schedule(self, batch: np.ndarray) -> None:
         leads = batch[:, 0].astype(np.int64)
         passes = batch[:, 1].astype(np.int64)
-        times, priorities = self.nurture.resume(leads, passes, batch[:, 2])
+        times, priorities, activities = self.nurture.resume(leads, passes, batch[:, 2])
         mql = np.flatnonzero(np.isfinite(times))
         assert self.floor is not None  # set before the run starts
         self.floor.schedule_mqls(
-            times[mql].tolist(), leads[mql].tolist(), passes[mql].tolist(), priorities[mql].tolist()
+            times[mql].tolist(),
+            leads[mql].tolist(),
+            passes[mql].tolist(),
+            priorities[mql].tolist(),
+            activities[mql].tolist(),
         )
 
 
@@ -437,7 +450,11 @@ def _schedule_first_mqls(
         due = np.flatnonzero((times >= start) & (times < end))
         due = due[np.argsort(times[due], kind="stable")]  # time order: cheapest for the queue
         floor.schedule_mqls(
-            times[due].tolist(), due.tolist(), [0] * due.size, priorities[due].tolist()
+            times[due].tolist(),
+            due.tolist(),
+            [0] * due.size,
+            priorities[due].tolist(),
+            nurture.first_activity[due].tolist(),
         )
         if math.isinf(end):
             return

@@ -9,7 +9,12 @@ Measured period: ``[warmup_days, horizon_days)``. Conventions (also in ``docs/mo
 * Rep hours count when they are spent; episodes still open at the horizon count in
   ``sales_hours`` but neither as wasted nor as productive.
 * Speed to lead and SLA breaches are over MQL episodes of the period; an episode untouched at
-  the horizon counts as a breach once the SLA has passed, and is left out of the means.
+  the horizon counts as a breach once the SLA (its lane's) has passed, and is left out of the
+  means.
+* Revenue counts when a deal closes: a won deal whose sales cycle ends after the horizon is an
+  open opportunity (in ``pipeline_value``, not in ``deals_won`` or ``revenue_won``).
+* Per-lane metrics are over the lane's MQL episodes of the period (an episode's lane is the
+  lane the sales floor routed it to); their rates are shares of episodes, not of leads.
 """
 
 from __future__ import annotations
@@ -20,20 +25,42 @@ from enum import IntEnum
 import numpy as np
 
 from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.vocabulary import LANES
 from mqlsim.model.journeys import Touches
 from mqlsim.model.population import Population
-from mqlsim.model.sales import HOURS_PER_DAY, SQL_OUTCOMES, Outcome, SalesLog, WorkingCalendar
+from mqlsim.model.sales import (
+    HOURS_PER_DAY,
+    SQL_OUTCOMES,
+    LaneRules,
+    Outcome,
+    SalesLog,
+    WorkingCalendar,
+    deal_values,
+)
 from mqlsim.scenario.models import Scenario
+
+DAYS_PER_YEAR = 365.0
 
 
 @dataclass(frozen=True)
 class SalesRecord:
-    """The sales log as arrays: episodes, queue entries and stretches of rep work."""
+    """The sales log as arrays: episodes, queue entries and stretches of rep work.
+
+    Per episode: its lead, nurture pass, lane (an index into
+    :data:`mqlsim.core.vocabulary.LANES`), MQL time, first touch, attempts made, the SDR's
+    call (the SAL decision), the SQL (its discovery meeting), the close of its opportunity,
+    when it left sales and how (``nan`` where it did not happen by the horizon).
+    """
 
     lead: np.ndarray
     pass_index: np.ndarray
+    lane: np.ndarray
     mql_time: np.ndarray
     first_touch: np.ndarray
+    attempts: np.ndarray
+    call_time: np.ndarray
+    sql_time: np.ndarray
+    close: np.ndarray
     end: np.ndarray
     outcome: np.ndarray
     queue_episode: np.ndarray
@@ -48,7 +75,9 @@ class SalesRecord:
         """Freeze a run's log in time order: episodes by MQL time, queue entries by the time
         they join the queue, work by its start (the sales floor logs each when it is
         scheduled, which can be earlier; ties keep the order logged), without what was
-        logged for the log's ``horizon`` or later."""
+        logged for the log's ``horizon`` or later: an episode decided at a discovery meeting
+        after it is still open, an opportunity closing after it is still open."""
+        horizon = log.horizon
         mql_time = np.array(log.episode_mql_time, dtype=float)
         episodes = np.argsort(mql_time, kind="stable")
         episodes = episodes[mql_time[episodes] < log.horizon]
@@ -60,13 +89,29 @@ class SalesRecord:
         work_start = np.array(log.work_start, dtype=float)
         stretches = np.argsort(work_start, kind="stable")
         stretches = stretches[work_start[stretches] < log.horizon]
+        end = np.array(log.episode_end, dtype=float)[episodes]
+        outcome = np.array(log.episode_outcome, dtype=np.int8)[episodes]
+        sql_time = np.array(log.episode_sql, dtype=float)[episodes]
+        close = np.array(log.episode_close, dtype=float)[episodes]
+        undecided = end >= horizon  # decided at a meeting after the horizon
+        outcome[undecided] = Outcome.OPEN
+        end[undecided] = np.nan
+        sql_time[undecided] = np.nan
+        closing_later = ~(close < horizon)  # nan: no opportunity
+        outcome[closing_later & (outcome > Outcome.OPPORTUNITY_OPEN)] = Outcome.OPPORTUNITY_OPEN
+        close[closing_later] = np.nan
         return cls(
             lead=np.array(log.episode_lead, dtype=np.int64)[episodes],
             pass_index=np.array(log.episode_pass, dtype=np.int64)[episodes],
+            lane=np.array(log.episode_lane, dtype=np.int8)[episodes],
             mql_time=mql_time[episodes],
             first_touch=np.array(log.episode_first_touch, dtype=float)[episodes],
-            end=np.array(log.episode_end, dtype=float)[episodes],
-            outcome=np.array(log.episode_outcome, dtype=np.int8)[episodes],
+            attempts=np.array(log.episode_attempts, dtype=np.int64)[episodes],
+            call_time=np.array(log.episode_call, dtype=float)[episodes],
+            sql_time=sql_time,
+            close=close,
+            end=end,
+            outcome=outcome,
             queue_episode=renumber[np.array(log.queue_episode, dtype=np.int64)[entries]],
             queue_enter=queue_enter[entries],
             queue_leave=np.array(log.queue_leave, dtype=float)[entries],
@@ -86,14 +131,17 @@ class FinalState(IntEnum):
     SQL_NO_OPPORTUNITY = 4
     LOST = 5
     WON = 6
+    OPEN_OPPORTUNITY = 7  # an opportunity whose sales cycle had not closed
 
 
 _STATE_OF_OUTCOME = {
     Outcome.OPEN: FinalState.IN_SALES,
+    Outcome.AGED_OUT: FinalState.RECYCLED,
     Outcome.UNREACHED: FinalState.RECYCLED,
     Outcome.REJECTED: FinalState.RECYCLED,
     Outcome.NOT_SQL: FinalState.RECYCLED,
     Outcome.SQL_NO_OPPORTUNITY: FinalState.SQL_NO_OPPORTUNITY,
+    Outcome.OPPORTUNITY_OPEN: FinalState.OPEN_OPPORTUNITY,
     Outcome.LOST: FinalState.LOST,
     Outcome.WON: FinalState.WON,
 }
@@ -143,6 +191,7 @@ def compute_metrics(
     meta = scenario.scenario
     begin, horizon = meta.warmup_days, meta.horizon_days
     period_days = horizon - begin
+    deal_value = deal_values(pop, scenario.sales)
     m: dict[str, float] = {}
 
     created = (pop.arrival >= begin) & (pop.arrival < horizon)
@@ -150,10 +199,11 @@ def compute_metrics(
 
     in_period = (sales.mql_time >= begin) & (sales.mql_time < horizon)
     outcome = sales.outcome
-    sql = np.isin(outcome, SQL_OUTCOMES)
+    sql = outcome >= Outcome.SQL_NO_OPPORTUNITY
     accepted = outcome >= Outcome.NOT_SQL
-    opportunity = (outcome == Outcome.LOST) | (outcome == Outcome.WON)
+    opportunity = outcome >= Outcome.OPPORTUNITY_OPEN
     won = outcome == Outcome.WON
+    closed = won | (outcome == Outcome.LOST)
 
     def distinct(mask: np.ndarray) -> np.ndarray:
         return np.unique(sales.lead[in_period & mask])
@@ -171,8 +221,15 @@ def compute_metrics(
     m["mql_to_sal_rate"] = _ratio(m["sals"], m["mqls"])
     m["mql_to_sql_rate"] = _ratio(m["sqls"], m["mqls"])
     m["sql_to_won_rate"] = _ratio(m["deals_won"], m["sqls"])
-    m["pipeline_value"] = float(pop.deal_value[opportunity_leads].sum())
-    m["revenue_won"] = float(pop.deal_value[won_leads].sum())
+    m["pipeline_value"] = float(deal_value[opportunity_leads].sum())
+    m["revenue_won"] = float(deal_value[won_leads].sum())
+    cycle_days = (sales.close - sales.sql_time)[in_period & closed]
+    m["pipeline_velocity"] = _ratio(
+        m["opportunities"]
+        * _ratio(float((in_period & won).sum()), float((in_period & closed).sum()))
+        * _mean(deal_value[opportunity_leads]),
+        _mean(cycle_days),
+    )
 
     # Rep hours, counted when spent. A rep finishes a task begun before the end of the day, so
     # time at work is the shifts plus that overtime, and utilisation stays a share.
@@ -187,27 +244,28 @@ def compute_metrics(
     shifts = scenario.sales.reps * calendar.working_hours(np.array([begin]), np.array([horizon]))
     m["rep_utilization"] = _ratio(m["sales_hours"], float(shifts[0] + overtime))
 
-    m.update(_missed_opportunities(pop, sales, begin, horizon))
+    m.update(_missed_opportunities(pop, deal_value, sales, begin, horizon))
 
     first = in_period & (sales.pass_index == 0)
     time_to_mql = sales.mql_time[first] - pop.arrival[sales.lead[first]]
     m["time_to_mql_days"] = _mean(time_to_mql)
     m["time_to_mql_days_median"] = _quantile(time_to_mql, 0.5)
+    m["days_mql_to_sal"] = _mean((sales.call_time - sales.mql_time)[in_period & accepted])
+    m["days_sal_to_sql"] = _mean((sales.sql_time - sales.call_time)[in_period & sql])
+    m["days_sql_to_won"] = _mean((sales.close - sales.sql_time)[in_period & won])
 
     touched = in_period & np.isfinite(sales.first_touch)
     speed = (sales.first_touch[touched] - sales.mql_time[touched]) * HOURS_PER_DAY
     m["speed_to_lead_hours"] = _mean(speed)
     m["speed_to_lead_hours_median"] = _quantile(speed, 0.5)
     m["speed_to_lead_hours_p90"] = _quantile(speed, 0.9)
-    sla_days = scenario.sales.sla_hours / HOURS_PER_DAY
-    touched_late = touched & (sales.first_touch > sales.mql_time + sla_days)
-    untouched_late = (
-        in_period & ~np.isfinite(sales.first_touch) & (sales.mql_time + sla_days < horizon)
-    )
-    decided = touched | untouched_late
-    m["sla_breach_rate"] = _ratio(
-        float((touched_late | untouched_late).sum()), float(decided.sum())
-    )
+    lanes = LaneRules.of(scenario.sales)
+    deadline = sales.mql_time + np.array(lanes.sla_days)[sales.lane]
+    breached = np.where(np.isfinite(sales.first_touch), sales.first_touch > deadline, True)
+    decided = in_period & (np.isfinite(sales.first_touch) | (deadline < horizon))
+    m["sla_breach_rate"] = _ratio(float((decided & breached).sum()), float(decided.sum()))
+    aged_out = outcome == Outcome.AGED_OUT
+    m["aged_out_rate"] = _ratio(float((in_period & aged_out).sum()), m["mql_events"])
 
     # Queue: waits of entries made in the period (censored at the horizon); time-average length.
     leave = np.where(np.isnan(sales.queue_leave), horizon, sales.queue_leave)
@@ -218,6 +276,13 @@ def compute_metrics(
     spend = _marketing_spend(scenario, pop, touches, created, begin, horizon)
     m["cost_per_mql"] = _ratio(spend, m["mqls"])
     m["cost_per_sql"] = _ratio(spend, m["sqls"])
+    costs = scenario.costs
+    m["marketing_cost"] = spend
+    m["sales_cost"] = (
+        scenario.sales.reps * costs.cost_per_rep_per_year * period_days / DAYS_PER_YEAR
+        + costs.cost_per_mql_worked * float(touched.sum())
+    )
+    m["net_revenue"] = m["revenue_won"] - m["marketing_cost"] - m["sales_cost"]
     m["unsubscribe_rate"] = _ratio(float((created & unsubscribed).sum()), m["leads"])
 
     lead = sales.lead[in_period]
@@ -226,6 +291,21 @@ def compute_metrics(
         pop.buyer[lead] & (mql_time >= pop.window_start[lead]) & (mql_time < pop.window_end[lead])
     )
     m["mql_precision"] = _ratio(float(in_market_then.sum()), m["mql_events"])
+
+    for index, name in enumerate(LANES):
+        lane = in_period & (sales.lane == index)
+        events = float(lane.sum())
+        lane_touched = lane & np.isfinite(sales.first_touch)
+        lane_speed = (
+            sales.first_touch[lane_touched] - sales.mql_time[lane_touched]
+        ) * HOURS_PER_DAY
+        m[f"{name}_mql_events"] = events
+        m[f"{name}_speed_to_lead_hours_median"] = _quantile(lane_speed, 0.5)
+        m[f"{name}_sla_breach_rate"] = _ratio(
+            float((lane & decided & breached).sum()), float((lane & decided).sum())
+        )
+        m[f"{name}_sql_rate"] = _ratio(float((lane & sql).sum()), events)
+        m[f"{name}_won_rate"] = _ratio(float((lane & won).sum()), events)
     return {name: float(m[name]) for name in METRIC_NAMES}
 
 
@@ -247,7 +327,7 @@ def _marketing_spend(
 
 
 def _missed_opportunities(
-    pop: Population, sales: SalesRecord, begin: float, horizon: float
+    pop: Population, deal_value: np.ndarray, sales: SalesRecord, begin: float, horizon: float
 ) -> dict[str, float]:
     """Missed buyers by cause, lost pipeline, and recall, over windows closing in the period.
 
@@ -288,6 +368,6 @@ def _missed_opportunities(
         "missed_mql_too_late": float(too_late.sum()),
         "missed_waited_in_queue": float(waited.sum()),
         "missed_not_reached": float(not_reached.sum()),
-        "lost_pipeline_value": float(pop.deal_value[cohort[missed]].sum()),
+        "lost_pipeline_value": float(deal_value[cohort[missed]].sum()),
         "mql_recall": _ratio(float(qualified_in_window.sum()), float(cohort.size)),
     }

@@ -1,14 +1,24 @@
-"""The sales team: a queue of MQLs worked by a finite team of reps (SimPy).
+"""The sales team: MQLs routed to lanes and worked by a finite team of reps (SimPy).
 
-An MQL joins a heap-ordered queue (FIFO, or by score, or by fit grade). A free rep inside working
-hours takes the first one and makes a contact attempt. An attempt reaches the lead with a chance
-that halves every ``reach_half_life_hours`` since the MQL; a lead not reached goes back to the
-queue after ``retry_gap_hours`` until ``max_attempts`` are spent. A reached lead gets a
-qualification call: sales accepts it (SAL) on its fit grade; it is an SQL when the lead is a
-real buyer (budget and authority) inside its buying window and still qualifies after the delay;
-an SQL becomes an opportunity, won or lost. Leads that end without an SQL are recycled.
+Every MQL goes to a lane (hand-raise, PQL, score) by the activity that made it MQL. A free rep
+inside working hours (a rep dedicated to a lane: of that lane only) takes the next MQL: with
+``sla_aware``, first the first touches that can still meet their SLA, by lane priority then
+deadline; then the lane of lowest priority number (lanes of equal priority first come, first
+served between them), in the lane's own order. Untouched MQLs older than the lane's age limit
+leave the queue back to nurture (aged out).
 
-Time is in days; the hours in the configuration are converted at the boundary.
+Each attempt reaches the lead with a chance whose odds fall with the delay since the MQL (the
+contact curve) and with the attempt number; a lead not reached returns to the queue after the
+next gap of the cadence until ``max_attempts`` are spent. A reached lead gets the SDR's call:
+sales accepts it (SAL) on its fit grade and on what the call shows (buying window now, budget,
+authority). An accepted lead has a discovery meeting some days later, where it is an SQL if it
+is a real buyer inside its window at the call and its qualification draw is below a chance
+whose odds fall with its speed to lead, the delay of the first attempt (the qualification
+curve). An SQL may open an opportunity, which closes after a sales cycle, won or lost. Leads
+that end without an SQL are recycled.
+
+docs/model.md ("Sales") states each rule and where its default numbers come from. Time is in
+days; the hours in the configuration are converted at the boundary.
 """
 
 from __future__ import annotations
@@ -17,36 +27,46 @@ import heapq
 import itertools
 import math
 import operator
+from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
+from statistics import NormalDist
 
 import numpy as np
 import simpy
 
 from mqlsim.core.rng import Streams
-from mqlsim.core.vocabulary import GRADES
+from mqlsim.core.vocabulary import ACTIVITIES, COMPANY_SIZES, GRADES, LANES
 from mqlsim.model.population import Population
 from mqlsim.scenario.models import SalesConfig
 
 HOURS_PER_DAY = 24.0
+#: A sales draw this close to 0 or 1 is moved inside (a normal quantile of 0 or 1 is infinite).
+_EDGE = 1e-9
 
 
 class Outcome(IntEnum):
-    """How one MQL episode ended (``OPEN``: still in sales at the horizon)."""
+    """How one MQL episode ended, as seen at the end of the run, in funnel order.
+
+    ``OPEN``: still in sales at the horizon (waiting, being worked, or its discovery meeting
+    not held yet); ``OPPORTUNITY_OPEN``: an opportunity whose sales cycle had not closed.
+    """
 
     OPEN = 0
-    UNREACHED = 1
-    REJECTED = 2
-    NOT_SQL = 3
-    SQL_NO_OPPORTUNITY = 4
-    LOST = 5
-    WON = 6
+    AGED_OUT = 1
+    UNREACHED = 2
+    REJECTED = 3
+    NOT_SQL = 4
+    SQL_NO_OPPORTUNITY = 5
+    OPPORTUNITY_OPEN = 6
+    LOST = 7
+    WON = 8
 
 
-RECYCLED_OUTCOMES = (Outcome.UNREACHED, Outcome.REJECTED, Outcome.NOT_SQL)
-SQL_OUTCOMES = (Outcome.SQL_NO_OPPORTUNITY, Outcome.LOST, Outcome.WON)
+RECYCLED_OUTCOMES = (Outcome.AGED_OUT, Outcome.UNREACHED, Outcome.REJECTED, Outcome.NOT_SQL)
+SQL_OUTCOMES = (Outcome.SQL_NO_OPPORTUNITY, Outcome.OPPORTUNITY_OPEN, Outcome.LOST, Outcome.WON)
 _RECYCLED = frozenset(RECYCLED_OUTCOMES)
 
 
@@ -100,34 +120,149 @@ class WorkingCalendar:
         return total * HOURS_PER_DAY
 
 
+class ResponseCurve:
+    """An odds multiplier by hours since the MQL, from ``[hours, multiplier]`` points.
+
+    Between two points the multiplier changes geometrically (its logarithm is linear in the
+    hours); after the last point it stays at the last value. Values are relative to the first
+    point (at 0 hours), and raised to ``strength``: 1 keeps the curve, 0 flattens it to 1.
+    """
+
+    def __init__(self, points: Sequence[Sequence[float]], strength: float = 1.0) -> None:
+        self.hours = [float(point[0]) for point in points]
+        first = math.log(points[0][1])
+        self.logs = [strength * (math.log(point[1]) - first) for point in points]
+        self.slopes = [
+            (self.logs[i + 1] - self.logs[i]) / (self.hours[i + 1] - self.hours[i])
+            for i in range(len(points) - 1)
+        ]
+        self.flat = not any(self.logs)  # 1 at every delay (strength 0, or no change)
+
+    def __call__(self, hours: float) -> float:
+        """The multiplier ``hours`` after the MQL."""
+        if self.flat:
+            return 1.0
+        i = bisect_right(self.hours, hours) - 1
+        if i >= len(self.slopes):
+            return math.exp(self.logs[-1])
+        return math.exp(self.logs[i] + self.slopes[i] * (hours - self.hours[i]))
+
+
+def with_odds(probability: float, multiplier: float) -> float:
+    """The chance whose odds are ``multiplier`` times the odds of ``probability``."""
+    if probability >= 1.0:
+        return 1.0
+    odds = probability / (1.0 - probability) * multiplier
+    return odds / (1.0 + odds)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the response curves give one MQL whose first attempt is made at a given delay,
+    every later attempt on time (no queue, no working hours): the chance the first attempt
+    reaches the lead, the chance some attempt of the cadence does, and the chance that a lead
+    sales accepts whenever reached, a buyer inside its window, becomes an SQL."""
+
+    first_contact: float
+    contact: float
+    qualify: float
+
+
+def response(config: SalesConfig, first_attempt_hours: float) -> Response:
+    """The :class:`Response` of ``config`` to an MQL first attempted ``first_attempt_hours``
+    after it, exactly as the sales floor draws it: attempt ``k`` (from 0) reaches the lead with
+    the odds of ``reach_probability`` times ``reach_attempt_factor ** k`` times the contact
+    curve at its delay; attempt ``k + 1`` is made ``attempt_hours`` plus the ``k``-th retry gap
+    after attempt ``k``; a reached lead qualifies with the odds of ``qualify_probability``
+    times the qualification curve at the first attempt's delay."""
+    contact = ResponseCurve(config.contact_curve, config.response_strength)
+    qualify = ResponseCurve(config.qualify_curve, config.response_strength)
+    gaps = config.retry_gaps_hours
+    hours, unreached, first_contact = first_attempt_hours, 1.0, math.nan
+    for attempt in range(config.max_attempts):
+        odds = config.reach_attempt_factor**attempt * contact(hours)
+        reach = with_odds(config.reach_probability, odds)
+        if attempt == 0:
+            first_contact = reach
+        unreached *= 1.0 - reach
+        hours += config.attempt_hours + gaps[min(attempt, len(gaps) - 1)]
+    qualifies = with_odds(config.qualify_probability, qualify(first_attempt_hours))
+    return Response(
+        first_contact=first_contact, contact=1.0 - unreached, qualify=(1.0 - unreached) * qualifies
+    )
+
+
+def deal_values(population: Population, config: SalesConfig) -> np.ndarray:
+    """Each lead's deal value: its persona's draw times the multiplier of its company size
+    (an unknown size counts as 1)."""
+    multiplier = np.array([config.deal_value_multiplier.get(size, 1.0) for size in COMPANY_SIZES])
+    size = population.fit["company_size"]
+    return population.deal_value * np.where(size >= 0, multiplier[size], 1.0)
+
+
+@dataclass(frozen=True)
+class LaneRules:
+    """The lanes as the sales floor uses them: each MQL's lane by activity, and per lane its
+    priority, SLA, order, age limit (days), response strength and dedicated reps, in the order
+    of :data:`LANES`."""
+
+    of_activity: tuple[int, ...]  # lane index per activity code, then one more for "none"
+    priority: tuple[int, ...]
+    sla_days: tuple[float, ...]
+    discipline: tuple[str, ...]
+    max_age_days: tuple[float, ...]
+    response_strength: tuple[float, ...]
+    dedicated_reps: tuple[int, ...]
+
+    @classmethod
+    def of(cls, config: SalesConfig) -> LaneRules:
+        """The rules of ``config``'s lanes, routes and defaults."""
+        score = LANES.index("score")
+        routed = [LANES.index(config.routes.get(a, "score")) for a in ACTIVITIES]
+        lanes = [config.lane(name) for name in LANES]
+        return cls(
+            of_activity=(*routed, score),
+            priority=tuple(lane.priority for lane in lanes),
+            sla_days=tuple(float(lane.sla_hours or 0.0) / HOURS_PER_DAY for lane in lanes),
+            discipline=tuple(str(lane.discipline) for lane in lanes),
+            max_age_days=tuple(
+                float(lane.max_queue_age_hours or math.inf) / HOURS_PER_DAY for lane in lanes
+            ),
+            response_strength=tuple(float(lane.response_strength or 0.0) for lane in lanes),
+            dedicated_reps=tuple(lane.dedicated_reps for lane in lanes),
+        )
+
+
 @dataclass
 class SalesLog:
     """What happened in sales, as growing columns (converted to arrays by the engine).
 
-    Episodes: one per MQL event. Queue entries: one per wait in the queue (first touches and
-    retries). Work: one per stretch of rep time (an attempt or a call). The sales floor logs
-    each when it is scheduled, which can be ahead of its time: ``horizon`` is when the run
-    ended (inf while it runs), and what was logged for that time or later never happened.
+    Episodes: one per MQL event, with its lane, the attempts made, the time of the SDR's call
+    (the SAL decision), of the SQL (the discovery meeting) and of the close. Queue entries: one
+    per wait in the queue (first touches and retries). Work: one per stretch of rep time (an
+    attempt or a call). The sales floor logs each when it is scheduled or decided, which can be
+    ahead of its time: ``horizon`` is when the run ended (inf while it runs), and what was
+    logged for that time or later never happened.
     """
 
-    episode_lead: list[int]
-    episode_pass: list[int]
-    episode_mql_time: list[float]
-    episode_first_touch: list[float]
-    episode_end: list[float]
-    episode_outcome: list[int]
-    queue_episode: list[int]
-    queue_enter: list[float]
-    queue_leave: list[float]
-    work_episode: list[int]
-    work_start: list[float]
-    work_hours: list[float]
+    episode_lead: list[int] = field(default_factory=list)
+    episode_pass: list[int] = field(default_factory=list)
+    episode_lane: list[int] = field(default_factory=list)
+    episode_mql_time: list[float] = field(default_factory=list)
+    episode_first_touch: list[float] = field(default_factory=list)
+    episode_attempts: list[int] = field(default_factory=list)
+    episode_call: list[float] = field(default_factory=list)
+    episode_sql: list[float] = field(default_factory=list)
+    episode_close: list[float] = field(default_factory=list)
+    episode_end: list[float] = field(default_factory=list)
+    episode_outcome: list[int] = field(default_factory=list)
+    queue_episode: list[int] = field(default_factory=list)
+    queue_enter: list[float] = field(default_factory=list)
+    queue_leave: list[float] = field(default_factory=list)
+    work_episode: list[int] = field(default_factory=list)
+    work_start: list[float] = field(default_factory=list)
+    work_hours: list[float] = field(default_factory=list)
     horizon: float = math.inf
-
-    @classmethod
-    def empty(cls) -> SalesLog:
-        """A log with no entries."""
-        return cls([], [], [], [], [], [], [], [], [], [], [], [])
 
 
 def _push_all(heap: list, items: list) -> None:
@@ -141,76 +276,150 @@ def _push_all(heap: list, items: list) -> None:
             heapq.heappush(heap, item)
 
 
-class _FifoQueue:
-    """Queue entries first come, first served, by (time, entry), waiting or scheduled for
-    later: a batch scheduled already in that order (a run's first MQLs) waits in a deque, the
-    rest in a heap; a rep takes the first of the two heads once it is due."""
+class _Queue:
+    """Queue entries in lanes, waiting or scheduled for later.
 
-    def __init__(self) -> None:
+    Scheduled entries join their lane when due: a batch scheduled already in time order (a
+    run's first MQLs) waits in a deque, the rest in a heap. Each lane is a heap by its own key,
+    then first come, first served; lanes are served by priority (lowest number first, equal
+    numbers by the earlier arrival of their heads). With ``sla_aware``, each lane also keeps
+    its first touches that can still meet their deadline in a heap by deadline, and those go
+    before everything else, by lane priority, then deadline. An entry taken from one heap is
+    left in the others and skipped there when it reaches the top.
+    """
+
+    def __init__(self, priorities: Sequence[int], sla_aware: bool) -> None:
         self._run: deque[tuple[float, int]] = deque()
-        self._heap: list[tuple[float, int]] = []
+        self._scheduled: list[tuple[float, int]] = []
+        self._lanes: list[list[tuple[float, float, int]]] = [[] for _ in priorities]
+        self._groups = [
+            [lane for lane, p in enumerate(priorities) if p == priority]
+            for priority in sorted(set(priorities))
+        ]
+        self._priority = list(priorities)
+        self._sla_aware = sla_aware
+        self._at_risk: list[list[tuple[float, int]]] = [[] for _ in priorities]
+        self._lane: list[int] = []
+        self._key: list[float] = []
+        self._deadline: list[float] = []  # nan: not a first touch
+        self._done: list[bool] = []
+        self._waiting = [0] * len(priorities)  # entries due and neither taken nor removed
+        self._all = range(len(priorities))
 
-    def schedule(self, time: float, entry: int, _key: float) -> None:
-        heapq.heappush(self._heap, (time, entry))
-
-    def schedule_many(self, times: list[float], entries: range, _keys: list[float]) -> None:
-        items = list(zip(times, entries, strict=True))
+    def schedule_many(
+        self,
+        times: list[float],
+        lanes: list[int],
+        keys: list[float],
+        deadlines: list[float],
+    ) -> None:
+        """Entries ``len(self) ...`` join ``lanes[i]`` at ``times[i]`` with their lane key and
+        SLA deadline (nan: none)."""
+        first = len(self._lane)
+        self._lane.extend(lanes)
+        self._key.extend(keys)
+        self._deadline.extend(deadlines)
+        self._done.extend([False] * len(times))
+        items = list(zip(times, range(first, first + len(times)), strict=True))
         run = self._run
         # Entries ascend, so the items are in order if the times are.
         in_order = all(map(operator.le, times, itertools.islice(times, 1, None)))
         if items and in_order and (not run or run[-1] <= items[0]):
             run.extend(items)
         else:
-            _push_all(self._heap, items)
+            _push_all(self._scheduled, items)
 
-    def _first(self) -> tuple[float, int] | None:
-        run, heap = self._run, self._heap
-        if run and (not heap or run[0] < heap[0]):
-            return run[0]
-        return heap[0] if heap else None
+    def schedule(self, time: float, lane: int, key: float) -> None:
+        """Entry ``len(self)`` (not a first touch) joins ``lane`` at ``time`` with ``key``."""
+        entry = len(self._lane)
+        self._lane.append(lane)
+        self._key.append(key)
+        self._deadline.append(math.nan)
+        self._done.append(False)
+        heapq.heappush(self._scheduled, (time, entry))
 
-    def next_due(self, now: float) -> float:
-        """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
-        first = self._first()
-        return math.inf if first is None else max(first[0], now)
+    def __len__(self) -> int:
+        return len(self._lane)
 
-    def take(self, now: float) -> int | None:
-        """The first entry waiting at ``now`` (``None``: none)."""
-        run, heap = self._run, self._heap
-        if run and (not heap or run[0] < heap[0]):
-            return run.popleft()[1] if run[0][0] <= now else None
-        if heap and heap[0][0] <= now:
-            return heapq.heappop(heap)[1]
-        return None
+    def _next_scheduled(self) -> float:
+        run, scheduled = self._run, self._scheduled
+        return min(run[0][0] if run else math.inf, scheduled[0][0] if scheduled else math.inf)
 
+    def _release(self, now: float) -> None:
+        """Move the entries due by ``now`` into their lanes (and the at-risk heaps)."""
+        run, scheduled = self._run, self._scheduled
+        while True:
+            if run and (not scheduled or run[0] < scheduled[0]):
+                if run[0][0] > now:
+                    return
+                time, entry = run.popleft()
+            elif scheduled and scheduled[0][0] <= now:
+                time, entry = heapq.heappop(scheduled)
+            else:
+                return
+            lane = self._lane[entry]
+            heapq.heappush(self._lanes[lane], (self._key[entry], time, entry))
+            self._waiting[lane] += 1
+            deadline = self._deadline[entry]
+            if self._sla_aware and deadline >= now:  # nan compares False: not a first touch
+                heapq.heappush(self._at_risk[lane], (deadline, entry))
 
-class _PriorityQueue:
-    """Queue entries by key (lower first), then first come, first served: a heap of those
-    waiting, fed in time order from a heap of those scheduled."""
+    def next_due(self, now: float, lane: int | None = None) -> float:
+        """When an entry (of ``lane``; ``None``: of any lane) may next be waiting: ``now`` if
+        one is, else when the next scheduled entry of any lane is due (inf: none)."""
+        self._release(now)
+        waiting = sum(self._waiting) if lane is None else self._waiting[lane]
+        return now if waiting else self._next_scheduled()
 
-    def __init__(self) -> None:
-        self._scheduled: list[tuple[float, int, float]] = []  # (time, entry, key)
-        self._waiting: list[tuple[float, float, int]] = []  # (key, time, entry)
+    def take(self, now: float, lane: int | None = None) -> int | None:
+        """The entry a rep free at ``now`` works next, of ``lane`` only if given (``None``:
+        none waiting)."""
+        self._release(now)
+        if lane is None:
+            lanes: Sequence[int] = self._all
+            if not any(self._waiting):
+                return None
+        elif self._waiting[lane]:
+            lanes = (lane,)
+        else:
+            return None
+        done, priority = self._done, self._priority
+        if self._sla_aware:
+            best_risk: tuple[int, float] | None = None
+            risk_lane = -1
+            for index in lanes:
+                at_risk = self._at_risk[index]
+                while at_risk and (done[at_risk[0][1]] or at_risk[0][0] < now):
+                    heapq.heappop(at_risk)  # taken, removed or breached: no longer at risk
+                if at_risk and (best_risk is None or (priority[index], at_risk[0][0]) < best_risk):
+                    best_risk, risk_lane = (priority[index], at_risk[0][0]), index
+            if best_risk is not None:
+                return self._mark(heapq.heappop(self._at_risk[risk_lane])[1])
+        groups = self._groups if lane is None else [[lane]]
+        for group in groups:
+            best = -1
+            for index in group:
+                heap = self._lanes[index]
+                while heap and done[heap[0][2]]:
+                    heapq.heappop(heap)
+                if heap and (best < 0 or heap[0][1:] < self._lanes[best][0][1:]):
+                    best = index
+            if best >= 0:
+                return self._mark(heapq.heappop(self._lanes[best])[2])
+        raise AssertionError("entries are waiting but no lane holds one")
 
-    def schedule(self, time: float, entry: int, key: float) -> None:
-        heapq.heappush(self._scheduled, (time, entry, key))
+    def remove(self, entry: int, now: float) -> bool:
+        """Take ``entry`` out of the queue at ``now`` if it is still waiting there."""
+        self._release(now)
+        if self._done[entry]:
+            return False
+        self._mark(entry)
+        return True
 
-    def schedule_many(self, times: list[float], entries: range, keys: list[float]) -> None:
-        _push_all(self._scheduled, list(zip(times, entries, keys, strict=True)))
-
-    def next_due(self, now: float) -> float:
-        """When an entry is next waiting (``now`` if one is; inf: none scheduled)."""
-        if self._waiting:
-            return now
-        return max(self._scheduled[0][0], now) if self._scheduled else math.inf
-
-    def take(self, now: float) -> int | None:
-        """The first entry waiting at ``now`` by key (``None``: none)."""
-        scheduled, waiting = self._scheduled, self._waiting
-        while scheduled and scheduled[0][0] <= now:
-            time, entry, key = heapq.heappop(scheduled)
-            heapq.heappush(waiting, (key, time, entry))
-        return heapq.heappop(waiting)[2] if waiting else None
+    def _mark(self, entry: int) -> int:
+        self._done[entry] = True
+        self._waiting[self._lane[entry]] -= 1
+        return entry
 
 
 class SalesFloor:
@@ -222,7 +431,7 @@ class SalesFloor:
     entry joined, and a rep takes only entries due by then, so scheduling ahead changes
     nothing; an entry due at the same instant as a rep becomes free is waiting when it
     chooses. Idle reps are woken by an alarm at the next time an entry is waiting while they
-    are at work.
+    are at work; a second alarm ages out the untouched MQL whose age limit comes first.
     """
 
     def __init__(
@@ -231,7 +440,7 @@ class SalesFloor:
         config: SalesConfig,
         population: Population,
         streams: Streams,
-        recycle: Callable[[int, int], None],
+        recycle: Callable[[int, int, float], None],
     ) -> None:
         self.env = env
         self.config = config
@@ -239,76 +448,142 @@ class SalesFloor:
         self.streams = streams
         self.recycle = recycle
         self.calendar = WorkingCalendar(config)
-        self.log = SalesLog.empty()
-        self._attempts: list[int] = []
-        self._accept = np.array([config.sal_acceptance_probability.get(g, 0.0) for g in GRADES])
-        self._win = np.array([config.win_probability.get(g, 0.0) for g in GRADES])
-        self._queue = _FifoQueue() if config.queue_discipline == "fifo" else _PriorityQueue()
-        self._key: list[float] = []  # each episode's key in the queue (lower first)
-        self._idle: deque[simpy.Event] = deque()  # reps waiting for work, longest idle first
+        self.lanes = LaneRules.of(config)
+        self.log = SalesLog()
+        self._accept = [config.sal_acceptance_probability.get(g, 0.0) for g in GRADES]
+        self._win = [config.win_probability.get(g, 0.0) for g in GRADES]
+        self._deal_value = deal_values(population, config)
+        strengths = self.lanes.response_strength
+        self._contact = [ResponseCurve(config.contact_curve, power) for power in strengths]
+        self._qualify = [ResponseCurve(config.qualify_curve, power) for power in strengths]
+        self._reach_at_once = [
+            config.reach_probability
+            if config.reach_probability >= 1
+            else with_odds(config.reach_probability, config.reach_attempt_factor**attempt)
+            for attempt in range(config.max_attempts)
+        ]
+        gaps = config.retry_gaps_hours
+        self._retry_gap_days = [
+            gaps[min(attempt, len(gaps) - 1)] / HOURS_PER_DAY
+            for attempt in range(config.max_attempts)
+        ]
+        self._queue = _Queue(self.lanes.priority, config.sla_aware)
+        self._key: list[float] = []  # each episode's key in its lane (lower first)
+        # Reps waiting for work, longest idle first: by the lane they work only, then the reps
+        # who work every lane (None).
+        dedicated = self.lanes.dedicated_reps
+        self._idle: dict[int | None, deque[simpy.Event]] = {
+            lane: deque() for lane in range(len(LANES)) if dedicated[lane]
+        }
+        self._idle[None] = deque()
+        self._idle_reps = 0
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
-        self._retry_gap_days = config.retry_gap_hours / HOURS_PER_DAY
-        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass, at hand per attempt
-        for _ in range(config.reps):
-            env.process(self._rep())
+        self._expiries: list[tuple[float, int]] = []  # (age limit, queue entry) of first touches
+        self._expiry_at = math.inf
+        self._expiry_alarm = 0
+        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass
+        self._episode_draws: dict[int, list[float]] = {}  # of episodes being worked
+        for lane, count in enumerate(dedicated):
+            for _ in range(count):
+                env.process(self._rep(lane))
+        for _ in range(config.reps - sum(dedicated)):
+            env.process(self._rep(None))
 
     def schedule_mqls(
-        self, times: list[float], leads: list[int], passes: list[int], priorities: list[float]
+        self,
+        times: list[float],
+        leads: list[int],
+        passes: list[int],
+        priorities: list[float],
+        activities: list[int],
     ) -> None:
         """Each ``leads[i]`` becomes MQL at ``times[i]`` (now or later), in its nurture pass
-        ``passes[i]``, and queues then. MQLs due at the same time queue in the order given."""
+        ``passes[i]``, by activity ``activities[i]`` (a code; -1: unknown), and queues then in
+        its lane. MQLs due at the same time queue in the order given."""
         log, count = self.log, len(times)
         first_episode, first_entry = len(log.episode_lead), len(log.queue_episode)
+        lane_of = self.lanes.of_activity
+        lanes = [lane_of[activity] for activity in activities]
         log.episode_lead.extend(leads)
         log.episode_pass.extend(passes)
+        log.episode_lane.extend(lanes)
         log.episode_mql_time.extend(times)
-        log.episode_first_touch.extend([math.nan] * count)
-        log.episode_end.extend([math.nan] * count)
+        nans = [math.nan] * count
+        for column in (log.episode_first_touch, log.episode_call, log.episode_sql):
+            column.extend(nans)
+        log.episode_close.extend(nans)
+        log.episode_end.extend(nans)
+        log.episode_attempts.extend([0] * count)
         log.episode_outcome.extend([Outcome.OPEN] * count)
-        self._attempts.extend([0] * count)
-        keys = self._keys(leads, priorities)
+        keys = self._keys(leads, priorities, lanes, times)
         self._key.extend(keys)
         log.queue_episode.extend(range(first_episode, first_episode + count))
         log.queue_enter.extend(times)
-        log.queue_leave.extend([math.nan] * count)
-        self._queue.schedule_many(times, range(first_entry, first_entry + count), keys)
-        if self._idle:
+        log.queue_leave.extend(nans)
+        sla, max_age = self.lanes.sla_days, self.lanes.max_age_days
+        self._queue.schedule_many(
+            times, lanes, keys, [t + sla[lane] for t, lane in zip(times, lanes, strict=True)]
+        )
+        expiries = [
+            (t + max_age[lane], entry)
+            for t, lane, entry in zip(
+                times, lanes, range(first_entry, first_entry + count), strict=True
+            )
+            if math.isfinite(max_age[lane])
+        ]
+        if expiries:
+            _push_all(self._expiries, expiries)
+            self._arm_expiry()
+        if self._idle_reps:
             self._arm()
 
-    def _keys(self, leads: list[int], priorities: list[float]) -> list[float]:
-        """Queue keys of MQLs of ``leads`` with score ``priorities`` (lower first)."""
-        discipline = self.config.queue_discipline
-        if discipline == "score":  # highest score first; no score: after all scored
-            return [math.inf if math.isnan(p) else -p for p in priorities]
-        if discipline == "grade":
-            return self.population.grade[leads].astype(float).tolist()
-        return [0.0] * len(leads)
+    def _keys(
+        self, leads: list[int], priorities: list[float], lanes: list[int], times: list[float]
+    ) -> list[float]:
+        """Keys in their lanes of MQLs of ``leads`` with score ``priorities`` (lower first)."""
+        disciplines, sla = self.lanes.discipline, self.lanes.sla_days
+        grade = self.population.grade
+        keys = []
+        for lead, priority, lane, time in zip(leads, priorities, lanes, times, strict=True):
+            discipline = disciplines[lane]
+            if discipline == "score":  # highest score first; no score: after all scored
+                keys.append(math.inf if math.isnan(priority) else -priority)
+            elif discipline == "grade":
+                keys.append(float(grade[lead]))
+            elif discipline == "deadline":
+                keys.append(time + sla[lane])
+            else:
+                keys.append(0.0)
+        return keys
 
     def _retry(self, episode: int) -> None:
-        """Queue ``episode`` again after the retry gap."""
-        time = self.env.now + self._retry_gap_days
+        """Queue ``episode`` again after its cadence's next gap."""
         log = self.log
-        entry = len(log.queue_episode)
+        attempt = log.episode_attempts[episode]
+        time = self.env.now + self._retry_gap_days[attempt - 1]
+        lane = log.episode_lane[episode]
+        key = time if self.lanes.discipline[lane] == "deadline" else self._key[episode]
         log.queue_episode.append(episode)
         log.queue_enter.append(time)
         log.queue_leave.append(math.nan)
-        self._queue.schedule(time, entry, self._key[episode])
-        if self._idle:
+        self._queue.schedule(time, lane, key)
+        if self._idle_reps:
             self._arm()
 
     def close(self, horizon: float) -> None:
         """The run ends at ``horizon``: what was logged ahead for then or later (retries due
-        after the end, calls that would start after it) never happened."""
+        after the end, calls that would start after it, meetings and closes after it) never
+        happened."""
         self.log.horizon = horizon
 
-    def _take(self) -> int | None:
-        """The episode a rep free now takes: the first waiting in the queue (``None``:
-        nothing, or outside working hours)."""
+    def _take(self, lane: int | None) -> int | None:
+        """The episode a rep free now takes: the next in the queue, of ``lane`` only if given
+        (``None``: nothing, or outside working hours)."""
         now = self.env.now
         if self.calendar.until_open(now) > 0:
             return None
-        entry = self._queue.take(now)
+        entry = self._queue.take(now, lane)
         if entry is None:
             return None
         self.log.queue_leave[entry] = now
@@ -316,9 +591,15 @@ class SalesFloor:
 
     def _arm(self) -> None:
         """Set the alarm for the first time an idle rep could take something: when reps are at
-        work and an entry is waiting."""
+        work and an entry is waiting that the rep works."""
         now = self.env.now
-        due = self._queue.next_due(now)
+        if len(self._idle) == 1:  # no dedicated reps: every idle rep works every lane
+            due = self._queue.next_due(now)
+        else:
+            due = min(
+                (self._queue.next_due(now, lane) for lane, idle in self._idle.items() if idle),
+                default=math.inf,
+            )
         if math.isinf(due):
             return
         due += self.calendar.until_open(due)
@@ -338,35 +619,73 @@ class SalesFloor:
         if number != self._alarm:
             return  # superseded by an earlier alarm
         self._alarm_at = math.inf
-        while self._idle:
-            episode = self._take()
-            if episode is None:
-                break
-            self._idle.popleft().succeed(episode)
-        if self._idle:
+        for lane, idle in self._idle.items():
+            while idle:
+                episode = self._take(lane)
+                if episode is None:
+                    break
+                idle.popleft().succeed(episode)
+                self._idle_reps -= 1
+        if self._idle_reps:
             self._arm()
 
-    def _rep(self):
-        """A rep (a SimPy process): takes the first MQL waiting, makes a contact attempt and,
-        if it reaches the lead, the qualification call right after it (one stretch of work,
-        one SimPy event); idle, waits for the alarm."""
+    def _arm_expiry(self) -> None:
+        """Set the age-limit alarm for the first untouched MQL still waiting (entries taken
+        meanwhile are dropped when they reach the top)."""
+        expiries, log = self._expiries, self.log
+        while expiries and not math.isnan(log.queue_leave[expiries[0][1]]):
+            heapq.heappop(expiries)
+        if not expiries or expiries[0][0] >= self._expiry_at:
+            return
+        due = expiries[0][0]
+        self._expiry_at = due
+        self._expiry_alarm += 1
+        number = self._expiry_alarm
+
+        def ring(_event: simpy.Event) -> None:
+            self._age_out(number)
+
+        self.env.timeout(max(due - self.env.now, 0.0)).callbacks.append(ring)
+
+    def _age_out(self, number: int) -> None:
+        """The age-limit alarm: MQLs untouched at their limit leave the queue (aged out)."""
+        if number != self._expiry_alarm:
+            return
+        self._expiry_at = math.inf
+        now, expiries, log = self.env.now, self._expiries, self.log
+        while expiries and expiries[0][0] <= now:
+            _, entry = heapq.heappop(expiries)
+            if self._queue.remove(entry, now):
+                log.queue_leave[entry] = now
+                self._end(log.queue_episode[entry], Outcome.AGED_OUT, now)
+        self._arm_expiry()
+
+    def _rep(self, lane: int | None):
+        """A rep (a SimPy process) who works ``lane`` only, or every lane (``None``): takes the
+        next MQL, makes a contact attempt and, if it reaches the lead, the call right after it
+        (one stretch of work, one SimPy event); idle, waits for the alarm."""
         env, log, config = self.env, self.log, self.config
         attempts = config.max_attempts
         exponential = config.work_time_distribution == "exponential"
         attempt_mean, call_mean = config.attempt_hours, config.call_hours
-        reach_probability, reach_half_life = config.reach_probability, config.reach_half_life_hours
+        contacts, reach_at_once = self._contact, self._reach_at_once
         work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
         while True:
-            episode = self._take()
+            episode = self._take(lane)
             if episode is None:
                 wake = env.event()
-                self._idle.append(wake)
+                self._idle[lane].append(wake)
+                self._idle_reps += 1
                 self._arm()
                 episode = yield wake
             now = env.now
             lead = log.episode_lead[episode]
-            draws = self._draws(log.episode_pass[episode], lead)
-            attempt = self._attempts[episode]
+            draws = self._episode_draws.get(episode)
+            if draws is None:
+                draws = self._draws(log.episode_pass[episode], lead)
+                self._episode_draws[episode] = draws
+            attempt = log.episode_attempts[episode]
+            log.episode_attempts[episode] = attempt + 1
             if math.isnan(log.episode_first_touch[episode]):
                 log.episode_first_touch[episode] = now
             delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
@@ -375,13 +694,13 @@ class SalesFloor:
             work_episode.append(episode)
             work_start.append(now)
             work_hours.append(attempt_hours)
-            if draws[attempt] >= reach_probability * _halving(delay_hours, reach_half_life):
+            contact = contacts[log.episode_lane[episode]](delay_hours)
+            if draws[attempt] >= with_odds(reach_at_once[attempt], contact):
                 yield env.timeout(attempt_hours / HOURS_PER_DAY)
-                self._attempts[episode] = attempt + 1
                 if attempt + 1 < attempts:
                     self._retry(episode)
                 else:
-                    self._end(episode, Outcome.UNREACHED)
+                    self._end(episode, Outcome.UNREACHED, env.now)
                 continue
             call_start = now + attempt_hours / HOURS_PER_DAY
             u = draws[2 * attempts]
@@ -390,40 +709,76 @@ class SalesFloor:
             work_start.append(call_start)
             work_hours.append(call_hours)
             yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
-            self._end(episode, self._call_outcome(lead, delay_hours))
+            speed_hours = (log.episode_first_touch[episode] - log.episode_mql_time[episode]) * (
+                HOURS_PER_DAY
+            )
+            self._call_outcome(episode, lead, speed_hours, draws)
 
     def _draws(self, pass_index: int, lead: int) -> list[float]:
         """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
-        many attempt durations, a call duration (Python floats: cheaper to compute with than
-        numpy scalars, and this runs per attempt)."""
+        many attempt durations, a call duration, the discovery meeting's delay and the sales
+        cycle's length (Python floats: cheaper to compute with than numpy scalars; kept for
+        the episode's later attempts)."""
         block = self._blocks.get(pass_index)
         if block is None:
-            draws_per_lead = 2 * self.config.max_attempts + 1
+            draws_per_lead = 2 * self.config.max_attempts + 3
             block = self.streams.sales_block(pass_index, self.population.size, draws_per_lead)
             self._blocks[pass_index] = block
         return block[lead].tolist()
 
-    def _call_outcome(self, lead: int, delay_hours: float) -> Outcome:
-        pop, config, now = self.population, self.config, self.env.now
-        grade = pop.grade[lead]
-        if pop.u_accept[lead] >= self._accept[grade]:
-            return Outcome.REJECTED
-        in_window = pop.window_start[lead] <= now < pop.window_end[lead]
-        qualifies = pop.u_qualify[lead] < _halving(delay_hours, config.qualify_half_life_hours)
-        if not (pop.budget[lead] and pop.authority[lead] and in_window and qualifies):
-            return Outcome.NOT_SQL
-        if pop.u_opportunity[lead] >= config.opportunity_probability:
-            return Outcome.SQL_NO_OPPORTUNITY
-        return Outcome.WON if pop.u_win[lead] < self._win[grade] else Outcome.LOST
+    def _call_outcome(
+        self, episode: int, lead: int, speed_hours: float, draws: list[float]
+    ) -> None:
+        """Settle the SDR's call of ``episode``, which just ended: rejected, or accepted and
+        then, at the discovery meeting, not an SQL or an SQL with or without an opportunity
+        whose cycle closes won or lost. ``speed_hours`` is the delay of its first attempt."""
+        pop, config, log, now = self.population, self.config, self.log, self.env.now
+        log.episode_call[episode] = now
+        # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
+        grade = pop.grade.item(lead)
+        in_window = pop.window_start.item(lead) <= now < pop.window_end.item(lead)
+        budget, authority = pop.budget.item(lead), pop.authority.item(lead)
+        accept = self._accept[grade]
+        if not in_window:
+            accept *= config.sal_not_in_market_factor
+        if not budget:
+            accept *= config.sal_no_budget_factor
+        if not authority:
+            accept *= config.sal_no_authority_factor
+        if pop.u_accept.item(lead) >= accept:
+            self._end(episode, Outcome.REJECTED, now)
+            return
+        attempts = config.max_attempts
+        meeting = now - config.discovery_meeting_days * math.log1p(-draws[2 * attempts + 1])
+        qualify = self._qualify[log.episode_lane[episode]](speed_hours)
+        qualifies = pop.u_qualify.item(lead) < with_odds(config.qualify_probability, qualify)
+        if not (budget and authority and in_window and qualifies):
+            self._end(episode, Outcome.NOT_SQL, meeting)
+            return
+        log.episode_sql[episode] = meeting
+        if pop.u_opportunity.item(lead) >= config.opportunity_probability:
+            self._end(episode, Outcome.SQL_NO_OPPORTUNITY, meeting)
+            return
+        log.episode_close[episode] = meeting + self._cycle_days(lead, draws[2 * attempts + 2])
+        won = pop.u_win.item(lead) < self._win[grade]
+        self._end(episode, Outcome.WON if won else Outcome.LOST, meeting)
 
-    def _end(self, episode: int, outcome: Outcome) -> None:
+    def _cycle_days(self, lead: int, u: float) -> float:
+        """The sales cycle of ``lead``'s opportunity: log-normal, its median scaled by the
+        deal value (``cycle_value_elasticity``)."""
+        config = self.config
+        scale = (self._deal_value[lead] / config.cycle_reference_value) ** (
+            config.cycle_value_elasticity
+        )
+        z = NormalDist().inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
+        return config.cycle_median_days * scale * math.exp(config.cycle_sigma * z)
+
+    def _end(self, episode: int, outcome: Outcome, time: float) -> None:
+        """``episode`` leaves sales at ``time`` (now or, after a call, at the discovery
+        meeting) with ``outcome``; a lead without an SQL is recycled from then."""
         log = self.log
-        log.episode_end[episode] = self.env.now
+        log.episode_end[episode] = time
         log.episode_outcome[episode] = outcome
+        self._episode_draws.pop(episode, None)
         if outcome in _RECYCLED:
-            self.recycle(log.episode_lead[episode], log.episode_pass[episode])
-
-
-def _halving(delay_hours: float, half_life_hours: float) -> float:
-    """``2 ** (-delay / half_life)``: 1 with an infinite half-life."""
-    return 2.0 ** (-delay_hours / half_life_hours)
+            self.recycle(log.episode_lead[episode], log.episode_pass[episode], time)

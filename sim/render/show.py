@@ -7,20 +7,19 @@ scenario (tests/test_overrides.py checks it), so it can be saved as a file.
 
 Written here rather than with a TOML library: :mod:`tomllib` only reads, and the writers
 (``tomli-w``) cannot attach a comment to a value, which is the point of this output; the values
-are only strings, numbers, booleans and arrays of them, so a few lines cover TOML's syntax.
+themselves are written by :mod:`mqlsim.scenario.toml_text`. A key that is unset (``None``:
+it takes another key's value, as a lane's SLA takes ``sales.sla_hours``) has no TOML form and
+is shown as a comment.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from mqlsim.scenario.loading import Resolved
+from mqlsim.scenario.toml_text import toml_key, toml_value
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 #: The column the source comments start at (values longer than this push theirs right).
 COMMENT_COLUMN = 44
 
@@ -43,7 +42,7 @@ def _table(
     key: tuple[str, ...], table: Mapping[str, Any], resolved: Resolved, array_item: bool
 ) -> list[str]:
     """``[key]`` (or ``[[key]]``), its plain values, then its sub-tables and arrays of tables."""
-    dotted = ".".join(_key(part) for part in key if not part.isdigit())
+    dotted = ".".join(toml_key(part) for part in key if not part.isdigit())
     lines = ["", f"[[{dotted}]]" if array_item else f"[{dotted}]"]
     nested: list[str] = []
     for name, value in table.items():
@@ -73,31 +72,7 @@ def _source(key: tuple[str, ...], resolved: Resolved) -> str:
 
 
 def _line(name: str, value: Any, source: str) -> str:
-    text = f"{_key(name)} = {_value(value)}"
+    if value is None:
+        return f"# {toml_key(name)} is unset".ljust(COMMENT_COLUMN - 1) + f" # {source}"
+    text = f"{toml_key(name)} = {toml_value(value)}"
     return f"{text.ljust(COMMENT_COLUMN - 1)} # {source}"
-
-
-def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else json.dumps(name, ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    """A TOML value: a string, boolean, integer, float (``inf``), array or (empty) table."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, Sequence):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):
-        items = ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items())
-        return f"{{ {items} }}" if items else "{}"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")

@@ -7,6 +7,7 @@ Loading files (``extends``, ``--set``, error messages) lives in :mod:`mqlsim.sce
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal, get_args
 
 from pydantic import Field, model_validator
@@ -19,11 +20,13 @@ from mqlsim.core.schema import (
     StrictModel,
 )
 from mqlsim.core.vocabulary import (
+    LANES,
     Activity,
     CompanySize,
     Grade,
     Industry,
     JobLevel,
+    Lane,
     Region,
 )
 from mqlsim.policies import CadenceConfig, PolicyConfig, default_cadence, default_policy
@@ -411,11 +414,110 @@ class JourneysConfig(StrictModel):
 
 
 def _default_sal_acceptance() -> dict[Grade, float]:
-    return {"A": 0.85, "B": 0.7, "C": 0.45, "D": 0.15}
+    return {"A": 0.9, "B": 0.8, "C": 0.6, "D": 0.25}
 
 
 def _default_win_probability() -> dict[Grade, float]:
     return {"A": 0.3, "B": 0.24, "C": 0.16, "D": 0.1}
+
+
+#: How a lane orders its own MQLs (docs/model.md, "Sales").
+Discipline = Literal["fifo", "score", "grade", "deadline"]
+
+
+def _default_routes() -> dict[Activity, Lane]:
+    return {"demo_request": "handraise", "trial_signup": "pql", "product_usage": "pql"}
+
+
+class LaneConfig(StrictModel):
+    """One lane of the sales queue: its place in the order, its SLA, its own order, its age
+    limit, how much delay matters, and reps of its own. A key left out takes the `[sales]` key
+    of the same name."""
+
+    priority: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description="Lanes with a lower number are worked first; equal numbers share the "
+        "queue first come, first served.",
+    )
+    sla_hours: Positive | None = Field(
+        None, description="Speed-to-lead target of the lane's MQLs (default: sales.sla_hours)."
+    )
+    discipline: Discipline | None = Field(
+        None, description="Order inside the lane (default: sales.queue_discipline)."
+    )
+    max_queue_age_hours: PositiveOrInfinite | None = Field(
+        None,
+        description="Untouched MQLs older than this leave the lane back to nurture (inf: never;"
+        " default: sales.max_queue_age_hours).",
+    )
+    response_strength: NonNegative | None = Field(
+        None,
+        description="How much delay matters for the lane's MQLs (default: "
+        "sales.response_strength).",
+    )
+    dedicated_reps: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Of sales.reps, how many work this lane only (the others work every lane).",
+    )
+
+
+class LanesConfig(StrictModel):
+    """`[sales.lanes]`: the three lanes, each a table."""
+
+    handraise: LaneConfig = Field(
+        default_factory=LaneConfig, description="Hand-raises: demo requests by default."
+    )
+    pql: LaneConfig = Field(
+        default_factory=LaneConfig,
+        description="Product-qualified leads: trial sign-ups and product usage by default.",
+    )
+    score: LaneConfig = Field(
+        default_factory=LaneConfig, description="Every MQL that no route sends elsewhere."
+    )
+
+
+def _contact_curve() -> list[list[float]]:
+    return [[0.0, 1.0], [0.0833, 1.0], [0.1667, 0.1], [0.5, 0.01], [24.0, 0.005], [168.0, 0.004]]
+
+
+def _qualify_curve() -> list[list[float]]:
+    return [
+        [0.0, 1.0],
+        [0.0833, 1.0],
+        [0.5, 0.024],
+        [1.0, 0.012],
+        [2.0, 0.0017],
+        [24.0, 0.00025],
+        [168.0, 0.000125],
+    ]
+
+
+def _default_deal_value_multiplier() -> dict[CompanySize, float]:
+    return {
+        "1-10": 0.5,
+        "11-50": 0.75,
+        "51-200": 0.8,
+        "201-1000": 1.0,
+        "1001-5000": 1.5,
+        "5000+": 2.5,
+    }
+
+
+def _check_curve(name: str, points: list[list[float]]) -> None:
+    """A response curve: ``[hours, odds multiplier]`` points from 0 hours, hours rising."""
+    if any(len(point) != 2 for point in points):
+        raise ValueError(f"{name}: each point is [hours, odds multiplier]")
+    hours = [point[0] for point in points]
+    if hours[0] != 0:
+        raise ValueError(f"{name}: the first point must be at 0 hours, found {hours[0]:g}")
+    if any(later <= earlier for earlier, later in itertools.pairwise(hours)):
+        raise ValueError(f"{name}: the hours must rise from point to point")
+    if any(point[1] <= 0 for point in points):
+        raise ValueError(f"{name}: odds multipliers must be above 0")
 
 
 class SalesConfig(StrictModel):
@@ -430,56 +532,162 @@ class SalesConfig(StrictModel):
     working_weekdays: int = Field(
         5, ge=1, le=7, description="Working days per week, counted from Monday."
     )
-    queue_discipline: Literal["fifo", "score", "grade"] = Field(
-        "fifo", description="fifo, or highest score first, or best fit grade first."
+    routes: dict[Activity, Lane] = Field(
+        default_factory=_default_routes,
+        description="Lane of an MQL by the activity that made it MQL (not listed = score).",
+    )
+    lanes: LanesConfig = Field(
+        default_factory=LanesConfig,
+        description="Each lane's priority, SLA, order, age limit and reps.",
+    )
+    queue_discipline: Discipline = Field(
+        "fifo",
+        description="Order inside a lane: fifo; highest score first; best fit grade first; "
+        "or earliest deadline first (an MQL's SLA deadline, a retry's due time).",
+    )
+    sla_aware: bool = Field(
+        True,
+        description="First touches that can still meet their SLA are worked before anything "
+        "else: by lane priority, then earliest deadline.",
     )
     sla_hours: Positive = Field(4.0, description="Speed-to-lead target: MQL to first touch.")
-    max_attempts: int = Field(3, ge=1, le=50, description="Contact attempts before giving up.")
-    attempt_hours: NonNegative = Field(0.25, description="Rep time per contact attempt.")
-    retry_gap_hours: NonNegative = Field(
-        24.0, description="Wait before a failed attempt's lead returns to the queue."
+    max_queue_age_hours: PositiveOrInfinite = Field(
+        72.0,
+        description="An MQL not touched within this many hours leaves the queue back to "
+        "nurture (aged out); inf: never.",
     )
+    max_attempts: int = Field(6, ge=1, le=50, description="Contact attempts before giving up.")
+    retry_gaps_hours: list[NonNegative] = Field(
+        default_factory=lambda: [4.0, 20.0, 48.0, 72.0, 72.0],
+        min_length=1,
+        description="Wait after attempt k before attempt k+1 joins the queue (the last gap "
+        "repeats).",
+    )
+    attempt_hours: NonNegative = Field(0.25, description="Rep time per contact attempt.")
     call_hours: NonNegative = Field(0.75, description="Rep time of a qualification conversation.")
     work_time_distribution: Literal["fixed", "exponential"] = Field(
         "fixed", description="Attempt and call times: fixed at their means, or exponential."
     )
     reach_probability: Probability = Field(
-        0.55, description="Chance an attempt reaches the lead when made at once."
+        0.95, description="Chance the first attempt reaches the lead when made at once."
     )
-    reach_half_life_hours: PositiveOrInfinite = Field(
-        48.0, description="The reach chance halves per this many hours since MQL; inf: never."
+    reach_attempt_factor: Positive = Field(
+        0.89, description="Odds multiplier of reaching the lead for each further attempt."
     )
-    qualify_half_life_hours: PositiveOrInfinite = Field(
-        240.0,
-        description="An in-market buyer's chance to qualify halves per this many hours since "
-        "MQL; inf: never.",
+    contact_curve: list[list[NonNegative]] = Field(
+        default_factory=_contact_curve,
+        min_length=1,
+        description="Odds multiplier of reaching the lead by hours since the MQL: "
+        "[hours, multiplier] points, geometric in between, flat after the last.",
+    )
+    qualify_probability: Probability = Field(
+        0.8,
+        description="Chance an accepted buyer inside its buying window qualifies (SQL) when "
+        "called at once.",
+    )
+    qualify_curve: list[list[NonNegative]] = Field(
+        default_factory=_qualify_curve,
+        min_length=1,
+        description="Odds multiplier of qualifying by hours from the MQL to the first attempt: "
+        "[hours, multiplier] points, geometric in between, flat after the last.",
+    )
+    response_strength: NonNegative = Field(
+        1.0,
+        description="Power applied to both curves: 1 as the studies measured, 0.5 half as "
+        "steep on a log scale, 0 delay does not matter.",
     )
     sal_acceptance_probability: dict[Grade, Probability] = Field(
         default_factory=_default_sal_acceptance,
-        description="Chance sales accepts a reached MQL, by fit grade (missing = 0).",
+        description="Chance sales accepts a reached MQL, by fit grade, when the call shows it "
+        "in its buying window with budget and authority (missing = 0).",
+    )
+    sal_not_in_market_factor: Probability = Field(
+        0.35, description="Acceptance multiplier when the call shows no buying window now."
+    )
+    sal_no_budget_factor: Probability = Field(
+        0.7, description="Acceptance multiplier when the call shows no budget."
+    )
+    sal_no_authority_factor: Probability = Field(
+        0.7, description="Acceptance multiplier when the call shows no authority."
+    )
+    discovery_meeting_days: NonNegative = Field(
+        2.0,
+        description="Mean days from the SDR's call (SAL) to the discovery meeting that decides "
+        "the SQL (exponential).",
     )
     opportunity_probability: Probability = Field(
         0.85, description="Chance an SQL becomes an opportunity."
     )
+    cycle_median_days: Positive = Field(
+        10.0,
+        description="Median days from opportunity to close (won or lost) for a deal of "
+        "cycle_reference_value (log-normal).",
+    )
+    cycle_sigma: NonNegative = Field(1.9, description="Log-normal sigma of the sales cycle.")
+    cycle_value_elasticity: NonNegative = Field(
+        0.3,
+        description="The cycle's median scales with (deal value / cycle_reference_value) to "
+        "this power.",
+    )
+    cycle_reference_value: Positive = Field(
+        25_000.0, description="Deal value (currency) whose median cycle is cycle_median_days."
+    )
     win_probability: dict[Grade, Probability] = Field(
         default_factory=_default_win_probability,
-        description="Chance an opportunity is won, by fit grade (missing = 0).",
+        description="Chance an opportunity is won at its close, by fit grade (missing = 0).",
+    )
+    deal_value_multiplier: dict[CompanySize, Positive] = Field(
+        default_factory=_default_deal_value_multiplier,
+        description="Multiplies the persona's deal value by company size (missing or unknown "
+        "size = 1).",
     )
 
     @model_validator(mode="after")
-    def _day_has_hours(self) -> SalesConfig:
+    def _consistent(self) -> SalesConfig:
         if not self.always_working and self.work_end_hour <= self.work_start_hour:
             raise ValueError("work_end_hour must be later than work_start_hour")
+        _check_curve("contact_curve", self.contact_curve)
+        _check_curve("qualify_curve", self.qualify_curve)
+        dedicated = sum(getattr(self.lanes, name).dedicated_reps for name in LANES)
+        if dedicated >= self.reps:
+            raise ValueError(
+                f"lanes' dedicated_reps add up to {dedicated}: they must leave at least one of "
+                f"the {self.reps} reps to work every lane"
+            )
         return self
+
+    def lane(self, name: Lane) -> LaneConfig:
+        """Lane ``name`` with the `[sales]` keys filled in where it leaves them out."""
+        lane = getattr(self.lanes, name)
+
+        def either(own: float | None, shared: float) -> float:
+            return shared if own is None else own
+
+        return LaneConfig(
+            priority=lane.priority,
+            sla_hours=either(lane.sla_hours, self.sla_hours),
+            discipline=lane.discipline or self.queue_discipline,
+            max_queue_age_hours=either(lane.max_queue_age_hours, self.max_queue_age_hours),
+            response_strength=either(lane.response_strength, self.response_strength),
+            dedicated_reps=lane.dedicated_reps,
+        )
 
 
 class CostsConfig(StrictModel):
-    """`[costs]`: marketing spend besides the per-lead channel costs."""
+    """`[costs]`: marketing spend besides the per-lead channel costs, and the sales team's
+    cost."""
 
     fixed_marketing_cost_per_day: NonNegative = Field(
         500.0, description="Programme spend per day that no channel carries (currency)."
     )
     cost_per_touch: NonNegative = Field(0.02, description="Cost of one nurture touch (currency).")
+    cost_per_rep_per_year: NonNegative = Field(
+        100_000.0, description="Fully loaded cost of one rep for a year (currency)."
+    )
+    cost_per_mql_worked: NonNegative = Field(
+        0.0,
+        description="Cost of each MQL episode sales touches: data, enrichment, dialer (currency).",
+    )
 
 
 class Scenario(StrictModel):
