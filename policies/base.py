@@ -44,7 +44,9 @@ MISSING_CODE = -1
 class LeadView:
     """What a policy may see of ``events.n_leads`` leads.
 
-    ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D) and ``fit`` its explicit fit
+    ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D, or
+    :data:`~mqlsim.core.vocabulary.UNKNOWN_GRADE` when its known fit does not decide it) and
+    ``fit`` its explicit fit
     attributes (codes into :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`, :data:`MISSING_CODE` where
     unknown; a field absent from ``fit`` is unknown for every lead). Lead ``i`` can become MQL
     only at an event at or after ``since[i]``; earlier events are history that a policy may
@@ -78,12 +80,30 @@ class Qualification:
     ``time`` is when the lead became MQL (``nan``: not in the view's events); ``priority``
     orders the sales queue when it is worked by score (higher first; ``nan``, for families
     without a score, after every scored lead); ``event`` is the index in
-    ``view.events`` of the event that made the lead MQL (-1: none).
+    ``view.events`` of the event that made the lead MQL (-1: none). ``rule``, for a policy
+    made of several rules (one with ``rule_names``, such as a combination), is the position in
+    ``rule_names`` of the rule that decided (-1: none); ``None`` for a policy that is one rule.
     """
 
     time: np.ndarray
     priority: np.ndarray
     event: np.ndarray
+    rule: np.ndarray | None = None
+
+
+def rule_labels(policy: Policy, kind: str) -> tuple[str, ...]:
+    """The names of ``policy``'s rules, which :attr:`Qualification.rule` indexes: its
+    ``rule_names`` if it has rules, else its ``kind`` alone."""
+    names: tuple[str, ...] = tuple(getattr(policy, "rule_names", ()))
+    return names or (kind,)
+
+
+def rule_codes(decision: Qualification) -> np.ndarray:
+    """Per lead, the position in :func:`rule_labels` of the rule that made it MQL (0 for a
+    policy that is one rule), -1 when it is not MQL."""
+    if decision.rule is not None:
+        return decision.rule
+    return np.where(np.isnan(decision.time), -1, 0)
 
 
 def first_hits(view: LeadView, hits: np.ndarray, priority: np.ndarray) -> Qualification:

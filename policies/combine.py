@@ -10,8 +10,9 @@ asked *whether and when it first fires*:
   longer fire at that moment (say a score that has decayed below its threshold since).
 
 The MQL's event is the one at which the deciding rule fired (on a tie, the first such rule in
-order). The priority (for a sales queue worked by score) is the first numeric priority, in rule
-order, among the rules that had fired by the MQL moment. The reason names the rules by their
+order); breakdowns by rule (`--by rule`) name it by its place, `rules.1 (trigger)`. The
+priority (for a sales queue worked by score) is the first numeric priority, in rule order,
+among the rules that had fired by the MQL moment. The reason names the rules by their
 place in `rules` (any_of: those that fired at the MQL moment; all_of: all of them) with the day
 each first fired and its own reason in brackets, e.g.
 `any_of: rules.1 (trigger) on day 6.00 [...]`.
@@ -70,6 +71,8 @@ class Combination(ABC):
     def __init__(self, config: CombinationConfig) -> None:
         self.config = config
         self.rules = [make_policy(rule) for rule in config.rules]
+        #: The rules by their place, for breakdowns by the rule that decided.
+        self.rule_names = tuple(f"rules.{i} ({rule.kind})" for i, rule in enumerate(config.rules))
 
     @staticmethod
     @abstractmethod
@@ -90,7 +93,8 @@ class Combination(ABC):
         scored = (times <= time) & ~np.isnan(priorities)
         first_scored = np.argmax(scored, axis=0)
         priority = np.where(scored.any(axis=0), priorities[first_scored, leads], np.nan)
-        return Qualification(time=time, priority=priority, event=event)
+        rule = np.where(fired, deciding, -1)
+        return Qualification(time=time, priority=priority, event=event, rule=rule)
 
     def explain(self, view: LeadView, lead: int) -> str:
         """The rules that had fired by the MQL moment, each with its own reason in brackets."""

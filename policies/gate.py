@@ -56,6 +56,8 @@ class GatePolicy:
     def __init__(self, config: GatePolicyConfig) -> None:
         self.config = config
         self.rule = make_policy(config.rule)
+        #: A gated combination keeps its rules' names for breakdowns by rule.
+        self.rule_names: tuple[str, ...] = tuple(getattr(self.rule, "rule_names", ()))
 
     def missing(self, view: LeadView) -> np.ndarray:
         """Per lead, whether any required field is unknown."""
@@ -74,6 +76,7 @@ class GatePolicy:
             time=np.where(blocked, np.nan, decision.time),
             priority=np.where(blocked, np.nan, decision.priority),
             event=np.where(blocked, -1, decision.event),
+            rule=None if decision.rule is None else np.where(blocked, -1, decision.rule),
         )
 
     def explain(self, view: LeadView, lead: int) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import parse_dimensions
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
 from mqlsim.experiments.compare import Comparison, compare_scenarios, load_pair, parse_gates
 from mqlsim.experiments.explain import MqlReason, explain_run
@@ -90,6 +91,7 @@ def compare(
     b: ScenarioSource,
     *,
     gates: Sequence[str] = (),
+    by: Sequence[str] = (),
     replications: int | None = None,
     seed: int | None = None,
     overrides: Overrides = (),
@@ -100,8 +102,10 @@ def compare(
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
-    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git."""
+    ``comparison.passed``; ``by`` (``["channel"]``) compares each segment of those breakdowns
+    too. A or B may be ``REV:path``, a file as committed in git."""
     parsed = parse_gates(gates)
+    dimensions = parse_dimensions(by)
     execution = _execution(workers, scheduler, cache)
     first, second = load_pair(_source(a), _source(b), _with_run(overrides, replications, seed))
     return compare_scenarios(
@@ -110,6 +114,7 @@ def compare(
         parsed,
         sources=(_label(a), _label(b)),
         given=(seed is not None, replications is not None),
+        by=dimensions,
         progress=progress,
         **execution,
     )
@@ -181,6 +186,7 @@ def report(
     scenarios: ScenarioSource | Sequence[ScenarioSource],
     *,
     sweep: str | None = None,
+    by: Sequence[str] = (),
     out: str | os.PathLike[str] | None = None,
     replications: int | None = None,
     seed: int | None = None,
@@ -191,8 +197,9 @@ def report(
     progress: Progress | None = None,
 ) -> str:
     """A self-contained HTML report of one or more scenarios side by side (with ``sweep``,
-    ``KEY=START:STOP:STEP``, a slider over the grid); written atomically to ``out`` if given.
-    Returns the HTML."""
+    ``KEY=START:STOP:STEP``, a slider over the grid; with ``by``, a breakdown of each scenario
+    by those dimensions); written atomically to ``out`` if given. Returns the HTML."""
+    dimensions = parse_dimensions(by)
     from mqlsim.render.html import as_sweep_option, build_reports, render_report
 
     listed = [scenarios] if isinstance(scenarios, str | os.PathLike | Scenario) else scenarios
@@ -210,7 +217,7 @@ def report(
         progress,
         **execution,
     )
-    document = render_report(reports, param, start)
+    document = render_report(reports, param, start, dimensions)
     if out is not None:
         try:
             Path(out).parent.mkdir(parents=True, exist_ok=True)

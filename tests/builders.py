@@ -5,6 +5,7 @@ import numpy as np
 from mqlsim.core.events import EventLog
 from mqlsim.core.rng import Purpose, Streams
 from mqlsim.core.vocabulary import ACTIVITY_CODE
+from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.journeys import RateTable, organic_events
 from mqlsim.model.population import generate_population
 from mqlsim.policies.base import LeadView
@@ -22,16 +23,20 @@ def event_log(events: list[tuple[int, float, str]], n_leads: int) -> EventLog:
 
 
 def generated_view(seed: int, **population: object) -> LeadView:
-    """Organic journeys of ~2,000 leads drawn by the engine's own generators (200 days), each
-    lead counted from its arrival; ``population`` overrides `[population]` keys."""
+    """Organic journeys of ~2,000 new leads drawn by the engine's own generators (200 days, no
+    initial stock), each lead counted from its arrival; ``population`` overrides
+    `[population]` keys."""
     scenario = Scenario(
         scenario=ScenarioMeta(horizon_days=200.0, warmup_days=30.0, seed=seed),
-        population=PopulationConfig(**{"leads_per_day": 10.0, **population}),
+        population=PopulationConfig(
+            **{"leads_per_day": 10.0, "initial_stock": "none", **population}
+        ),
     )
     streams = Streams(seed, 0)
-    pop = generate_population(scenario.population, scenario.scenario, streams)
+    clock = ActivityClock(scenario.journeys)
+    pop = generate_population(scenario.population, scenario.scenario, streams, clock)
     rates = RateTable(scenario.journeys, scenario.population)
     organic = organic_events(
         pop, scenario.journeys, rates, 200.0, streams.generator(Purpose.JOURNEYS)
     )
-    return LeadView(events=organic, grade=pop.grade, fit=pop.fit, since=pop.arrival)
+    return LeadView(events=organic, grade=pop.observed_grade, fit=pop.fit, since=pop.arrival)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mqlsim import api
 from mqlsim.cli import main
 from mqlsim.core.metric_catalog import METRIC_NAMES
 
@@ -38,6 +39,17 @@ def test_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture) -> Non
     document = json.loads(captured.out)
     text = json.dumps(document)
     assert all(name in text for name in METRIC_NAMES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
+    """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
+    "Stationarity check"): the run prints no warning."""
+    result = api.run(path, workers=1, cache=False)
+    assert result.warnings == [], result.warnings
+    for check in result.stationarity_checks.values():
+        assert not check.drifts
 
 
 # --- bad input, end to end --------------------------------------------------------------------

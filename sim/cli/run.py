@@ -10,12 +10,14 @@ from mqlsim import api
 from mqlsim.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    add_by_option,
     execution_options,
     progress_bar,
 )
 from mqlsim.cli.terminal import error_lines, write
 from mqlsim.core.errors import InputError
-from mqlsim.render.output import FORMATS, render, write_outputs
+from mqlsim.core.metric_catalog import parse_dimensions
+from mqlsim.render.output import FORMATS, render_run, write_outputs
 
 
 def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
@@ -31,6 +33,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         "--out", type=Path, metavar="DIR", help="write results.json and replications.csv here"
     )
     run.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    add_by_option(run)
     run.add_argument(
         "--plots",
         action="store_true",
@@ -52,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plots and args.out is None:
         raise InputError("--plots: give --out DIR too; the figures are written beside results.json")
     options = execution_options(args)
+    by = parse_dimensions(args.by)
     with progress_bar() as progress:
         result = api.run(
             args.scenario,
@@ -63,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.out is not None:
         try:
-            write_outputs(args.out, result)
+            write_outputs(args.out, result, by)
             if args.plots:
                 from mqlsim.render.figures import RunData, write_figures  # loads matplotlib
 
@@ -72,7 +76,8 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
-    write(render(result.summaries, args.format, result.scenario.scenario.name))
+    breakdowns = {dimension: result.segment_summaries(dimension) for dimension in by}
+    write(render_run(result.summaries, args.format, result.scenario.scenario.name, breakdowns))
     return EXIT_OK
 
 

@@ -88,3 +88,9 @@ FIT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 Grade = Literal["A", "B", "C", "D"]
 GRADES: tuple[Grade, ...] = get_args(Grade)
+#: The grade code of a lead whose known fit fields do not decide its grade (after the codes of
+#: :data:`GRADES`); policies give it no grade points, reports call it :data:`UNKNOWN_GRADE_LABEL`.
+UNKNOWN_GRADE = len(GRADES)
+UNKNOWN_GRADE_LABEL = "unknown"
+#: Every grade code's label: ``GRADE_LABELS[code]``.
+GRADE_LABELS: tuple[str, ...] = (*GRADES, UNKNOWN_GRADE_LABEL)

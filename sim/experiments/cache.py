@@ -34,7 +34,7 @@ from mqlsim.core.errors import MqlsimWarning
 from mqlsim.core.metric_catalog import METRIC_NAMES
 from mqlsim.scenario.models import Scenario
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def default_cache_dir() -> Path:
@@ -80,13 +80,23 @@ def scenario_key(scenario: Scenario) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: A replication's metrics per segment: ``{dimension: {segment: {metric: value}}}``.
+Segments = dict[str, dict[str, dict[str, float]]]
+#: A replication's stationarity check: ``{series: {"drift", "error", "weeks"}}``.
+Drifts = dict[str, dict[str, float]]
+
+
 @dataclass(frozen=True)
 class Measured:
-    """What one replication yields to an experiment: its metric row, and what its policy
-    learnt (a JSON-ready report, e.g. a predictive policy's fitted weights; ``None`` for
-    policies that learn nothing)."""
+    """What one replication yields to an experiment: its metric row, its metrics per segment
+    (:func:`mqlsim.model.metrics.segment_metrics`), the drift of its weekly series
+    (:func:`mqlsim.model.metrics.stationarity_drifts`), and what its policy learnt (a
+    JSON-ready report, e.g. a predictive policy's fitted weights; ``None`` for policies that
+    learn nothing)."""
 
     metrics: dict[str, float]
+    segments: Segments
+    stationarity: Drifts
     policy_report: dict[str, Any] | None = None
 
 
@@ -138,13 +148,17 @@ class ReplicationCache:
             "key": key,
             "replication": replication,
             "metrics": {name: float(measured.metrics[name]) for name in METRIC_NAMES},
+            "segments": measured.segments,
+            "stationarity": measured.stationarity,
             "policy_report": measured.policy_report,
         }
         path = self.path(key, replication)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # NaN and infinities are written as JSON's common NaN/Infinity extension, read back.
-            write_atomic(path, json.dumps(document, sort_keys=True).encode())
+            # Keys keep their order (segments in the scenario's order), so a cached replication
+            # reads back exactly as it was run.
+            write_atomic(path, json.dumps(document).encode())
         except OSError as error:
             self.writable = False
             warnings.warn(
@@ -168,6 +182,8 @@ def _valid_row(document: object, key: str, replication: int) -> Measured | None:
         "key",
         "replication",
         "metrics",
+        "segments",
+        "stationarity",
         "policy_report",
     }:
         return None
@@ -182,7 +198,22 @@ def _valid_row(document: object, key: str, replication: int) -> Measured | None:
         return None
     if not all(type(metrics[name]) is float for name in METRIC_NAMES):
         return None
+    segments = document["segments"]
+    if not _nested_floats(segments, depth=3):
+        return None
+    stationarity = document["stationarity"]
+    if not _nested_floats(stationarity, depth=2):
+        return None
     report = document["policy_report"]
     if report is not None and not isinstance(report, dict):
         return None
-    return Measured({name: metrics[name] for name in METRIC_NAMES}, report)
+    return Measured({name: metrics[name] for name in METRIC_NAMES}, segments, stationarity, report)
+
+
+def _nested_floats(value: object, depth: int) -> bool:
+    """Whether ``value`` is ``depth`` levels of dicts keyed by text with floats at the bottom."""
+    if depth == 0:
+        return type(value) is float
+    return isinstance(value, dict) and all(
+        isinstance(name, str) and _nested_floats(item, depth - 1) for name, item in value.items()
+    )

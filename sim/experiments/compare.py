@@ -10,10 +10,11 @@ cache. The statistics are in :mod:`mqlsim.experiments.paired`, the gates in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import SEGMENT_METRICS, parse_dimensions
 from mqlsim.experiments.gates import Gate, GateKind, GateResult, evaluate_gate, parse_gate
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, Progress, run_experiments
@@ -35,6 +36,11 @@ class Comparison:
     notes: tuple[str, ...]
     metrics: Mapping[str, PairedComparison]
     gates: tuple[GateResult, ...]
+    #: Per breakdown dimension asked for, per segment A and B both have, every segment metric
+    #: (:data:`~mqlsim.core.metric_catalog.SEGMENT_METRICS`) compared as ``metrics`` are.
+    segments: Mapping[str, Mapping[str, Mapping[str, PairedComparison]]] = field(
+        default_factory=dict
+    )
 
     @property
     def failed(self) -> tuple[GateResult, ...]:
@@ -114,14 +120,17 @@ def compare_scenarios(
     *,
     sources: tuple[str, str] = ("A", "B"),
     given: tuple[bool, bool] = (False, False),
+    by: Sequence[str] = (),
     progress: Progress | None = None,
     **execution: Unpack[Execution],
 ) -> Comparison:
-    """Run A and B (on A's seed and replication count) and compare them metric by metric.
+    """Run A and B (on A's seed and replication count) and compare them metric by metric, and
+    segment by segment for each breakdown dimension of ``by``.
 
     ``sources`` names A and B as the user gave them; ``given`` says whether the seed and the
     replication count were given explicitly (rather than A's own), for the notes.
     """
+    dimensions = parse_dimensions(by)
     seed, replications = a.scenario.seed, a.scenario.replications
     change_gates = [gate for gate in gates if gate.kind is not GateKind.BOUND]
     if change_gates and replications < 2:
@@ -138,6 +147,26 @@ def compare_scenarios(
     )
     a_result, b_result = run_experiments([a, b], progress, **execution)
     metrics = compare_rows(a_result.replications, b_result.replications)
+    segments, unpaired = {}, []
+    for dimension in dimensions:
+        a_labels = list(a_result.segments[0][dimension]) if a_result.segments else []
+        b_labels = set(b_result.segments[0][dimension]) if b_result.segments else set()
+        segments[dimension] = {
+            label: compare_rows(
+                [row[dimension][label] for row in a_result.segments],
+                [row[dimension][label] for row in b_result.segments],
+                SEGMENT_METRICS,
+            )
+            for label in a_labels
+            if label in b_labels
+        }
+        alone = [label for label in a_labels if label not in b_labels]
+        alone += sorted(b_labels - set(a_labels))
+        if alone:
+            unpaired.append(
+                f"By {dimension}: {', '.join(alone)} exist in only one of A and B, so are not "
+                "compared."
+            )
     return Comparison(
         a_source=sources[0],
         b_source=sources[1],
@@ -145,9 +174,10 @@ def compare_scenarios(
         b_name=b.scenario.name,
         seed=seed,
         replications=replications,
-        notes=_notes(a, b_own, given),
+        notes=(*_notes(a, b_own, given), *unpaired),
         metrics=metrics,
         gates=tuple(evaluate_gate(gate, metrics[gate.metric]) for gate in gates),
+        segments=segments,
     )
 
 

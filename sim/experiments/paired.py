@@ -102,12 +102,15 @@ def compare_metric(
 
 
 def compare_rows(
-    a_rows: Sequence[Mapping[str, float]], b_rows: Sequence[Mapping[str, float]]
+    a_rows: Sequence[Mapping[str, float]],
+    b_rows: Sequence[Mapping[str, float]],
+    names: Sequence[str] = METRIC_NAMES,
 ) -> dict[str, PairedComparison]:
-    """Compare every catalogue metric, in report order; ``a_rows[r]`` pairs with ``b_rows[r]``."""
+    """Compare the metrics ``names`` (every catalogue metric, by default) in that order;
+    ``a_rows[r]`` pairs with ``b_rows[r]``."""
     if len(a_rows) != len(b_rows):
         raise ValueError(f"cannot pair {len(a_rows)} replications of A with {len(b_rows)} of B")
     return {
         name: compare_metric(name, [row[name] for row in a_rows], [row[name] for row in b_rows])
-        for name in METRIC_NAMES
+        for name in names
     }

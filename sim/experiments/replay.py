@@ -37,8 +37,8 @@ import numpy as np
 from mqlsim.core.errors import InputError
 from mqlsim.core.events import EventLog
 from mqlsim.core.extras import require
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
-from mqlsim.model.population import grade_of, icp_points_of
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADE_LABELS
+from mqlsim.model.population import observed_grade_of
 from mqlsim.policies import make_policy
 from mqlsim.policies.base import MISSING_CODE, LeadView, Policy
 from mqlsim.scenario.models import Scenario
@@ -443,8 +443,7 @@ def replay_file(file: EventFile, scenario: Scenario) -> Replay:
         raise InputError(
             f"policy: {error}; the longest lead history in {file.label} spans {span:.0f} days"
         ) from None
-    icp = scenario.population.icp
-    grade = grade_of(icp_points_of(file.fit, icp), icp)
+    grade = observed_grade_of(file.fit, scenario.population.icp)
     view = LeadView(events=events, grade=grade, fit=file.fit, since=since)
     policy: Policy = make_policy(scenario.policy)
     decision = policy.qualify(view)
@@ -527,7 +526,7 @@ def lead_rows(result: Replay) -> list[dict[str, Any]]:
             "mql": bool(mql),
             "mql_at": str(at) if mql else None,
             "time_to_mql_days": _days(float(wait)),
-            "grade": GRADES[grade],
+            "grade": GRADE_LABELS[grade],
             "reason": reason,
         }
         for lead_id, mql, at, wait, grade, reason in zip(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from mqlsim.core.errors import InputError
+from mqlsim.core.errors import InputError, MqlsimWarning
 from mqlsim.core.extras import require
-from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
+from mqlsim.core.metric_catalog import parse_dimensions
+from mqlsim.experiments.cache import Drifts, Measured, ReplicationCache, Segments, scenario_key
+from mqlsim.experiments.stationarity import DriftCheck, check_stationarity
 from mqlsim.model.engine import SharedStage, run_replication, shared_stage, stage_key
 from mqlsim.scenario.models import Scenario
 
@@ -61,12 +64,17 @@ class ExperimentResult:
 
     ``replications[r]`` maps every name in :data:`mqlsim.core.metric_catalog.METRIC_NAMES` to
     the value replication ``r`` measured (``nan`` where a ratio has no denominator).
-    ``policy_reports[r]`` is what replication ``r``'s policy learnt (``None`` for policies that
-    learn nothing); empty when no replication reported anything.
+    ``segments[r]`` holds replication ``r``'s metrics per segment of every breakdown
+    dimension, ``stationarity[r]`` the drift of its weekly series (see
+    :class:`~mqlsim.experiments.cache.Measured`). ``policy_reports[r]`` is what replication
+    ``r``'s policy learnt (``None`` for policies that learn nothing); empty when no
+    replication reported anything.
     """
 
     scenario: Scenario
     replications: list[dict[str, float]]
+    segments: list[Segments] = field(default_factory=list)
+    stationarity: list[Drifts] = field(default_factory=list)
     policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
 
     @cached_property
@@ -75,6 +83,25 @@ class ExperimentResult:
         from mqlsim.experiments.summary import summarize_rows
 
         return summarize_rows(self.replications)
+
+    def segment_summaries(self, dimension: str) -> dict[str, dict[str, MetricSummary]]:
+        """``{segment: {metric: summary}}`` of one breakdown dimension (``channel``,
+        ``persona``, ``grade`` or ``rule``), over the replications."""
+        from mqlsim.experiments.summary import summarize_segments
+
+        (checked,) = parse_dimensions([dimension], "dimension")
+        return summarize_segments(self.segments, checked)
+
+    @cached_property
+    def stationarity_checks(self) -> dict[str, DriftCheck]:
+        """The stationarity check of each weekly series, over the replications."""
+        return check_stationarity(self.stationarity)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per weekly series that drifts over the measured period."""
+        name = self.scenario.scenario.name
+        return [check.warning(name) for check in self.stationarity_checks.values() if check.drifts]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One record per replication: its number (from 0), then every metric."""
@@ -131,6 +158,8 @@ def run_experiments(
     """Run every replication of every scenario, all of them sharing one pool; one result each.
 
     ``progress(done, total)`` is called as replications finish (cached ones count as done).
+    A scenario whose weekly series drift over the measured period (not a steady state) gets
+    one :class:`~mqlsim.core.errors.MqlsimWarning` per drifting series.
     ``workers`` is the size of the local process pool (default: every core; 1 runs in this
     process); ``scheduler`` is a Dask scheduler address to run on instead. With ``cache``,
     replications found there are reused and finished ones are stored as they arrive.
@@ -185,13 +214,16 @@ def run_experiments(
     for index, scenario in enumerate(scenarios):
         replicated = [rows[index, r] for r in range(scenario.scenario.replications)]
         reports = [m.policy_report for m in replicated]
-        results.append(
-            ExperimentResult(
-                scenario=scenario,
-                replications=[m.metrics for m in replicated],
-                policy_reports=reports if any(r is not None for r in reports) else [],
-            )
+        result = ExperimentResult(
+            scenario=scenario,
+            replications=[m.metrics for m in replicated],
+            segments=[m.segments for m in replicated],
+            stationarity=[m.stationarity for m in replicated],
+            policy_reports=reports if any(r is not None for r in reports) else [],
         )
+        for message in result.warnings:
+            warnings.warn(message, MqlsimWarning, stacklevel=2)
+        results.append(result)
     return results
 
 
@@ -202,7 +234,7 @@ def measure(scenario: Scenario, replication: int, stage: SharedStage | None = No
         result = run_replication(scenario, replication)
     else:
         result = run_replication(scenario, replication, stage)
-    return Measured(result.metrics, result.policy_report)
+    return Measured(result.metrics, result.segments, result.stationarity, result.policy_report)
 
 
 def _measure_sharing(batch: Batch) -> Iterator[Measured]:

@@ -10,20 +10,43 @@ Measured period: ``[warmup_days, horizon_days)``. Conventions (also in ``docs/mo
   ``sales_hours`` but neither as wasted nor as productive.
 * Speed to lead and SLA breaches are over MQL episodes of the period; an episode untouched at
   the horizon counts as a breach once the SLA has passed, and is left out of the means.
+* Time to MQL is over leads that arrived during the run: an existing lead's first MQL may
+  have come before it.
+
+**Segments.** Every count, sum and rate metric of :data:`SEGMENT_METRICS` is also computed
+per segment of each breakdown dimension (``--by``), by one function that the totals use too
+(with a single segment), so a segment's numbers are defined exactly as the totals are. A
+dimension labels either leads (channel, persona, grade: a lead's episodes, hours and missed
+windows follow it) or MQL episodes (the policy's rule; the sales floor's lane would be
+another): see :class:`Segmentation`.
+
+**Stationarity.** :func:`stationarity_drifts` fits a line to the weekly MQL events and the
+weekly rep utilisation of the measured period and reports how far each drifts over it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 
-from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.metric_catalog import (
+    DIMENSIONS,
+    EPISODE_SEGMENT_METRICS,
+    METRIC_NAMES,
+    SEGMENT_METRICS,
+)
+from mqlsim.core.vocabulary import GRADES, UNKNOWN_GRADE_LABEL
 from mqlsim.model.journeys import Touches
 from mqlsim.model.population import Population
 from mqlsim.model.sales import HOURS_PER_DAY, SQL_OUTCOMES, Outcome, SalesLog, WorkingCalendar
 from mqlsim.scenario.models import Scenario
+
+#: Fewer whole weeks than this in the measured period: the stationarity check is not made.
+MIN_WEEKS = 8
+WEEK_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,8 @@ class SalesRecord:
     work_episode: np.ndarray
     work_start: np.ndarray
     work_hours: np.ndarray
+    #: Each episode's position in the log it was read from (the order MQLs were scheduled).
+    log_episode: np.ndarray
 
     @classmethod
     def from_log(cls, log: SalesLog) -> SalesRecord:
@@ -73,6 +98,7 @@ class SalesRecord:
             work_episode=renumber[np.array(log.work_episode, dtype=np.int64)[stretches]],
             work_start=work_start[stretches],
             work_hours=np.array(log.work_hours, dtype=float)[stretches],
+            log_episode=episodes,
         )
 
 
@@ -118,8 +144,10 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator > 0 else float("nan")
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else float("nan")
+def _ratios(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """``numerator / denominator`` per segment, ``nan`` where the denominator is 0."""
+    shared = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / shared, np.nan)
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
@@ -129,6 +157,181 @@ def _quantile(values: np.ndarray, q: float) -> float:
 def overlap(start: np.ndarray, end: np.ndarray, begin: float, finish: float) -> np.ndarray:
     """How much of each interval ``[start, end)`` lies inside ``[begin, finish)``."""
     return np.clip(np.minimum(end, finish) - np.maximum(start, begin), 0.0, None)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The labels of each breakdown dimension, as codes into ``names[dimension]``.
+
+    A dimension in ``lead_labels`` labels leads (one code per lead); one in ``episode_labels``
+    labels MQL episodes (one code per episode of the :class:`SalesRecord`). Adding a dimension
+    is adding its names and one of the two arrays: the sales floor's routing lane, say, is an
+    episode label read from its log, as the policy's rule is.
+    """
+
+    names: dict[str, tuple[str, ...]]
+    lead_labels: dict[str, np.ndarray]
+    episode_labels: dict[str, np.ndarray]
+
+    @classmethod
+    def of(
+        cls,
+        scenario: Scenario,
+        pop: Population,
+        episode_rule: np.ndarray,
+        rule_names: tuple[str, ...],
+    ) -> Segmentation:
+        """Channel, persona and the grade marketing sees by lead; the policy's rule by episode.
+
+        Labels come from the scenario, so every replication has the same ones; the grade has
+        an ``unknown`` segment when the scenario hides fit fields.
+        """
+        config = scenario.population
+        grades: tuple[str, ...] = GRADES
+        if any(config.missing_field_probability.values()):
+            grades = (*GRADES, UNKNOWN_GRADE_LABEL)
+        names = {
+            "channel": tuple(channel.name for channel in config.channels),
+            "persona": tuple(persona.name for persona in config.personas),
+            "grade": grades,
+            "rule": rule_names,
+        }
+        assert tuple(names) == DIMENSIONS
+        return cls(
+            names=names,
+            lead_labels={
+                "channel": pop.channel.astype(np.int64),
+                "persona": pop.persona.astype(np.int64),
+                "grade": pop.observed_grade.astype(np.int64),
+            },
+            episode_labels={"rule": episode_rule},
+        )
+
+
+@dataclass(frozen=True)
+class _Period:
+    """What every metric of one replication reads: its records and its measured period."""
+
+    scenario: Scenario
+    pop: Population
+    sales: SalesRecord
+    unsubscribed: np.ndarray
+    begin: float
+    horizon: float
+
+    @property
+    def created(self) -> np.ndarray:
+        return (self.pop.arrival >= self.begin) & (self.pop.arrival < self.horizon)
+
+    @property
+    def in_period(self) -> np.ndarray:
+        return (self.sales.mql_time >= self.begin) & (self.sales.mql_time < self.horizon)
+
+    def work_hours(self) -> np.ndarray:
+        """Rep hours of each stretch of work spent inside the period."""
+        sales = self.sales
+        start = np.clip(sales.work_start, self.begin, self.horizon)
+        end = np.clip(sales.work_start + sales.work_hours / HOURS_PER_DAY, self.begin, self.horizon)
+        return (end - start) * HOURS_PER_DAY
+
+
+def _segment_arrays(
+    period: _Period, episode_label: np.ndarray, lead_label: np.ndarray | None, k: int
+) -> dict[str, np.ndarray]:
+    """Every metric of :data:`SEGMENT_METRICS` for ``k`` segments, as arrays of ``k`` values.
+
+    ``episode_label`` gives each MQL episode's segment; ``lead_label`` each lead's, or is
+    ``None`` for a dimension that labels episodes only (then the metrics about leads before
+    their MQL, those not in :data:`EPISODE_SEGMENT_METRICS`, are ``nan``). Distinct leads are
+    counted per segment: a lead whose episodes fall in two segments counts in both.
+    """
+    pop, sales, begin, horizon = period.pop, period.sales, period.begin, period.horizon
+    n = pop.size
+    in_period = period.in_period
+    outcome = sales.outcome
+
+    def distinct(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The (segment, lead) pairs of the period's episodes where ``mask`` holds."""
+        chosen = in_period & mask
+        pairs = np.unique(episode_label[chosen] * n + sales.lead[chosen])
+        return pairs // n, pairs % n
+
+    def count(labels: np.ndarray) -> np.ndarray:
+        return np.bincount(labels, minlength=k).astype(float)
+
+    def total(labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(labels, weights=weights, minlength=k).astype(float)
+
+    m: dict[str, np.ndarray] = {}
+    mql_label, _ = distinct(np.ones_like(in_period))
+    m["mqls"] = count(mql_label)
+    m["mql_events"] = count(episode_label[in_period])
+    m["sals"] = count(distinct(outcome >= Outcome.NOT_SQL)[0])
+    m["sqls"] = count(distinct(np.isin(outcome, SQL_OUTCOMES))[0])
+    opportunity_label, opportunity_lead = distinct(
+        (outcome == Outcome.LOST) | (outcome == Outcome.WON)
+    )
+    won_label, won_lead = distinct(outcome == Outcome.WON)
+    m["opportunities"] = count(opportunity_label)
+    m["deals_won"] = count(won_label)
+    m["mql_to_sal_rate"] = _ratios(m["sals"], m["mqls"])
+    m["mql_to_sql_rate"] = _ratios(m["sqls"], m["mqls"])
+    m["sql_to_won_rate"] = _ratios(m["deals_won"], m["sqls"])
+    m["pipeline_value"] = total(opportunity_label, pop.deal_value[opportunity_lead])
+    m["revenue_won"] = total(won_label, pop.deal_value[won_lead])
+
+    # Rep hours, counted when spent, by the segment of the episode worked.
+    hours = period.work_hours()
+    work_label = episode_label[sales.work_episode]
+    episode_outcome = outcome[sales.work_episode]
+    wasted = (episode_outcome != Outcome.OPEN) & ~np.isin(episode_outcome, SQL_OUTCOMES)
+    m["sales_hours"] = total(work_label, hours)
+    m["wasted_sales_hours"] = total(work_label[wasted], hours[wasted])
+
+    touched = in_period & np.isfinite(sales.first_touch)
+    speed = (sales.first_touch[touched] - sales.mql_time[touched]) * HOURS_PER_DAY
+    m["speed_to_lead_hours"] = _ratios(
+        total(episode_label[touched], speed), count(episode_label[touched])
+    )
+    sla_days = period.scenario.sales.sla_hours / HOURS_PER_DAY
+    touched_late = touched & (sales.first_touch > sales.mql_time + sla_days)
+    untouched_late = (
+        in_period & ~np.isfinite(sales.first_touch) & (sales.mql_time + sla_days < horizon)
+    )
+    breached = count(episode_label[touched_late | untouched_late])
+    m["sla_breach_rate"] = _ratios(breached, count(episode_label[touched | untouched_late]))
+
+    lead, mql_time = sales.lead[in_period], sales.mql_time[in_period]
+    in_market_then = (
+        pop.buyer[lead] & (mql_time >= pop.window_start[lead]) & (mql_time < pop.window_end[lead])
+    )
+    m["mql_precision"] = _ratios(count(episode_label[in_period][in_market_then]), m["mql_events"])
+
+    if lead_label is None:
+        for name in SEGMENT_METRICS:
+            if name not in EPISODE_SEGMENT_METRICS:
+                m[name] = np.full(k, np.nan)
+        return m
+
+    created = period.created
+    m["leads"] = count(lead_label[created])
+    m["lead_to_mql_rate"] = _ratios(m["mqls"], m["leads"])
+    m["unsubscribe_rate"] = _ratios(count(lead_label[created & period.unsubscribed]), m["leads"])
+    missed = _missed_opportunities(pop, sales, begin, horizon)
+    cohort = lead_label[missed.cohort]
+    for name, flags in missed.causes().items():
+        m[name] = count(cohort[flags])
+    m["lost_pipeline_value"] = total(
+        cohort[missed.missed], pop.deal_value[missed.cohort[missed.missed]]
+    )
+    m["mql_recall"] = _ratios(count(cohort[missed.qualified_in_window]), count(cohort))
+    first = in_period & (sales.pass_index == 0) & (pop.arrival[sales.lead] >= 0)
+    first_lead = sales.lead[first]
+    time_to_mql = sales.mql_time[first] - pop.arrival[first_lead]
+    m["time_to_mql_days"] = _ratios(
+        total(lead_label[first_lead], time_to_mql), count(lead_label[first_lead])
+    )
+    return m
 
 
 def compute_metrics(
@@ -143,90 +346,134 @@ def compute_metrics(
     meta = scenario.scenario
     begin, horizon = meta.warmup_days, meta.horizon_days
     period_days = horizon - begin
-    m: dict[str, float] = {}
+    period = _Period(scenario, pop, sales, unsubscribed, begin, horizon)
+    one = np.zeros(sales.lead.size, dtype=np.int64)
+    totals = _segment_arrays(period, one, np.zeros(pop.size, dtype=np.int64), 1)
+    m: dict[str, float] = {name: float(values[0]) for name, values in totals.items()}
 
-    created = (pop.arrival >= begin) & (pop.arrival < horizon)
-    m["leads"] = float(created.sum())
-
-    in_period = (sales.mql_time >= begin) & (sales.mql_time < horizon)
-    outcome = sales.outcome
-    sql = np.isin(outcome, SQL_OUTCOMES)
-    accepted = outcome >= Outcome.NOT_SQL
-    opportunity = (outcome == Outcome.LOST) | (outcome == Outcome.WON)
-    won = outcome == Outcome.WON
-
-    def distinct(mask: np.ndarray) -> np.ndarray:
-        return np.unique(sales.lead[in_period & mask])
-
-    mql_leads = distinct(np.ones_like(in_period))
-    opportunity_leads = distinct(opportunity)
-    won_leads = distinct(won)
-    m["mqls"] = float(mql_leads.size)
-    m["mql_events"] = float(in_period.sum())
-    m["sals"] = float(distinct(accepted).size)
-    m["sqls"] = float(distinct(sql).size)
-    m["opportunities"] = float(opportunity_leads.size)
-    m["deals_won"] = float(won_leads.size)
-    m["lead_to_mql_rate"] = _ratio(m["mqls"], m["leads"])
-    m["mql_to_sal_rate"] = _ratio(m["sals"], m["mqls"])
-    m["mql_to_sql_rate"] = _ratio(m["sqls"], m["mqls"])
-    m["sql_to_won_rate"] = _ratio(m["deals_won"], m["sqls"])
-    m["pipeline_value"] = float(pop.deal_value[opportunity_leads].sum())
-    m["revenue_won"] = float(pop.deal_value[won_leads].sum())
-
-    # Rep hours, counted when spent. A rep finishes a task begun before the end of the day, so
-    # time at work is the shifts plus that overtime, and utilisation stays a share.
+    # Utilisation: a rep finishes a task begun before the end of the day, so time at work is
+    # the shifts plus that overtime, and utilisation stays a share.
     work_start = np.clip(sales.work_start, begin, horizon)
     work_end = np.clip(sales.work_start + sales.work_hours / HOURS_PER_DAY, begin, horizon)
-    hours = (work_end - work_start) * HOURS_PER_DAY
-    episode_outcome = outcome[sales.work_episode]
-    wasted = (episode_outcome != Outcome.OPEN) & ~np.isin(episode_outcome, SQL_OUTCOMES)
-    m["sales_hours"] = float(hours.sum())
-    m["wasted_sales_hours"] = float(hours[wasted].sum())
-    overtime = hours.sum() - calendar.working_hours(work_start, work_end).sum()
+    worked = float(period.work_hours().sum())
+    overtime = worked - calendar.working_hours(work_start, work_end).sum()
     shifts = scenario.sales.reps * calendar.working_hours(np.array([begin]), np.array([horizon]))
-    m["rep_utilization"] = _ratio(m["sales_hours"], float(shifts[0] + overtime))
+    # Hours worked inside shifts never exceed the shifts, so time at work is at least the hours
+    # worked; sums in another order can break that by a rounding error, which is all max undoes.
+    at_work = max(float(shifts[0] + overtime), worked)
+    m["rep_utilization"] = _ratio(worked, at_work)
 
-    m.update(_missed_opportunities(pop, sales, begin, horizon))
-
-    first = in_period & (sales.pass_index == 0)
-    time_to_mql = sales.mql_time[first] - pop.arrival[sales.lead[first]]
-    m["time_to_mql_days"] = _mean(time_to_mql)
-    m["time_to_mql_days_median"] = _quantile(time_to_mql, 0.5)
-
+    in_period = period.in_period
+    first = in_period & (sales.pass_index == 0) & (pop.arrival[sales.lead] >= 0)
+    m["time_to_mql_days_median"] = _quantile(
+        sales.mql_time[first] - pop.arrival[sales.lead[first]], 0.5
+    )
     touched = in_period & np.isfinite(sales.first_touch)
     speed = (sales.first_touch[touched] - sales.mql_time[touched]) * HOURS_PER_DAY
-    m["speed_to_lead_hours"] = _mean(speed)
     m["speed_to_lead_hours_median"] = _quantile(speed, 0.5)
     m["speed_to_lead_hours_p90"] = _quantile(speed, 0.9)
-    sla_days = scenario.sales.sla_hours / HOURS_PER_DAY
-    touched_late = touched & (sales.first_touch > sales.mql_time + sla_days)
-    untouched_late = (
-        in_period & ~np.isfinite(sales.first_touch) & (sales.mql_time + sla_days < horizon)
-    )
-    decided = touched | untouched_late
-    m["sla_breach_rate"] = _ratio(
-        float((touched_late | untouched_late).sum()), float(decided.sum())
-    )
 
     # Queue: waits of entries made in the period (censored at the horizon); time-average length.
     leave = np.where(np.isnan(sales.queue_leave), horizon, sales.queue_leave)
     entered = (sales.queue_enter >= begin) & (sales.queue_enter < horizon)
-    m["queue_wait_hours"] = _mean((leave[entered] - sales.queue_enter[entered]) * HOURS_PER_DAY)
+    waits = (leave[entered] - sales.queue_enter[entered]) * HOURS_PER_DAY
+    m["queue_wait_hours"] = float(waits.mean()) if waits.size else float("nan")
     m["queue_length"] = float(overlap(sales.queue_enter, leave, begin, horizon).sum() / period_days)
 
-    spend = _marketing_spend(scenario, pop, touches, created, begin, horizon)
+    spend = _marketing_spend(scenario, pop, touches, period.created, begin, horizon)
     m["cost_per_mql"] = _ratio(spend, m["mqls"])
     m["cost_per_sql"] = _ratio(spend, m["sqls"])
-    m["unsubscribe_rate"] = _ratio(float((created & unsubscribed).sum()), m["leads"])
-
-    lead = sales.lead[in_period]
-    mql_time = sales.mql_time[in_period]
-    in_market_then = (
-        pop.buyer[lead] & (mql_time >= pop.window_start[lead]) & (mql_time < pop.window_end[lead])
-    )
-    m["mql_precision"] = _ratio(float(in_market_then.sum()), m["mql_events"])
     return {name: float(m[name]) for name in METRIC_NAMES}
+
+
+def segment_metrics(
+    scenario: Scenario,
+    pop: Population,
+    sales: SalesRecord,
+    unsubscribed: np.ndarray,
+    segmentation: Segmentation,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{dimension: {segment: {metric: value}}}`` for every dimension of ``segmentation`` and
+    every metric of :data:`SEGMENT_METRICS`, over the measured period."""
+    meta = scenario.scenario
+    period = _Period(scenario, pop, sales, unsubscribed, meta.warmup_days, meta.horizon_days)
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for dimension, names in segmentation.names.items():
+        lead_label = segmentation.lead_labels.get(dimension)
+        if lead_label is not None:
+            episode_label = lead_label[sales.lead]
+        else:
+            episode_label = segmentation.episode_labels[dimension]
+        arrays = _segment_arrays(period, episode_label, lead_label, len(names))
+        result[dimension] = {
+            label: {name: float(arrays[name][code]) for name in SEGMENT_METRICS}
+            for code, label in enumerate(names)
+        }
+    return result
+
+
+def _drift(values: np.ndarray) -> tuple[float, float]:
+    """How far a line fitted to ``values`` (one per week) moves from the first week to the
+    last, as a share of their mean, and its standard error.
+
+    The error is the least-squares one, widened for the lag-1 autocorrelation ``rho`` of the
+    residuals by ``(1 + rho) / (1 - rho)`` (weekly counts of a queueing system are not
+    independent); ``nan`` for a series without a positive mean.
+    """
+    weeks = values.size
+    mean = float(values.mean())
+    if weeks < MIN_WEEKS or not mean > 0:
+        return math.nan, math.nan
+    x = np.arange(weeks) - (weeks - 1) / 2.0
+    sxx = float((x * x).sum())
+    slope = float((x * (values - mean)).sum()) / sxx
+    residual = values - mean - slope * x
+    variance = float((residual * residual).sum()) / (weeks - 2)
+    lagged = float((residual[1:] * residual[:-1]).sum())
+    rho = lagged / float((residual * residual).sum()) if variance > 0 else 0.0
+    rho = min(max(rho, 0.0), 0.95)
+    slope_error = math.sqrt(variance / sxx * (1.0 + rho) / (1.0 - rho))
+    span = weeks - 1
+    return slope * span / mean, slope_error * span / mean
+
+
+def weekly_series(
+    scenario: Scenario, sales: SalesRecord, calendar: WorkingCalendar
+) -> dict[str, np.ndarray]:
+    """The weekly MQL events and rep utilisation over the whole weeks of the measured period
+    (a stretch of work counts in the week it starts; utilisation is against the shifts)."""
+    meta = scenario.scenario
+    begin = meta.warmup_days
+    weeks = int((meta.horizon_days - begin) // WEEK_DAYS)
+    end = begin + weeks * WEEK_DAYS
+
+    def per_week(times: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        inside = (times >= begin) & (times < end)
+        week = ((times[inside] - begin) // WEEK_DAYS).astype(np.int64)
+        chosen = None if weights is None else weights[inside]
+        return np.bincount(week, weights=chosen, minlength=weeks).astype(float)
+
+    starts = begin + WEEK_DAYS * np.arange(weeks)
+    shifts = scenario.sales.reps * calendar.working_hours(starts, starts + WEEK_DAYS)
+    hours = per_week(sales.work_start, sales.work_hours)
+    return {
+        "mql_events": per_week(sales.mql_time),
+        "rep_utilization": _ratios(hours, shifts),
+    }
+
+
+def stationarity_drifts(
+    scenario: Scenario, sales: SalesRecord, calendar: WorkingCalendar
+) -> dict[str, dict[str, float]]:
+    """Per weekly series of :func:`weekly_series`: its ``drift`` over the measured period (the
+    fitted line's change from the first to the last week, as a share of the mean), the
+    drift's standard error ``error`` and the number of ``weeks`` (``nan`` drifts with fewer
+    than :data:`MIN_WEEKS`)."""
+    result = {}
+    for name, values in weekly_series(scenario, sales, calendar).items():
+        drift, error = _drift(np.nan_to_num(values))
+        result[name] = {"drift": drift, "error": error, "weeks": float(values.size)}
+    return result
 
 
 def _marketing_spend(
@@ -246,10 +493,34 @@ def _marketing_spend(
     )
 
 
+@dataclass(frozen=True)
+class _Missed:
+    """The buyers whose window closed in the period (``cohort``, lead numbers) and, for each,
+    how their window went."""
+
+    cohort: np.ndarray
+    missed: np.ndarray
+    never: np.ndarray
+    too_late: np.ndarray
+    waited: np.ndarray
+    not_reached: np.ndarray
+    qualified_in_window: np.ndarray
+
+    def causes(self) -> dict[str, np.ndarray]:
+        """The metric of each flag: the total and its causes, which partition it."""
+        return {
+            "missed_opportunities": self.missed,
+            "missed_never_mql": self.never,
+            "missed_mql_too_late": self.too_late,
+            "missed_waited_in_queue": self.waited,
+            "missed_not_reached": self.not_reached,
+        }
+
+
 def _missed_opportunities(
     pop: Population, sales: SalesRecord, begin: float, horizon: float
-) -> dict[str, float]:
-    """Missed buyers by cause, lost pipeline, and recall, over windows closing in the period.
+) -> _Missed:
+    """Missed buyers by cause, over windows closing in the period.
 
     A missed buyer's cause, judged at its window's close: no MQL inside the window and none
     after it → ``never_mql``; an MQL only after the window → ``mql_too_late``; its latest MQL
@@ -281,13 +552,12 @@ def _missed_opportunities(
     never = missed & ~qualified_in_window
     too_late = never & leads_with(after_window)
     waited = missed & qualified_in_window & (touch >= pop.window_end[cohort])
-    not_reached = missed & qualified_in_window & ~waited
-    return {
-        "missed_opportunities": float(missed.sum()),
-        "missed_never_mql": float((never & ~too_late).sum()),
-        "missed_mql_too_late": float(too_late.sum()),
-        "missed_waited_in_queue": float(waited.sum()),
-        "missed_not_reached": float(not_reached.sum()),
-        "lost_pipeline_value": float(pop.deal_value[cohort[missed]].sum()),
-        "mql_recall": _ratio(float(qualified_in_window.sum()), float(cohort.size)),
-    }
+    return _Missed(
+        cohort=cohort,
+        missed=missed,
+        never=never & ~too_late,
+        too_late=too_late,
+        waited=waited,
+        not_reached=missed & qualified_in_window & ~waited,
+        qualified_in_window=qualified_in_window,
+    )
