@@ -28,6 +28,7 @@ import simpy
 
 from mqlsim.core.events import EventLog, spans
 from mqlsim.core.rng import Purpose, Streams
+from mqlsim.core.vocabulary import GRADES
 from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.journeys import (
     RateTable,
@@ -236,8 +237,10 @@ def planned_touches(
     """
     local, time = cadence.touch_times(send_times(clock, start, leads), horizon_days, organic)
     time = send_times(clock, time, leads[local])
-    order = np.lexsort((time, local))  # a moved touch may pass one planned just after it
-    local, time = local[order], time[order]
+    step = np.diff(local)
+    if np.any((step == 0) & (np.diff(time) < 0)):  # a moved touch passed one planned after it
+        order = np.lexsort((time, local))
+        local, time = local[order], time[order]
     keep = time < np.minimum(population.exit[leads[local]], horizon_days)
     return local[keep], time[keep]
 
@@ -361,19 +364,28 @@ class Nurture:
     def settle_before_start(self) -> tuple[list[Scheduled], list[tuple[float, int, int]]]:
         """Play the MQLs of existing leads that fall before day 0, without sales.
 
-        Before day 0 there is no sales floor: an MQL then is taken as recycled at once (the
-        lead neither waits nor becomes an SQL), and nurture resumes after the cool-down, its
+        Before day 0 there is no sales floor, and sales' work is taken as done at once. An MQL
+        of a real buyer inside its buying window whom sales accepts on its fit (the lead's own
+        acceptance draw) ends as an SQL: the lead leaves nurture for good, as it would in the
+        run. Any other MQL is recycled at once, and nurture resumes after the cool-down, its
         next MQL decided as a recycled lead's, until it falls at or after day 0. Returns the
         MQLs due from day 0 on (:data:`Scheduled` rows, each with its pass) and the nurture
         runs still to resume then, as ``(time, lead, pass)``.
         """
         cooldown = self.scenario.nurture.recycle_cooldown_days
+        pop = self.population
+        acceptance = self.scenario.sales.sal_acceptance_probability
+        accept = np.array([acceptance.get(grade, 0.0) for grade in GRADES])
         leads = np.flatnonzero(self.first_time < 0)  # nan compares False
         mql_time = self.first_time[leads]
         passes = np.zeros(leads.size, dtype=np.int64)
         due: list[Scheduled] = []
         resumes: list[tuple[float, int, int]] = []
         while leads.size:
+            in_window = (mql_time >= pop.window_start[leads]) & (mql_time < pop.window_end[leads])
+            accepted = pop.u_accept[leads] < accept[pop.grade[leads]]
+            recycled = ~(pop.buyer[leads] & in_window & accepted)
+            leads, passes, mql_time = leads[recycled], passes[recycled], mql_time[recycled]
             resume = mql_time + cooldown
             later = resume >= 0
             resumes += zip(

@@ -532,7 +532,7 @@ def _default_win_probability() -> dict[Grade, float]:
 class SalesConfig(StrictModel):
     """`[sales]`: the team that works the MQL queue and what its work yields."""
 
-    reps: int = Field(3, ge=1, le=10_000, description="Reps working the MQL queue.")
+    reps: int = Field(4, ge=1, le=10_000, description="Reps working the MQL queue.")
     always_working: bool = Field(
         False, description="Reps work around the clock (ignores the working-hour keys)."
     )
