@@ -401,12 +401,18 @@ def test_events_are_ordered_by_time_within_each_lead(tmp_path) -> None:
 
 
 def test_a_log_longer_than_the_policy_can_decay_over_is_an_error(tmp_path, capsys) -> None:
-    lines = [HEADER, "a,2024-03-01,web_visit", "a,2026-03-01,web_visit"]
+    # The scenario itself spans 730 days (365 simulated, 365 of existing leads' history): a
+    # half-life of 1 day fits it, not a log of three years.
+    lines = [HEADER, "a,2024-03-01,web_visit", "a,2027-03-01,web_visit"]
     log = write(tmp_path / "events.csv", lines)
-    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=0.5")
+    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=1")
     assert code == 2
     assert "mqlsim: error: policy: policy.decay_half_life_days must be at least" in err
-    assert "the longest lead history in" in err and "spans 730 days" in err
+    assert "the longest lead history in" in err and "spans 1095 days" in err
+    # and a half-life the scenario's own span cannot carry is refused with the scenario
+    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=0.5")
+    assert code == 2
+    assert "with the stationary stock the span is horizon_days plus" in err
 
 
 def test_overrides_change_the_policy(tmp_path, capsys) -> None:

@@ -208,15 +208,19 @@ def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) ->
     return stage
 
 
+def _lead_offset(clock: ActivityClock, lead: np.ndarray) -> np.ndarray:
+    """Each lead's own moment within :data:`SEND_SPREAD_HOURS` of an opening (it depends on
+    the lead alone, and no two leads' coincide)."""
+    spread = min(SEND_SPREAD_HOURS / 24.0, (clock.end - clock.start) / 2.0)
+    return np.mod(lead * _GOLDEN_RATIO, 1.0) * spread
+
+
 def send_times(clock: ActivityClock, time: np.ndarray, lead: np.ndarray) -> np.ndarray:
     """When marketing sends what it planned for ``time`` to ``lead``: at that time inside the
-    leads' active hours; outside them, at the next opening plus the lead's own offset within
-    :data:`SEND_SPREAD_HOURS` (a tool works through its backlog over a while, so sends to
-    different leads do not coincide; the offset depends on the lead alone)."""
+    leads' active hours; outside them, at the next opening plus the lead's own offset (a tool
+    works through its backlog over a while)."""
     opening = clock.next_active(time)
-    spread = min(SEND_SPREAD_HOURS / 24.0, (clock.end - clock.start) / 2.0)
-    offset = np.mod(lead * _GOLDEN_RATIO, 1.0) * spread
-    return np.where(opening > time, opening + offset, time)
+    return np.where(opening > time, opening + _lead_offset(clock, lead), time)
 
 
 def planned_touches(
@@ -230,12 +234,15 @@ def planned_touches(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The touches of nurture runs of ``leads`` (sorted) starting at ``start``, if never
     stopped, as ``(position in leads, time)`` sorted by lead, then time. Marketing sends in
-    the leads' working day (:func:`send_times`): a run starts at its first send moment (a
-    drip then keeps to the active hours week after week), and a touch the cadence plans
-    outside them (a follow-up, say) is sent then too. None is sent once the lead has left,
+    the leads' working day: a run starts at the first opening at or after ``start`` plus the
+    lead's own offset (a drip then keeps to the same moment of the week, and sends to two
+    leads never coincide, so which of two MQLs reaches the queue first never depends on how
+    the engine batches its work); a touch the cadence plans outside the active hours (a
+    follow-up, say) is sent as :func:`send_times` says. None is sent once the lead has left,
     or at the horizon.
     """
-    local, time = cadence.touch_times(send_times(clock, start, leads), horizon_days, organic)
+    begin = clock.next_active(start) + _lead_offset(clock, leads)
+    local, time = cadence.touch_times(begin, horizon_days, organic)
     time = send_times(clock, time, leads[local])
     step = np.diff(local)
     if np.any((step == 0) & (np.diff(time) < 0)):  # a moved touch passed one planned after it

@@ -99,7 +99,8 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("segment", *COLUMNS)
 def segment_comparison_table(segments: Mapping[str, Mapping[str, PairedComparison]]) -> Table:
     """One breakdown's comparison: per segment, the rows of :data:`SEGMENT_ROWS` that either
     scenario measured."""
-    rows, styles = [], []
+    rows: list[tuple[str, ...]] = []
+    styles: list[tuple[Style, ...]] = []
     for label, metrics in segments.items():
         for name in SEGMENT_ROWS:
             metric = metrics[name]
