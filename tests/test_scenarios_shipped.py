@@ -52,7 +52,7 @@ LEARNING = {"policy_predictive.toml"}
 def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
     """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
     "Stationarity check"): the run prints no warning."""
-    result = api.run(path, workers=1, cache=False)
+    result = api.run(path, cache=False)  # every core: the replications are independent
     assert result.warnings == [], result.warnings
     for check in result.stationarity_checks.values():
         assert not check.drifts
@@ -64,7 +64,10 @@ def test_a_learning_policy_is_not_a_steady_state_and_says_so() -> None:
     by models refitted every 60 days on a growing history, each with its own MQL volume: the
     check reports the drift (docs/metrics.md, "Stationarity check")."""
     (path,) = [p for p in SHIPPED if p.name in LEARNING]
-    result = api.run(path, workers=1, cache=False)
+    # Its first two refits and two replications show it; the full run takes minutes.
+    result = api.run(
+        path, replications=2, overrides={"scenario.horizon_days": 240}, workers=1, cache=False
+    )
     assert result.stationarity_checks["mql_events"].drifts
     assert any("weekly MQL events drift" in line for line in result.warnings)
 

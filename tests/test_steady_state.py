@@ -16,12 +16,14 @@ window's metrics are computed from one long replication with the run's own metri
 from __future__ import annotations
 
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mqlsim.cli import main
+from mqlsim.experiments.runner import default_workers
 from mqlsim.model.engine import ReplicationResult, run_replication
 from mqlsim.model.metrics import compute_metrics
 from mqlsim.model.sales import WorkingCalendar
@@ -61,17 +63,27 @@ def window(scenario: Scenario, result: ReplicationResult, begin: float, end: flo
     return metrics
 
 
+def windows_of(
+    scenario: Scenario, replication: int, windows: list[tuple[float, float]]
+) -> list[dict]:
+    """One replication's metrics over each of ``windows`` (a task of the process pool)."""
+    result = run_replication(scenario, replication)
+    return [window(scenario, result, begin, end) for begin, end in windows]
+
+
 def long_run(name: str, horizon: float, windows: list[tuple[float, float]], *sets: str):
-    """The mean of each metric over :data:`REPLICATIONS` replications, per window."""
+    """The mean of each metric over :data:`REPLICATIONS` replications, per window (the
+    replications run in a pool over the machine's cores; the results do not depend on it)."""
     scenario = load_scenario(
         SCENARIOS / f"{name}.toml", [f"scenario.horizon_days={horizon}", *sets]
     )
-    rows: list[list[dict]] = [[] for _ in windows]
-    for replication in range(REPLICATIONS):
-        result = run_replication(scenario, replication)
-        for index, (begin, end) in enumerate(windows):
-            rows[index].append(window(scenario, result, begin, end))
-    return [{key: float(np.mean([row[key] for row in part])) for key in COMPARED} for part in rows]
+    tasks = [(scenario, replication, windows) for replication in range(REPLICATIONS)]
+    with ProcessPoolExecutor(max_workers=min(default_workers(), REPLICATIONS)) as pool:
+        runs = list(pool.map(windows_of, *zip(*tasks, strict=True)))
+    return [
+        {key: float(np.mean([run[index][key] for run in runs])) for key in COMPARED}
+        for index in range(len(windows))
+    ]
 
 
 def relative_gaps(first: dict, second: dict) -> dict[str, float]:
