@@ -24,6 +24,7 @@ from mqlsim.model.population import (
     observed_grade_of,
     persona_mix,
 )
+from mqlsim.model.sales import SQL_OUTCOMES
 from mqlsim.policies import make_policy
 from mqlsim.policies.base import MISSING_CODE, LeadView
 from mqlsim.scenario.loading import load_scenario
@@ -120,7 +121,7 @@ def test_a_lead_that_has_left_stops_all_activity() -> None:
     assert np.all(pop.window_end[market] <= pop.exit[market])
     assert np.all(pop.window_start[pop.in_market] < pop.exit[pop.in_market])
     sales = result.sales
-    sql = sales.outcome >= 4
+    sql = np.isin(sales.outcome, SQL_OUTCOMES)
     assert np.all(sales.end[sql] < pop.exit[sales.lead[sql]])
 
 
