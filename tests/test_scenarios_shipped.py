@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mqlsim import api
 from mqlsim.cli import main
 from mqlsim.core.metric_catalog import METRIC_NAMES
 
@@ -38,6 +39,37 @@ def test_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture) -> Non
     document = json.loads(captured.out)
     text = json.dumps(document)
     assert all(name in text for name in METRIC_NAMES)
+
+
+#: A policy that learns from the run changes its MQLs at every refit: not a steady state.
+LEARNING = {"policy_predictive.toml"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path", [p for p in SHIPPED if p.name not in LEARNING], ids=lambda p: p.name
+)
+def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
+    """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
+    "Stationarity check"): the run prints no warning."""
+    result = api.run(path, cache=False)  # every core: the replications are independent
+    assert result.warnings == [], result.warnings
+    for check in result.stationarity_checks.values():
+        assert not check.drifts
+
+
+@pytest.mark.slow
+def test_a_learning_policy_is_not_a_steady_state_and_says_so() -> None:
+    """The predictive example qualifies leads by the bootstrap score until its first fit, then
+    by models refitted every 60 days on a growing history, each with its own MQL volume: the
+    check reports the drift (docs/metrics.md, "Stationarity check")."""
+    (path,) = [p for p in SHIPPED if p.name in LEARNING]
+    # Its first two refits and two replications show it; the full run takes minutes.
+    result = api.run(
+        path, replications=2, overrides={"scenario.horizon_days": 240}, workers=1, cache=False
+    )
+    assert result.stationarity_checks["mql_events"].drifts
+    assert any("weekly MQL events drift" in line for line in result.warnings)
 
 
 # --- bad input, end to end --------------------------------------------------------------------

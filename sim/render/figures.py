@@ -34,7 +34,7 @@ from matplotlib.patches import Patch
 
 from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS
-from mqlsim.core.vocabulary import GRADES
+from mqlsim.core.vocabulary import GRADE_LABELS
 from mqlsim.experiments.runner import ExperimentResult
 from mqlsim.experiments.summary import MetricSummary, summarize
 from mqlsim.experiments.sweep import HEALTHY_BAND, Sweep, setting_label
@@ -358,14 +358,14 @@ class TruthData:
 def _score_rule(
     policy: object,
 ) -> tuple[Callable[[LeadView], np.ndarray], np.ndarray, dict[str, float]] | None:
-    """The per-event score of a score-based policy, the bar to reach by grade (A–D), and the
-    bars by label; ``None`` for a policy without one score."""
+    """The per-event score of a score-based policy, the bar to reach by grade code (A–D, then
+    unknown), and the bars by label; ``None`` for a policy without one score."""
     if isinstance(policy, ScorePolicy):
         threshold = policy.config.threshold
-        return policy.scores, np.full(len(GRADES), threshold), {"threshold": threshold}
+        return policy.scores, np.full(len(GRADE_LABELS), threshold), {"threshold": threshold}
     if isinstance(policy, MatrixPolicy):
         grades: dict[float, list[str]] = {}
-        for grade, cell in zip(GRADES, policy.cells, strict=True):
+        for grade, cell in zip(GRADE_LABELS, policy.cells, strict=True):
             if math.isfinite(cell):
                 grades.setdefault(float(cell), []).append(grade)
         labels = {f"grade {', '.join(names)}": cell for cell, names in grades.items()}
