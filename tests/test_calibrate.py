@@ -284,7 +284,9 @@ def test_the_example_funnel_is_reproduced_on_seeds_the_fit_did_not_use(
     spent = int(re.search(r"^Cost: (\d+) replications", printed, re.M).group(1))  # type: ignore[union-attr]
     assert spent <= 300
     assert seconds < 300
-    wanted = {"leads": 900 * 275 / 30, "lead_to_mql_rate": 0.18, "mql_to_sql_rate": 0.30}
+    period = load_scenario(out).scenario
+    measured_days = period.horizon_days - period.warmup_days
+    wanted = {"leads": 900 * measured_days / 30, "lead_to_mql_rate": 0.18, "mql_to_sql_rate": 0.30}
     for seed in (None, 777):
         result = api.run(out, seed=seed, cache=False)
         for metric, value in wanted.items():
@@ -327,7 +329,8 @@ def test_the_usual_targets_cannot_tell_some_parameters_apart(tmp_path: Path) -> 
         assert calibration.within, render_calibration(calibration).plain()
         return calibration.multipliers
 
-    rates = "lead_to_mql_rate = 0.2\nmql_to_sql_rate = 0.2\n"
+    # From the small base's 28 % and 22 %: fewer MQLs, more of them SQL.
+    rates = "lead_to_mql_rate = 0.22\nmql_to_sql_rate = 0.26\n"
     by_market = fitted(rates, ["engagement", "in_market"])
     by_buyers = fitted(rates, ["engagement", "buyer_share"])
     assert by_market["in_market"] > 1.5 and by_buyers["buyer_share"] > 1.05

@@ -410,17 +410,7 @@ def test_all_leads_fits_are_deterministic() -> None:
     "observed",
     [
         "every lead",
-        pytest.param(
-            "MQL leads",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="since the sales floor of issue 13 the all-leads fit on MQL leads alone "
-                "reaches 0.146 precision, 0.48x the score's 0.302 (0.6x asserted); it still "
-                "beats the MQL-episodes fit (0.003). The fit is fragile to a handful of labels "
-                "(3 attempts a day apart instead of the cadence: 0.012), to be revisited with "
-                "the baseline's recalibration",
-            ),
-        ),
+        "MQL leads",
     ],
 )
 def test_all_leads_beat_mql_episodes_on_the_shipped_population(observed: str) -> None:

@@ -142,7 +142,7 @@ def test_bad_dimension_is_one_line_and_exit_2(capsys) -> None:
     assert main(["run", BASELINE, "--by", "region"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "mqlsim: error: --by 'region': expected one of channel, persona, grade, rule"
+        "mqlsim: error: --by 'region': expected one of channel, persona, grade, rule, lane"
         " (or several, comma-separated)"
     ]
 

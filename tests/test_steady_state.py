@@ -10,13 +10,16 @@ and the stationary start").
 Windows of equal length are compared: ``mqls`` counts distinct leads, so a longer window counts
 fewer per day (a lead qualified twice counts once), which is the counting, not a drift. Each
 window's metrics are computed from one long replication with the run's own metric code
-(:func:`mqlsim.model.metrics.compute_metrics`), outcomes included whenever they happen.
+(:func:`mqlsim.model.metrics.compute_metrics`), with the outcomes a run ending at the window's
+end would have seen: a sales cycle can last months, so a window followed up for two more years
+would win more of its SQLs' deals than one that ends at the run's horizon.
 """
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +28,8 @@ import pytest
 from mqlsim.cli import main
 from mqlsim.experiments.runner import default_workers
 from mqlsim.model.engine import ReplicationResult, run_replication
-from mqlsim.model.metrics import compute_metrics
-from mqlsim.model.sales import WorkingCalendar
+from mqlsim.model.metrics import SalesRecord, compute_metrics
+from mqlsim.model.sales import Outcome, WorkingCalendar
 from mqlsim.scenario.loading import load_scenario
 from mqlsim.scenario.models import Scenario
 
@@ -43,6 +46,22 @@ LATE = (820.0, 1095.0)  # the same 275 days of the third year
 SETTLED = (5 * YEAR, 6 * YEAR)  # the sixth year of a run that started empty
 
 
+def as_of(sales: SalesRecord, end: float) -> SalesRecord:
+    """``sales`` as a run ending at ``end`` records it (as ``SalesRecord.from_log`` does at the
+    horizon): an episode decided at ``end`` or later is open, an opportunity closing then is
+    still open."""
+    outcome, close = sales.outcome.copy(), sales.close.copy()
+    finish, sql_time = sales.end.copy(), sales.sql_time.copy()
+    undecided = ~(finish < end) & (sales.mql_time < end) & (outcome != Outcome.OPEN)
+    outcome[undecided] = Outcome.OPEN
+    finish[undecided] = np.nan
+    sql_time[undecided] = np.nan
+    closing_later = ~(close < end)
+    outcome[closing_later & (outcome > Outcome.OPPORTUNITY_OPEN)] = Outcome.OPPORTUNITY_OPEN
+    close[closing_later] = np.nan
+    return replace(sales, outcome=outcome, close=close, end=finish, sql_time=sql_time)
+
+
 def window(scenario: Scenario, result: ReplicationResult, begin: float, end: float) -> dict:
     """The metrics of ``result`` measured over ``[begin, end)``, plus MQLs and MQL events per
     day."""
@@ -53,7 +72,7 @@ def window(scenario: Scenario, result: ReplicationResult, begin: float, end: flo
     metrics = compute_metrics(
         measured,
         result.population,
-        result.sales,
+        as_of(result.sales, end),
         result.touches,
         unsubscribed,
         WorkingCalendar(scenario.sales),

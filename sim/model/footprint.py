@@ -150,7 +150,9 @@ def _activity_per_lead(
     return float(per_lead)
 
 
-def _burst(multiplier: float, tau: float, arrival: np.ndarray, first: np.ndarray, last: np.ndarray):
+def _burst(
+    multiplier: float, tau: float, arrival: np.ndarray, first: np.ndarray, last: np.ndarray
+) -> np.ndarray:
     """The arrival burst's extra days' worth of activity inside ``[first, last)``: the integral
     of ``multiplier × e^(-(t - arrival) / tau)`` there (0 where the span is empty)."""
     weight = multiplier * tau * (np.exp(-(first - arrival) / tau) - np.exp(-(last - arrival) / tau))

@@ -605,11 +605,11 @@ def _qualify_curve() -> list[list[float]]:
     return [
         [0.0, 1.0],
         [0.0833, 1.0],
-        [0.5, 0.024],
-        [1.0, 0.012],
-        [2.0, 0.0017],
-        [24.0, 0.00025],
-        [168.0, 0.000125],
+        [0.5, 0.006],
+        [1.0, 0.003],
+        [2.0, 0.000425],
+        [24.0, 0.0000625],
+        [168.0, 0.00003125],
     ]
 
 
@@ -644,8 +644,8 @@ class SalesConfig(StrictModel):
     always_working: bool = Field(
         False, description="Reps work around the clock (ignores the working-hour keys)."
     )
-    work_start_hour: float = Field(9.0, ge=0, lt=24, description="Start of the working day.")
-    work_end_hour: float = Field(17.0, gt=0, le=24, description="End of the working day.")
+    work_start_hour: float = Field(8.0, ge=0, lt=24, description="Start of the working day.")
+    work_end_hour: float = Field(18.0, gt=0, le=24, description="End of the working day.")
     working_weekdays: int = Field(
         5, ge=1, le=7, description="Working days per week, counted from Monday."
     )
@@ -698,7 +698,7 @@ class SalesConfig(StrictModel):
         "[hours, multiplier] points, geometric in between, flat after the last.",
     )
     qualify_probability: Probability = Field(
-        0.8,
+        0.95,
         description="Chance an accepted buyer inside its buying window qualifies (SQL) when "
         "called at once.",
     )
@@ -736,7 +736,7 @@ class SalesConfig(StrictModel):
         0.85, description="Chance an SQL becomes an opportunity."
     )
     cycle_median_days: Positive = Field(
-        10.0,
+        14.0,
         description="Median days from opportunity to close (won or lost) for a deal of "
         "cycle_reference_value (log-normal).",
     )
