@@ -89,7 +89,7 @@ def test_one_rep_at_threshold_60_still_makes_sqls() -> None:
 
 
 def test_a_demo_request_fast_lane_raises_its_sql_rate() -> None:
-    """scenarios/fast_lane.toml: hand-raises first, a 1-hour SLA, one of the three reps on them
+    """scenarios/fast_lane.toml: hand-raises first, a 1-hour SLA, one of the four reps on them
     only. The lane's SQL rate rises, and the demo requests made while reps work are touched
     within the SLA (median); the lane's median over all demo requests is still set by those
     made at night and at weekends, when no rep works."""

@@ -520,14 +520,22 @@ def rep_hours_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
     )
 
 
+def _duration(hours: float) -> str:
+    """A delay as people say it: minutes under an hour (``7 min``), else hours (``12 h``)."""
+    if hours < 1.0:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+
+
 def over_time_headline(run: RunData) -> Headline:
-    """``Speed to lead: median 12 h against a 4 h SLA; 76 % of MQLs breach it``."""
+    """``Speed to lead: median 7 min against a 4 h SLA; 29 % of MQLs breach it``."""
     means = _means(run.rows, "speed_to_lead_hours_median", "sla_breach_rate")
     if math.isnan(means["speed_to_lead_hours_median"]):
         return Headline("Speed to lead not measured: no MQL was touched", means)
     sla = run.scenario.sales.sla_hours
+    median = _duration(means["speed_to_lead_hours_median"])
     return Headline(
-        f"Speed to lead: median {means['speed_to_lead_hours_median']:.0f} h against a {sla:g} h "
+        f"Speed to lead: median {median} against a {sla:g} h "
         f"SLA; {_percent(means['sla_breach_rate'], 0)} of MQLs breach it",
         means,
     )
