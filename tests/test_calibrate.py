@@ -297,7 +297,7 @@ def test_the_example_funnel_is_reproduced_on_seeds_the_fit_did_not_use(
 def test_five_hidden_parameters_are_recovered(tmp_path: Path) -> None:
     """Arrivals, engagement, buyer share, SAL acceptance and win odds from leads and the four
     stage rates. Tolerances (log-ratio): arrivals 5 %, engagement 15 %, the three odds 30 %."""
-    base = load_scenario(BASELINE, [*SMALL, "population.leads_per_day=40"])
+    base = load_scenario(BASELINE, SMALL)
     true = {
         "arrival_rate": 0.8,
         "engagement": 1.4,
