@@ -45,7 +45,9 @@ MISSING_CODE = -1
 class LeadView:
     """What a policy may see of ``events.n_leads`` leads.
 
-    ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D) and ``fit`` its explicit fit
+    ``grade`` is each lead's ICP fit grade (0 = A ... 3 = D, or
+    :data:`~mqlsim.core.vocabulary.UNKNOWN_GRADE` when its known fit does not decide it) and
+    ``fit`` its explicit fit
     attributes (codes into :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`, :data:`MISSING_CODE` where
     unknown; a field absent from ``fit`` is unknown for every lead). Lead ``i`` can become MQL
     only at an event at or after ``since[i]``; earlier events are history that a policy may
@@ -91,12 +93,39 @@ class Qualification:
     ``time`` is when the lead became MQL (``nan``: not in the view's events); ``priority``
     orders the sales queue when it is worked by score (higher first; ``nan``, for families
     without a score, after every scored lead); ``event`` is the index in
-    ``view.events`` of the event that made the lead MQL (-1: none).
+    ``view.events`` of the event that made the lead MQL (-1: none). ``rule``, for a policy
+    made of several rules (one with ``rule_names``, such as a combination), is the position in
+    ``rule_names`` of the rule that decided (-1: none); ``None`` for a policy that is one rule.
     """
 
     time: np.ndarray
     priority: np.ndarray
     event: np.ndarray
+    rule: np.ndarray | None = None
+
+
+def rule_names(policy: Policy, kind: str) -> tuple[str, ...]:
+    """The names of ``policy``'s rules, which :attr:`Qualification.rule` indexes: its
+    ``rule_names`` if it is made of rules (a combination names each by its place and kind, with
+    the rule inside it when that has rules too: ``rules.0 (any_of) > rules.2 (score)``), else
+    its ``kind`` alone."""
+    names: tuple[str, ...] = tuple(getattr(policy, "rule_names", ()))
+    return names or (kind,)
+
+
+def rule_codes(decision: Qualification) -> np.ndarray:
+    """Per lead, the position in :func:`rule_names` of the rule that made it MQL (0 for a
+    policy that is one rule), -1 when it is not MQL."""
+    if decision.rule is not None:
+        return decision.rule
+    return np.where(np.isnan(decision.time), -1, 0)
+
+
+def rule_labels(policy: Policy, kind: str, decision: Qualification) -> list[str]:
+    """Per lead, the name (:func:`rule_names`) of the rule behind ``policy``'s ``decision``;
+    ``""`` where the lead never became MQL."""
+    names = rule_names(policy, kind)
+    return [names[code] if code >= 0 else "" for code in rule_codes(decision).tolist()]
 
 
 def first_hits(view: LeadView, hits: np.ndarray, priority: np.ndarray) -> Qualification:
@@ -125,25 +154,6 @@ class Policy(Protocol):
     def explain(self, view: LeadView, lead: int) -> str:
         """Why ``lead`` became MQL, for a person: the rule and the values behind it."""
         ...
-
-
-@runtime_checkable
-class RuleLabels(Protocol):
-    """Optional: a policy made of rules (combinations, the gate) that can say which of its rules
-    made each lead MQL, for the backtest's breakdown by rule (`mqlsim replay --by rule`)."""
-
-    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
-        """Per lead of ``view``, the rule behind ``decision`` (this policy's own decision on
-        ``view``), e.g. ``rules.1 (trigger)``; ``""`` for leads that never became MQL."""
-        ...
-
-
-def rule_labels(policy: Policy, kind: str, view: LeadView, decision: Qualification) -> list[str]:
-    """Per lead, the rule that made it MQL: the policy's own labels when it has rules
-    (:class:`RuleLabels`), else its ``kind``; ``""`` where the lead never became MQL."""
-    if isinstance(policy, RuleLabels):
-        return policy.fired_rules(view, decision)
-    return [kind if np.isfinite(time) else "" for time in decision.time]
 
 
 @dataclass(frozen=True)

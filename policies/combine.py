@@ -10,8 +10,9 @@ asked *whether and when it first fires*:
   longer fire at that moment (say a score that has decayed below its threshold since).
 
 The MQL's event is the one at which the deciding rule fired (on a tie, the first such rule in
-order). The priority (for a sales queue worked by score) is the first numeric priority, in rule
-order, among the rules that had fired by the MQL moment. The reason names the rules by their
+order); breakdowns by rule (`--by rule`) name it by its place, `rules.1 (trigger)`. The
+priority (for a sales queue worked by score) is the first numeric priority, in rule order,
+among the rules that had fired by the MQL moment. The reason names the rules by their
 place in `rules` (any_of: those that fired at the MQL moment; all_of: all of them) with the day
 each first fired and its own reason in brackets, e.g.
 `any_of: rules.1 (trigger) on day 6.00 [...]`.
@@ -31,7 +32,8 @@ from mqlsim.policies.base import (
     Qualification,
     make_policy,
     register_policy,
-    rule_labels,
+    rule_codes,
+    rule_names,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +85,17 @@ class Combination(ABC):
     def __init__(self, config: CombinationConfig) -> None:
         self.config = config
         self.rules = [make_policy(rule) for rule in config.rules]
+        #: The rules by their place and kind, with the rule inside when a rule has rules too
+        #: (``rules.0 (any_of) > rules.2 (score)``), for breakdowns by the rule that decided;
+        #: rule ``i``'s own names start at ``self._first_name[i]``.
+        names: list[str] = []
+        self._first_name = []
+        for index, (rule, rule_config) in enumerate(zip(self.rules, config.rules, strict=True)):
+            self._first_name.append(len(names))
+            own = f"rules.{index} ({rule_config.kind})"
+            inner = rule_names(rule, rule_config.kind)
+            names += [own] if inner == (rule_config.kind,) else [f"{own} > {n}" for n in inner]
+        self.rule_names = tuple(names)
 
     @staticmethod
     @abstractmethod
@@ -103,30 +116,10 @@ class Combination(ABC):
         scored = (times <= time) & ~np.isnan(priorities)
         first_scored = np.argmax(scored, axis=0)
         priority = np.where(scored.any(axis=0), priorities[first_scored, leads], np.nan)
-        return Qualification(time=time, priority=priority, event=event)
-
-    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
-        """Per lead, the deciding rule (the first firing at the MQL moment) by its place and
-        kind, with the rule inside it when it has rules too: ``rules.0 (any_of) > rules.2
-        (score)``; ``""`` for leads never MQL."""
-        decisions = [rule.qualify(view) for rule in self.rules]
-        times = np.stack([rule_decision.time for rule_decision in decisions])
-        deciding = np.argmax(times == decision.time, axis=0)
-        inner = [
-            rule_labels(rule, config.kind, view, rule_decision)
-            for rule, config, rule_decision in zip(
-                self.rules, self.config.rules, decisions, strict=True
-            )
-        ]
-        labels = []
-        for lead, index in enumerate(deciding.tolist()):
-            if np.isnan(decision.time[lead]):
-                labels.append("")
-                continue
-            kind, below = self.config.rules[index].kind, inner[index][lead]
-            nested = f" > {below}" if below != kind else ""
-            labels.append(f"rules.{index} ({kind}){nested}")
-        return labels
+        inner = np.stack([rule_codes(decision) for decision in decisions])
+        first_name = np.array(self._first_name)[deciding]
+        rule = np.where(fired, first_name + inner[deciding, leads], -1)
+        return Qualification(time=time, priority=priority, event=event, rule=rule)
 
     def explain(self, view: LeadView, lead: int) -> str:
         """The rules that had fired by the MQL moment, each with its own reason in brackets."""

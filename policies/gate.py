@@ -23,7 +23,8 @@ from mqlsim.policies.base import (
     Qualification,
     make_policy,
     register_policy,
-    rule_labels,
+    rule_codes,
+    rule_names,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ class GatePolicy:
     def __init__(self, config: GatePolicyConfig) -> None:
         self.config = config
         self.rule = make_policy(config.rule)
+        #: The gated rule's names (its kind, or its own rules): breakdowns by rule see through
+        #: the gate.
+        self.rule_names = rule_names(self.rule, config.rule.kind)
 
     def missing(self, view: LeadView) -> np.ndarray:
         """Per lead, whether any required field is unknown."""
@@ -83,13 +87,8 @@ class GatePolicy:
             time=np.where(blocked, np.nan, decision.time),
             priority=np.where(blocked, np.nan, decision.priority),
             event=np.where(blocked, -1, decision.event),
+            rule=np.where(blocked, -1, rule_codes(decision)),
         )
-
-    def fired_rules(self, view: LeadView, decision: Qualification) -> list[str]:
-        """The gated rule's labels (its kind, or its own rule when it has rules)."""
-        inner = rule_labels(self.rule, self.config.rule.kind, view, self.rule.qualify(view))
-        fired = np.isfinite(decision.time)
-        return [label if mql else "" for label, mql in zip(inner, fired, strict=True)]
 
     def explain(self, view: LeadView, lead: int) -> str:
         """``gate: job_level, company_size known [<the rule's reason>]``, or why it is blocked."""

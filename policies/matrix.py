@@ -4,7 +4,8 @@ The engagement score is the points score of :mod:`mqlsim.policies.score` (points
 frequency caps, decay) without grade points, since the grade is the matrix's other axis.
 ``cells`` gives, per grade, the score at or above which a lead of that grade becomes MQL; a
 grade that is not listed never qualifies. So ``cells = { A = 50, B = 50, C = 90 }`` qualifies
-grade A or B with a score of at least 50, grade C with at least 90, and grade D never.
+grade A or B with a score of at least 50, grade C with at least 90, and grade D never. A lead
+whose grade is unknown (its known fit does not decide it) has no cell and never qualifies.
 
 As with the score, the lead becomes MQL at the first event where its score reaches its grade's
 cell (scores only decay between events). The priority is the score at that event.
@@ -86,7 +87,8 @@ class MatrixPolicy:
     def __init__(self, config: MatrixPolicyConfig) -> None:
         self.config = config
         self.engagement = ScorePolicy(config.engagement)
-        self.cells = np.array([config.cells.get(grade, np.inf) for grade in GRADES])
+        # An unknown grade (UNKNOWN_GRADE, after the four) has no cell: it never qualifies.
+        self.cells = np.array([*(config.cells.get(grade, np.inf) for grade in GRADES), np.inf])
 
     def qualify(self, view: LeadView) -> Qualification:
         """First event per lead whose engagement score reaches its grade's cell."""

@@ -78,12 +78,12 @@ def _default_points() -> dict[Activity, float]:
         "web_visit": 1,
         "pricing_page": 30,
         "blog_post": 1,
-        "case_study": 15,
+        "case_study": 20,
         "comparison_guide": 25,
         "roi_calculator": 25,
         "implementation_guide": 25,
         "webinar_registered": 5,
-        "webinar_attended": 40,
+        "webinar_attended": 50,
         "email_open": 0,
         "email_click": 3,
         "form_fill": 5,
@@ -173,7 +173,7 @@ class ScorePolicyConfig(PolicyConfigBase):
     )
     grade_points: dict[Grade, float] = Field(
         default_factory=_default_grade_points,
-        description="Fit points by ICP grade, added to the score (missing = 0).",
+        description="Fit points by ICP grade, added to the score (not listed, or unknown: 0).",
     )
     fit_points: FitPoints = Field(
         default_factory=FitPoints, description="Fit points by explicit fit data (below)."
@@ -308,7 +308,8 @@ class ScorePolicy:
         self.config = config
         self.points = np.array([config.points.get(a, 0.0) for a in ACTIVITIES])
         self.caps = np.array([config.frequency_caps.get(a, _NO_CAP) for a in ACTIVITIES])
-        self.grade_points = np.array([config.grade_points.get(g, 0.0) for g in GRADES])
+        # An unknown grade (UNKNOWN_GRADE, after the four) earns no grade points.
+        self.grade_points = np.array([*(config.grade_points.get(g, 0.0) for g in GRADES), 0.0])
         #: attribute -> points by value code, for the attributes that earn any
         self.attribute_points: dict[str, np.ndarray] = {}
         for name, values in FIT_ATTRIBUTES.items():

@@ -33,6 +33,7 @@ from typing import Any
 
 from mqlsim.core.atomic import write_atomic
 from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import parse_dimensions
 from mqlsim.experiments.backtest import MAX_RESAMPLES, RESAMPLES, Replay, backtest, check_request
 from mqlsim.experiments.budget import check_budget, parse_memory
 from mqlsim.experiments.cache import ReplicationCache, default_cache_dir
@@ -158,6 +159,7 @@ def compare(
     b: ScenarioSource | ExperimentResult,
     *,
     gates: Sequence[str] = (),
+    by: Sequence[str] = (),
     replications: int | None = None,
     seed: int | None = None,
     overrides: Overrides = (),
@@ -170,11 +172,13 @@ def compare(
 ) -> Comparison:
     """B against A on common random numbers (B runs on A's seed and replication count), each
     metric with its paired 95 % interval; ``gates`` (``"missed_opportunities > +5%"``) give
-    ``comparison.passed``. A or B may be ``REV:path``, a file as committed in git; or a finished
+    ``comparison.passed``; ``by`` (``["channel"]``) compares each segment of those breakdowns
+    too. A or B may be ``REV:path``, a file as committed in git; or a finished
     run: a saved ``results.json`` (or the folder holding it) or an :class:`ExperimentResult`,
     compared without running it again (a scenario on the other side runs on its seed and
     replication count). Two finished runs of different seeds or counts are compared unpaired."""
     parsed = parse_gates(gates)
+    dimensions = parse_dimensions(by)
     execution = _execution(workers, scheduler, cache, max_memory)
     listed = _with_run(overrides, replications, seed)
     sides: list[Side] = []
@@ -197,6 +201,7 @@ def compare(
         parsed,
         sources=(_label(a), _label(b)),
         given=(seed is not None, replications is not None),
+        by=dimensions,
         progress=progress,
         **execution,
     )
@@ -396,6 +401,7 @@ def report(
     scenarios: ScenarioSource | Sequence[ScenarioSource],
     *,
     sweep: str | None = None,
+    by: Sequence[str] = (),
     out: str | os.PathLike[str] | None = None,
     replications: int | None = None,
     seed: int | None = None,
@@ -408,8 +414,9 @@ def report(
     allow_plugins: bool = False,
 ) -> str:
     """A self-contained HTML report of one or more scenarios side by side (with ``sweep``,
-    ``KEY=START:STOP:STEP``, a slider over the grid); written atomically to ``out`` if given.
-    Returns the HTML."""
+    ``KEY=START:STOP:STEP``, a slider over the grid; with ``by``, a breakdown of each scenario
+    by those dimensions); written atomically to ``out`` if given. Returns the HTML."""
+    dimensions = parse_dimensions(by)
     from mqlsim.render.html import as_sweep_option, build_reports, render_report
 
     listed = [scenarios] if isinstance(scenarios, str | os.PathLike | Scenario) else scenarios
@@ -428,7 +435,7 @@ def report(
         plugins=_plugins(allow_plugins),
         **execution,
     )
-    document = render_report(reports, param, start)
+    document = render_report(reports, param, start, dimensions)
     if out is not None:
         try:
             Path(out).parent.mkdir(parents=True, exist_ok=True)

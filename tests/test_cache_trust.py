@@ -255,7 +255,7 @@ def test_a_cached_entry_keeps_the_reports_key_order(tmp_path: Path) -> None:
         load_scenario(ROOT / "scenarios" / "baseline.toml", SMALL), workers=1, cache=store
     ).replications[0]
     report = {"z": 1.0, "a": [{"y": 2, "b": "x"}]}
-    store.store("k", 0, cache_module.Measured(cached, report))
+    store.store("k", 0, cache_module.Measured(cached, {}, {}, report))
     loaded = store.load("k", 0)
     assert loaded is not None
     assert json.dumps(loaded.policy_report) == json.dumps(report)

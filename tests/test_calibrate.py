@@ -284,7 +284,9 @@ def test_the_example_funnel_is_reproduced_on_seeds_the_fit_did_not_use(
     spent = int(re.search(r"^Cost: (\d+) replications", printed, re.M).group(1))  # type: ignore[union-attr]
     assert spent <= 300
     assert seconds < 300
-    wanted = {"leads": 900 * 275 / 30, "lead_to_mql_rate": 0.18, "mql_to_sql_rate": 0.30}
+    period = load_scenario(out).scenario
+    measured_days = period.horizon_days - period.warmup_days
+    wanted = {"leads": 900 * measured_days / 30, "lead_to_mql_rate": 0.18, "mql_to_sql_rate": 0.30}
     for seed in (None, 777):
         result = api.run(out, seed=seed, cache=False)
         for metric, value in wanted.items():
@@ -295,7 +297,7 @@ def test_the_example_funnel_is_reproduced_on_seeds_the_fit_did_not_use(
 def test_five_hidden_parameters_are_recovered(tmp_path: Path) -> None:
     """Arrivals, engagement, buyer share, SAL acceptance and win odds from leads and the four
     stage rates. Tolerances (log-ratio): arrivals 5 %, engagement 15 %, the three odds 30 %."""
-    base = load_scenario(BASELINE, [*SMALL, "population.leads_per_day=40"])
+    base = load_scenario(BASELINE, SMALL)
     true = {
         "arrival_rate": 0.8,
         "engagement": 1.4,
@@ -327,15 +329,16 @@ def test_the_usual_targets_cannot_tell_some_parameters_apart(tmp_path: Path) -> 
         assert calibration.within, render_calibration(calibration).plain()
         return calibration.multipliers
 
-    rates = "lead_to_mql_rate = 0.2\nmql_to_sql_rate = 0.2\n"
+    # From the small base's 28 % and 22 %: fewer MQLs, more of them SQL.
+    rates = "lead_to_mql_rate = 0.22\nmql_to_sql_rate = 0.26\n"
     by_market = fitted(rates, ["engagement", "in_market"])
     by_buyers = fitted(rates, ["engagement", "buyer_share"])
     assert by_market["in_market"] > 1.5 and by_buyers["buyer_share"] > 1.05
     # Very different populations: more buyers in market need much less noise engagement.
     assert by_buyers["engagement"] / by_market["engagement"] > 1.4
 
-    by_reach = fitted("mql_to_sal_rate = 0.65\n", ["reach"])
-    by_acceptance = fitted("mql_to_sal_rate = 0.65\n", ["sal_acceptance"])
+    by_reach = fitted("mql_to_sal_rate = 0.52\n", ["reach"])
+    by_acceptance = fitted("mql_to_sal_rate = 0.52\n", ["sal_acceptance"])
     assert by_reach["reach"] > 1.5 and by_acceptance["sal_acceptance"] > 1.5
 
 

@@ -1,4 +1,6 @@
-"""The shipped baseline: inside the published funnel bands, and equal to the model defaults."""
+"""The shipped baseline: inside the funnel bands of the domain texts at any horizon from one to
+three years, and equal to the model defaults (docs/model.md, "Where the default numbers come
+from", says which parameters move which rate)."""
 
 from __future__ import annotations
 
@@ -13,47 +15,27 @@ from mqlsim.scenario.models import Scenario, ScenarioMeta
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml"
 
-#: Published B2B SaaS funnel benchmarks the baseline is calibrated to (see docs/model.md).
+#: The bands of the domain texts (shared/seeds/): MQL→SQL 20-40 % is seed 003's "healthy"
+#: range (below 15 % "too loose"); its quarterly review has 800 MQLs → 600 SALs → 180 SQLs.
 BANDS = {
     "lead_to_mql_rate": (0.10, 0.35),
-    "mql_to_sal_rate": (0.40, 0.60),
-    "mql_to_sql_rate": (0.13, 0.26),
+    "mql_to_sal_rate": (0.40, 0.75),
+    "mql_to_sql_rate": (0.20, 0.40),
     "sql_to_won_rate": (0.15, 0.30),
 }
+HORIZONS = (365.0, 730.0, 1095.0)
 
 
-@pytest.fixture(scope="module")
-def baseline_means() -> dict[str, float]:
-    scenario = load_scenario(BASELINE, [])
+@pytest.fixture(scope="module", params=HORIZONS, ids=lambda days: f"{days / 365:.0f}y")
+def baseline_means(request: pytest.FixtureRequest) -> dict[str, float]:
+    scenario = load_scenario(BASELINE, [f"scenario.horizon_days={request.param}"])
     rows = [run_replication(scenario, r).metrics for r in range(scenario.scenario.replications)]
     return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
 
 
-#: Bands the baseline leaves since the sales floor of issue 13, whose default response curves
-#: reproduce the lead-response studies: an MQL first attempted more than a few minutes after it
-#: rarely becomes an SQL, and on the uniform 24-hour clock of the leads' activity 76 % of MQLs
-#: come when no rep works. Measured: MQL->SAL 26 %, MQL->SQL 4.6 % (with
-#: sales.response_strength = 0: 53 % and 19 %). The baseline is recalibrated once the lead-side
-#: clock (business hours) is in; strict, so these marks go then.
-LEFT_SINCE_THE_RESPONSE_CURVES = {"mql_to_sal_rate", "mql_to_sql_rate"}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "metric",
-    [
-        pytest.param(
-            metric,
-            marks=pytest.mark.xfail(
-                strict=True, reason="response curves of the studies; recalibration pending"
-            ),
-        )
-        if metric in LEFT_SINCE_THE_RESPONSE_CURVES
-        else metric
-        for metric in sorted(BANDS)
-    ],
-)
-def test_baseline_lands_in_published_band(baseline_means: dict[str, float], metric: str) -> None:
+@pytest.mark.parametrize("metric", sorted(BANDS))
+def test_baseline_lands_in_the_band(baseline_means: dict[str, float], metric: str) -> None:
     low, high = BANDS[metric]
     assert low <= baseline_means[metric] <= high, f"{metric} = {baseline_means[metric]:.3f}"
 

@@ -41,8 +41,9 @@ PASSES_AND_FAILS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]
     "missed_opportunities > +5%": ([(BASELINE, ANY_OF)], [(BASELINE, "strict.toml")]),
     "wasted_sales_hours > +100": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
     "wasted_sales_hours > +0": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
-    "mql_to_sql_rate < 13%": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
-    "mql_to_sql_rate < 0.13": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
+    "wasted_sales_hours > +5%": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
+    "mql_to_sql_rate < 18%": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
+    "mql_to_sql_rate < 0.18": ([(BASELINE, "strict.toml")], [(BASELINE, "loose.toml")]),
     "mql_to_sql_rate < -2pp": ([(BASELINE, ANY_OF)], [(BASELINE, "loose.toml")]),
     "mql_to_sql_rate < -0.02": ([(BASELINE, ANY_OF)], [(BASELINE, "loose.toml")]),
     "revenue_won < -10%": ([(BASELINE, ANY_OF)], [(BASELINE, "strict.toml")]),
@@ -52,7 +53,7 @@ PASSES_AND_FAILS: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]
 REFUSED: dict[str, str] = {
     "missed_oportunities > +5%": "unknown metric 'missed_oportunities'",
     "missed_opportunities > 5%": "needs a sign",
-    "mql_to_sql_rate < 13": "write < 13% (as the table shows it) or < 0.13",
+    "mql_to_sql_rate < 18": "write < 18% (as the table shows it) or < 0.18",
     "mql_to_sql_rate < 20": "write < 20% (as the table shows it) or < 0.2",
     "mql_to_sql_rate < -2": "write < -2pp for percentage points",
     "wasted_sales_hours > +5pp": "pp (percentage points) is for shares",
@@ -84,7 +85,7 @@ def test_replay_gates_in_the_docs_parse() -> None:
 
 def test_every_gate_in_the_docs_is_listed() -> None:
     quoted = quoted_gates()
-    assert "mql_to_sql_rate < 13%" in quoted  # the CI workflow's bound (docs/ci.md)
+    assert "mql_to_sql_rate < 18%" in quoted  # the CI workflow's bound (docs/ci.md)
     unlisted = quoted - set(PASSES_AND_FAILS) - set(REFUSED)
     assert not unlisted, f"gates in the docs without a test case here: {sorted(unlisted)}"
 

@@ -242,15 +242,32 @@ class TestCache:
     def test_nan_survives_the_cache(self, tmp_path: Path) -> None:
         cache = ReplicationCache(tmp_path / "c")
         row = quiet_row()
-        cache.store("k", 0, Measured(row))
-        assert bits([cache.load("k", 0).metrics]) == bits([row])
+        segments = {"rule": {"score": {"mqls": 2.0, "leads": math.nan}}}
+        drifts = {"mql_events": {"drift": math.nan, "error": math.nan, "weeks": 3.0}}
+        cache.store("k", 0, Measured(row, segments, drifts))
+        loaded = cache.load("k", 0)
+        assert bits([loaded.metrics]) == bits([row])
+        assert math.isnan(loaded.segments["rule"]["score"]["leads"])
+        assert math.isnan(loaded.stationarity["mql_events"]["drift"])
 
     def test_a_policy_report_survives_the_cache(self, tmp_path: Path) -> None:
         cache = ReplicationCache(tmp_path / "c")
         row = quiet_row()
+        segments = {"channel": {"paid_search": {"mqls": 2.0}}}
+        drifts = {"mql_events": {"drift": 0.01, "error": 0.02, "weeks": 47.0}}
         report = {"versions": [{"fitted_day": 90.0, "weights": {"pricing_page": 1.25}}]}
-        cache.store("k", 0, Measured(row, report))
-        assert cache.load("k", 0) == Measured(row, report)
+        cache.store("k", 0, Measured(row, segments, drifts, report))
+        assert cache.load("k", 0) == Measured(row, segments, drifts, report)
+
+    def test_segments_and_stationarity_come_back_as_run(self, tmp_path: Path) -> None:
+        """A cached replication gives the same breakdowns and stationarity check as a fresh one."""
+        scenario = small()
+        fresh = run_experiment(scenario, workers=1, cache=None)
+        cache = ReplicationCache(tmp_path / "c")
+        run_experiment(scenario, workers=1, cache=cache)
+        cached = run_experiment(scenario, workers=1, cache=ReplicationCache(tmp_path / "c"))
+        assert json.dumps(cached.segments) == json.dumps(fresh.segments)
+        assert json.dumps(cached.stationarity) == json.dumps(fresh.stationarity)
 
     def test_key_is_scenario_version_and_code_not_replication_count(
         self, monkeypatch: pytest.MonkeyPatch

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mqlsim.cli import main
-from mqlsim.experiments.explain import episode_since, mql_reasons
+from mqlsim.experiments.explain import mql_reasons
 from mqlsim.model.engine import run_replication
 from mqlsim.policies.base import LeadView
 from mqlsim.scenario.loading import load_scenario
@@ -28,17 +28,29 @@ def test_every_mql_episode_has_a_reason(name: str) -> None:
 
 
 def test_recycled_episodes_are_explained_from_their_resume() -> None:
-    """Judged from the reconstructed start of its nurture run, the policy fires exactly at the
-    episode's MQL: the reason explains that decision, not the lead's first MQL."""
+    """Judged from the start of its nurture run, as the run recorded it, the policy fires
+    exactly at the episode's MQL: the reason explains that decision, not the lead's first MQL.
+    The start is the lead's arrival for a first run, the previous episode's end plus the
+    cool-down for a recycled one, and, for an existing lead, what was played before day 0."""
     scenario = load_scenario(SCENARIOS / "baseline.toml", SMALL)
     result = run_replication(scenario, 0)
-    since = episode_since(result, scenario.nurture.recycle_cooldown_days)
+    sales, since = result.sales, result.episode_since
+    cooldown = scenario.nurture.recycle_cooldown_days
+    history = scenario.population.stock_history_days
+    for lead in np.unique(sales.lead):
+        episodes = np.flatnonzero(sales.lead == lead)
+        if sales.pass_index[episodes[0]] == 0:  # from arrival, or from an existing lead's
+            start = max(result.population.arrival[lead], -history)  # drawn history
+            assert since[episodes[0]] == start
+        np.testing.assert_allclose(since[episodes[1:]], sales.end[episodes[:-1]] + cooldown)
     events, pop = result.observed_events(), result.population
     recycled = np.flatnonzero(result.sales.pass_index > 0)
     assert recycled.size > 5
+    assert np.any(pop.arrival[sales.lead[recycled]] < 0)  # existing leads are among them
     for episode in recycled:
         lead = result.sales.lead[episode]
-        view = LeadView(events, pop.grade, pop.fit, pop.arrival).subset(np.array([lead]))
+        view = LeadView(events, pop.observed_grade, pop.fit, pop.arrival)
+        view = view.subset(np.array([lead]))
         view = LeadView(view.events, view.grade, view.fit, np.array([since[episode]]))
         fired = result.policy.qualify(view).time[0]
         assert fired == pytest.approx(result.sales.mql_time[episode], abs=1e-9)

@@ -203,7 +203,9 @@ class TestHeadlines:
         table = summarize_rows(list(run.rows))
         assert result.metrics["sla_breach_rate"] == table["sla_breach_rate"].mean
         median = table["speed_to_lead_hours_median"].mean
-        assert f"median {median:.0f} h" in result.text
+        # Under an hour in minutes, under ten hours to a tenth, else whole hours.
+        said = f"{median * 60:.0f} min" if median < 1 else f"{median:.{int(median < 10)}f} h"
+        assert f"median {said} against" in result.text
         assert figures(run)["over_time"].texts[0].get_text() == result.text
 
 

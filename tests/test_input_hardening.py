@@ -51,12 +51,13 @@ def numeric_leaves(value: Any, key: tuple[str, ...] = ()) -> list[tuple[str, ...
     return [key] if isinstance(value, float) else []
 
 
-#: Keys where ``inf`` has a documented meaning: "never" (half-lives, refits, ageing out of the
-#: sales queue), "no limit" (windows).
+#: Keys where ``inf`` has a documented meaning: "never" (half-lives of points and of interest,
+#: refits, ageing out of the sales queue), "no limit" (windows).
 INFINITE_ALLOWED = {
     "max_queue_age_hours",
     "decay_half_life_days",
     "feature_half_life_days",
+    "interest_half_life_days",
     "retrain_every_days",
     "window_days",
 }

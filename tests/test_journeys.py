@@ -10,6 +10,7 @@ from scipy import stats
 
 from mqlsim.core.rng import Purpose, Streams
 from mqlsim.core.vocabulary import ACTIVITY_CODE, FIT_ATTRIBUTES
+from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.engine import run_replication
 from mqlsim.model.journeys import (
     _CONTENT_CODES,
@@ -37,6 +38,9 @@ from mqlsim.scenario.models import (
 )
 
 ALPHA = 1e-3  # generous: fixed seeds, and a failure means a real departure from the config
+#: A clock without a weekly profile: times within a day uniform (tests/test_calendar.py checks
+#: the profile).
+UNIFORM = ActivityClock(JourneysConfig(off_hours_activity=1.0))
 BASELINE = str(Path(__file__).resolve().parent.parent / "scenarios" / "baseline.toml")
 
 
@@ -80,7 +84,7 @@ def flat_channel(name: str = "only", share: float = 1.0) -> Channel:
 def test_arrival_count_over_long_horizon_matches_mean() -> None:
     """40 leads a day over 3,640 days: the total is within 4 standard deviations of the mean."""
     config = PopulationConfig(leads_per_day=40.0)
-    time, channel = arrival_times(config, 3640.0, np.random.default_rng(11))
+    time, channel = arrival_times(config, 3640.0, np.random.default_rng(11), UNIFORM)
     mean = 40.0 * 3640.0
     assert abs(time.size - mean) < 4 * np.sqrt(mean)
     assert np.all(np.diff(time) >= 0)
@@ -91,7 +95,7 @@ def test_arrival_count_over_long_horizon_matches_mean() -> None:
 def test_daily_counts_are_poisson() -> None:
     """Flat seasonality: daily counts have variance equal to their mean (dispersion test)."""
     config = PopulationConfig(leads_per_day=12.0, channels=[flat_channel()])
-    time, _ = arrival_times(config, 2000.0, np.random.default_rng(12))
+    time, _ = arrival_times(config, 2000.0, np.random.default_rng(12), UNIFORM)
     counts = np.bincount(np.floor(time).astype(int), minlength=2000)
     assert counts.mean() == pytest.approx(12.0, rel=0.03)
     dispersion = ((counts - counts.mean()) ** 2).sum() / counts.mean()
@@ -103,7 +107,7 @@ def test_daily_counts_are_poisson() -> None:
 
 def test_channel_shares_match_config() -> None:
     config = PopulationConfig(leads_per_day=30.0)  # four channels, unequal seasonality
-    _, channel = arrival_times(config, 700.0, np.random.default_rng(13))
+    _, channel = arrival_times(config, 700.0, np.random.default_rng(13), UNIFORM)
     shares = np.array([c.share for c in config.channels])
     observed = np.bincount(channel, minlength=shares.size)
     expected = observed.sum() * shares / shares.sum()
@@ -116,7 +120,7 @@ def test_weekday_seasonality_shows_in_arrivals() -> None:
     config = PopulationConfig(
         leads_per_day=30.0, channels=[Channel(name="c", weekly_seasonality=profile)]
     )
-    time, _ = arrival_times(config, 700.0, np.random.default_rng(14))
+    time, _ = arrival_times(config, 700.0, np.random.default_rng(14), UNIFORM)
     observed = np.bincount(np.floor(time).astype(int) % 7, minlength=7)
     shape = np.array(profile) / sum(profile)
     assert stats.chisquare(observed, observed.sum() * shape).pvalue > ALPHA
@@ -130,7 +134,7 @@ def test_seasonality_is_rescaled_so_volume_is_unchanged() -> None:
         leads_per_day=20.0,
         channels=[Channel(name="c", weekly_seasonality=[7.0, 0, 0, 0, 0, 0, 0])],
     )
-    time, _ = arrival_times(config, 1400.0, np.random.default_rng(15))
+    time, _ = arrival_times(config, 1400.0, np.random.default_rng(15), UNIFORM)
     assert abs(time.size - 28_000) < 4 * np.sqrt(28_000)
     assert np.all(np.floor(time).astype(int) % 7 == 0)
 
@@ -139,9 +143,15 @@ def test_seasonality_is_rescaled_so_volume_is_unchanged() -> None:
 def population() -> tuple[Scenario, Population]:
     scenario = Scenario(
         scenario=ScenarioMeta(horizon_days=700.0, warmup_days=30.0, seed=21),
-        population=PopulationConfig(leads_per_day=20.0),
+        # New leads only, who never leave: the stock and attrition are tests/test_database.py's.
+        population=PopulationConfig(
+            leads_per_day=20.0, initial_stock="none", attrition_per_year=0.0
+        ),
     )
-    return scenario, generate_population(scenario.population, scenario.scenario, Streams(21, 0))
+    clock = ActivityClock(scenario.journeys)
+    return scenario, generate_population(
+        scenario.population, scenario.scenario, Streams(21, 0), clock
+    )
 
 
 def test_persona_shares_match_config(population) -> None:
@@ -180,7 +190,9 @@ def test_in_market_share_and_windows(population) -> None:
     assert np.all(pop.window_end[pop.in_market] > pop.window_start[pop.in_market])
     assert np.all(np.isinf(pop.window_start[~pop.in_market]))
     probabilities = np.array([p.in_market_probability for p in scenario.population.personas])
-    expected = probabilities[pop.persona].sum()
+    raised = np.array([c.arrive_in_market_probability for c in scenario.population.channels])
+    hand = raised[pop.channel]
+    expected = (hand + (1 - hand) * probabilities[pop.persona]).sum()
     assert abs(pop.in_market.sum() - expected) < 4 * np.sqrt(expected)
 
 
@@ -231,14 +243,19 @@ def test_no_activity_before_arrival_or_past_horizon(journeys) -> None:
     assert np.all(np.diff(organic.time)[same_lead] >= 0)
 
 
-def test_every_lead_has_a_form_fill_at_arrival(journeys) -> None:
+def test_every_lead_converts_at_arrival(journeys) -> None:
+    """A form fill at arrival, or a demo request for a hand-raiser: its first event."""
     _, pop, organic = journeys
-    at_arrival = (organic.activity == ACTIVITY_CODE["form_fill"]) & (
+    conversion = np.where(
+        pop.hand_raiser, ACTIVITY_CODE["demo_request"], ACTIVITY_CODE["form_fill"]
+    )
+    at_arrival = (organic.activity == conversion[organic.lead]) & (
         organic.time == pop.arrival[organic.lead]
     )
     np.testing.assert_array_equal(np.unique(organic.lead[at_arrival]), np.arange(pop.size))
     # and it is the lead's first event
     assert np.all(organic.time[organic.starts[:-1]] == pop.arrival)
+    assert 0 < pop.hand_raiser.sum() < pop.size
 
 
 def test_no_touch_answers_in_organic_events(journeys) -> None:

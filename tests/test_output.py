@@ -94,8 +94,12 @@ def test_results_document_follows_the_contract() -> None:
         "seed",
         "replications",
         "metrics",
+        "stationarity",
+        "warnings",
     ]
     assert document["schema_version"] == 1
+    assert list(document["stationarity"]) == ["mql_events", "rep_utilization"]
+    assert document["warnings"] == []
     assert document["seed"] == 42 and document["replications"] == 4
     assert document["scenario"]["scenario"]["name"] == "fake"
     assert tuple(document["metrics"]) == METRIC_NAMES

@@ -196,9 +196,9 @@ def test_show_is_in_the_api() -> None:
 def test_a_tables_check_blames_the_key_it_names_in_validate_and_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "h.toml", f'extends = "{BASELINE}"\n[scenario]\nhorizon_days = 50\n')
+    path = write(tmp_path, "h.toml", f'extends = "{BASELINE}"\n[scenario]\nhorizon_days = 20\n')
     expected = (
-        f"mqlsim: error: {path}: scenario: warmup_days (90) must be less than horizon_days (50)"
+        f"mqlsim: error: {path}: scenario: warmup_days (30) must be less than horizon_days (20)"
         " (line 3)\n"
     )
     assert main(["validate", str(path)]) == 2

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from mqlsim.core.errors import InputError
 from mqlsim.core.rng import Streams
 from mqlsim.core.vocabulary import FIT_ATTRIBUTES, GRADES
+from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.population import generate_population, icp_points_of
 from mqlsim.policies import PolicyConfig
 from mqlsim.policies.base import MISSING_CODE, LeadView, make_policy
@@ -20,7 +21,7 @@ from mqlsim.policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
 from mqlsim.policies.gate import GatePolicyConfig
 from mqlsim.policies.matrix import MatrixPolicyConfig
 from mqlsim.scenario.loading import load_scenario
-from mqlsim.scenario.models import PopulationConfig, Scenario, ScenarioMeta
+from mqlsim.scenario.models import JourneysConfig, PopulationConfig, Scenario, ScenarioMeta
 from tests.builders import event_log, generated_view
 
 INF = float("inf")
@@ -283,12 +284,15 @@ def test_gate_default_fields_and_nesting() -> None:
 
 def population(missing: dict[str, float] | None = None, seed: int = 11) -> Any:
     config = (
-        PopulationConfig(leads_per_day=40.0)
+        PopulationConfig(leads_per_day=40.0, initial_stock="none")
         if missing is None
-        else PopulationConfig(leads_per_day=40.0, missing_field_probability=missing)
+        else PopulationConfig(
+            leads_per_day=40.0, initial_stock="none", missing_field_probability=missing
+        )
     )
     meta = ScenarioMeta(horizon_days=100.0, warmup_days=10.0, seed=seed)
-    return generate_population(config, meta, Streams(seed, 0))
+    clock = ActivityClock(JourneysConfig())
+    return generate_population(config, meta, Streams(seed, 0), clock)
 
 
 def test_default_population_misses_nothing() -> None:
@@ -301,6 +305,8 @@ def test_missing_fields_change_nothing_else() -> None:
     full, holed = population(), population({"job_level": 0.3, "region": 0.5})
     for name in ("arrival", "persona", "propensity", "window_start", "deal_value", "u_win"):
         np.testing.assert_array_equal(getattr(full, name), getattr(holed, name))
+    # sales learns the whole fit on the call: the grade it uses does not change either
+    np.testing.assert_array_equal(full.grade, holed.grade)
     for name, codes in holed.fit.items():
         known = codes != MISSING_CODE
         np.testing.assert_array_equal(codes[known], full.fit[name][known])

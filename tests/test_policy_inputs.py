@@ -127,7 +127,7 @@ def test_the_rule_that_fired_through_gates_and_combinations() -> None:
     )
     lead_view = view(events)
     decision = policy.qualify(lead_view)
-    assert rule_labels(policy, scenario.policy.kind, lead_view, decision) == [
+    assert rule_labels(policy, scenario.policy.kind, decision) == [
         "rules.0 (gate) > handraise",
         "rules.1 (any_of) > rules.0 (trigger)",
         "",

@@ -15,11 +15,17 @@ import pytest
 import mqlsim
 from mqlsim.cli import main
 from mqlsim.cli.terminal import rich_text
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from mqlsim.core.vocabulary import (
+    ACTIVITIES,
+    ACTIVITY_CODE,
+    FIT_ATTRIBUTES,
+    UNKNOWN_GRADE,
+    UNKNOWN_GRADE_LABEL,
+)
 from mqlsim.experiments import tabular
 from mqlsim.experiments.replay import read_events, replay_file
 from mqlsim.model.engine import ReplicationResult, run_replication
-from mqlsim.model.population import grade_of
+from mqlsim.model.population import observed_grade_of
 from mqlsim.policies.base import MISSING_CODE
 from mqlsim.render import replay as replay_render
 from mqlsim.scenario.loading import load_scenario
@@ -76,10 +82,10 @@ def test_replaying_the_simulators_own_events_gives_its_first_mqls(simulated) -> 
     out = replay_file(file, load_scenario(BASELINE, SMALL))
     leads = np.array([int(lead_id.removeprefix("lead-")) for lead_id in file.lead_ids])
 
-    first = result.sales.pass_index == 0
-    expected = dict(
-        zip(result.sales.lead[first].tolist(), result.sales.mql_time[first].tolist(), strict=True)
-    )
+    # every lead's first MQL, existing leads' before day 0 included (timestamps before EPOCH)
+    first = np.flatnonzero(np.isfinite(result.first_mql_time))
+    expected = dict(zip(first.tolist(), result.first_mql_time[first].tolist(), strict=True))
+    assert any(time < 0 for time in expected.values())
     got = dict(zip(leads[out.mql].tolist(), out.mql_ns[out.mql].tolist(), strict=True))
     assert len(expected) > 100
     assert got.keys() == expected.keys()
@@ -87,7 +93,7 @@ def test_replaying_the_simulators_own_events_gives_its_first_mqls(simulated) -> 
     worst = max(abs(got[lead] - epoch_ns - time * 86_400e9) for lead, time in expected.items())
     assert worst <= 1_000  # ns: timestamps were written to the microsecond
 
-    np.testing.assert_array_equal(out.grade, result.population.grade[leads])
+    np.testing.assert_array_equal(out.grade, result.population.observed_grade[leads])
     assert all(reason.startswith("score ") for reason in np.array(out.reasons)[out.mql])
     # The stream holds answers to nurture touches sent before the MQL: the path that must match.
     events = file.events
@@ -106,8 +112,8 @@ def test_the_command_writes_the_same_decisions_as_csv_and_json(simulated, tmp_pa
     assert "MQL rate" in printed.out
     rows = list(csv.DictReader(io.StringIO((tmp_path / "replay.csv").read_text())))
     document = json.loads((tmp_path / "replay.json").read_text())
-    first = result.sales.pass_index == 0
-    expected = {f"lead-{lead}" for lead in result.sales.lead[first].tolist()}
+    first = np.flatnonzero(np.isfinite(result.first_mql_time))
+    expected = {f"lead-{lead}" for lead in first.tolist()}
     assert {row["lead_id"] for row in rows if row["mql"] == "yes"} == expected
     assert {row["lead_id"] for row in document["leads"] if row["mql"]} == expected
     summary = document["summary"]
@@ -257,7 +263,7 @@ def test_formats(tmp_path, capsys) -> None:
     assert rows[3]["mql_at"] == "2024-03-04T10:30:00Z"
     assert float(rows[3]["time_to_mql_days"]) == pytest.approx(0.5 / 24)
     assert rows[3]["reason"].startswith("score ")
-    no_fit = GRADES[grade_of(np.zeros(1), load_scenario(BASELINE).population.icp)[0]]
+    no_fit = UNKNOWN_GRADE_LABEL  # a log without fit columns: the grade is unknown
     assert rows[0] == {
         "lead_id": "lead-0",
         "mql": "no",
@@ -289,7 +295,8 @@ def test_outputs_are_written_atomically(tmp_path, capsys) -> None:
     out_dir = tmp_path / "out"
     assert run(capsys, str(log), "--out", str(out_dir), "--format", "csv")[0] == 0
     written = {name: (out_dir / name).read_text() for name in ("replay.csv", "replay.json")}
-    assert json.loads(written["replay.json"])["summary"]["mqls"] == 0
+    # a demo request (100 points) from a lead without fit data (unknown grade: 0 points)
+    assert json.loads(written["replay.json"])["summary"]["mqls"] == 1
 
     broken = write(tmp_path / "broken.csv", [HEADER, "a,2024-03-01,nope"])
     assert run(capsys, str(broken), "--out", str(out_dir))[0] == 2
@@ -337,8 +344,10 @@ def test_an_unknown_fit_value_keeps_its_row_and_counts_as_missing(tmp_path, caps
     scenario = load_scenario(BASELINE)
     icp = scenario.population.icp
     out = replay_file(file, scenario)
-    vp_points = icp.job_level_points.get("vp", 0.0)
-    assert out.grade[0] == grade_of(np.array([vp_points]), icp)[0]
+    # a vp (15 points) whose company size, industry and region are unknown could be A or D
+    assert icp.job_level_points["vp"] == 15
+    assert out.grade[0] == UNKNOWN_GRADE
+    assert out.grade[1] == observed_grade_of(file.fit, icp)[1]
 
     code, _, err = run(capsys, str(log))
     assert code == 0
@@ -399,12 +408,18 @@ def test_events_are_ordered_by_time_within_each_lead(tmp_path) -> None:
 
 
 def test_a_log_longer_than_the_policy_can_decay_over_is_an_error(tmp_path, capsys) -> None:
-    lines = [HEADER, "a,2024-03-01,web_visit", "a,2026-03-01,web_visit"]
+    # The scenario itself spans 730 days (365 simulated, 365 of existing leads' history): a
+    # half-life of 1 day fits it, not a log of three years.
+    lines = [HEADER, "a,2024-03-01,web_visit", "a,2027-03-01,web_visit"]
     log = write(tmp_path / "events.csv", lines)
-    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=0.5")
+    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=1")
     assert code == 2
     assert "mqlsim: error: policy: policy.decay_half_life_days must be at least" in err
-    assert "the longest lead history in" in err and "spans 730 days" in err
+    assert "the longest lead history in" in err and "spans 1095 days" in err
+    # and a half-life the scenario's own span cannot carry is refused with the scenario
+    code, _, err = run(capsys, str(log), "--set", "policy.decay_half_life_days=0.5")
+    assert code == 2
+    assert "with the stationary stock the span is horizon_days plus" in err
 
 
 def test_overrides_change_the_policy(tmp_path, capsys) -> None:

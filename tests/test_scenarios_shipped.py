@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mqlsim import api
 from mqlsim.cli import main
 from mqlsim.core.metric_catalog import METRIC_NAMES
 
@@ -38,6 +39,52 @@ def test_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture) -> Non
     document = json.loads(captured.out)
     text = json.dumps(document)
     assert all(name in text for name in METRIC_NAMES)
+
+
+#: A policy that learns from the run changes its MQLs at every refit: not a steady state.
+LEARNING = {"policy_predictive.toml"}
+
+
+#: Shipped scenarios whose stationary start is known not to hold, with what was measured.
+NOT_YET_STATIONARY = {
+    "channel_quality.toml": (
+        "open (issue 12): weekly MQL events drift +4.9 % and rep utilisation +5.6 % (95 % CI "
+        "+1.6 % to +9.5 %) over its year; with one arrive-in-market share for every channel "
+        "(0.05) the drift is +1.3 % / +1.5 %, so the stock's draw of per-channel hand-raisers "
+        "is the suspect"
+    )
+}
+
+
+def _steady(path: Path) -> object:
+    reason = NOT_YET_STATIONARY.get(path.name)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(path, id=path.name, marks=marks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [_steady(p) for p in SHIPPED if p.name not in LEARNING])
+def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
+    """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
+    "Stationarity check"): the run prints no warning."""
+    result = api.run(path, cache=False)  # every core: the replications are independent
+    assert result.warnings == [], result.warnings
+    for check in result.stationarity_checks.values():
+        assert not check.drifts
+
+
+@pytest.mark.slow
+def test_a_learning_policy_is_not_a_steady_state_and_says_so() -> None:
+    """The predictive example qualifies leads by the bootstrap score until its first fit, then
+    by models refitted every 60 days on a growing history, each with its own MQL volume: the
+    check reports the drift (docs/metrics.md, "Stationarity check")."""
+    (path,) = [p for p in SHIPPED if p.name in LEARNING]
+    # Its first two refits and two replications show it; the full run takes minutes.
+    result = api.run(
+        path, replications=2, overrides={"scenario.horizon_days": 240}, workers=1, cache=False
+    )
+    assert result.stationarity_checks["mql_events"].drifts
+    assert any("weekly MQL events drift" in line for line in result.warnings)
 
 
 # --- bad input, end to end --------------------------------------------------------------------

@@ -211,7 +211,7 @@ def test_days_from_mql_to_won_match_the_olist_funnel() -> None:
     observed = np.quantile(olist_days_to_won(), [0.25, 0.5, 0.75])
     assert observed[1] == pytest.approx(14.7, abs=0.1)
     scenario = load_scenario(
-        BASELINE, ["scenario.horizon_days=730", "population.leads_per_day=120", "sales.reps=9"]
+        BASELINE, ["scenario.horizon_days=730", "population.leads_per_day=120", "sales.reps=12"]
     )
     days = []
     for replication in range(2):

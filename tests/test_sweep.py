@@ -349,10 +349,11 @@ class TestSweepCommand:
         assert touches["none"] == 0 < touches["drip"]  # no nurture, no unsubscribes
         mqls = [p["metrics"]["mqls"]["mean"] for p in document["points"]]
         assert mqls[0] != mqls[4]  # score and trigger qualify differently
-        assert (
-            captured.err
-            == f"Wrote sweep.csv, sweep.json, sweep.png, sweep.svg in {tmp_path / 'out'}/\n"
-        )
+        # At 5 leads a day the trigger points make ~10 MQLs each: their stationarity check may
+        # warn (one line each, before the files are written); nothing else goes to stderr.
+        *warnings, wrote = captured.err.splitlines()
+        assert wrote == f"Wrote sweep.csv, sweep.json, sweep.png, sweep.svg in {tmp_path / 'out'}/"
+        assert all(line.startswith("mqlsim: warning: ") for line in warnings), warnings
 
     def test_scenario_files_are_an_axis_on_the_first_ones_seed(
         self, tmp_path: Path, capsys

@@ -11,7 +11,13 @@ import os
 from typing import Any
 
 from mqlsim import api
-from mqlsim.cli.options import EXIT_GATE_FAILED, EXIT_OK, execution_options, progress_bar
+from mqlsim.cli.options import (
+    EXIT_GATE_FAILED,
+    EXIT_OK,
+    add_by_option,
+    execution_options,
+    progress_bar,
+)
 from mqlsim.cli.terminal import error_lines, write
 from mqlsim.core.errors import InputError
 from mqlsim.render.comparison import FORMATS, render_comparison
@@ -56,6 +62,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         ),
     )
     compare.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    add_by_option(compare)
     compare.set_defaults(handler=_compare)
 
 
@@ -66,6 +73,7 @@ def _compare(args: argparse.Namespace) -> int:
             args.a,
             args.b,
             gates=args.gates,
+            by=args.by,
             replications=args.replications,
             seed=args.seed,
             overrides=args.sets,

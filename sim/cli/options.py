@@ -52,6 +52,20 @@ def add_plugin_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_by_option(parser: argparse.ArgumentParser) -> None:
+    """``--by DIMENSION`` (repeatable or comma-separated), read into ``args.by``."""
+    parser.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="DIMENSION",
+        help=(
+            "also break every count and rate down by channel, persona, grade, rule (the "
+            "policy rule that fired) or lane (the sales lane); repeatable or comma-separated"
+        ),
+    )
+
+
 def scenario_options() -> argparse.ArgumentParser:
     """The options of every command that runs a scenario."""
     parent = argparse.ArgumentParser(add_help=False)

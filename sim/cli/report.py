@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
-from mqlsim.cli.options import EXIT_OK, execution_options, progress_bar
+from mqlsim.cli.options import EXIT_OK, add_by_option, execution_options, progress_bar
 from mqlsim.cli.terminal import write
 
 
@@ -37,6 +37,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         metavar="FILE",
         help="the HTML file to write (./report.html)",
     )
+    add_by_option(report)
     report.set_defaults(handler=_report)
 
 
@@ -46,6 +47,7 @@ def _report(args: argparse.Namespace) -> int:
         api.report(
             args.scenarios,
             sweep=args.sweep,
+            by=args.by,
             out=args.out,
             replications=args.replications,
             seed=args.seed,

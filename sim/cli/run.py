@@ -10,6 +10,7 @@ from mqlsim import api
 from mqlsim.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_OK,
+    add_by_option,
     add_set_option,
     check_out_dir,
     execution_options,
@@ -17,6 +18,7 @@ from mqlsim.cli.options import (
 )
 from mqlsim.cli.terminal import error_lines, write
 from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import parse_dimensions
 from mqlsim.policies.plugins import plugin_sections
 from mqlsim.render.output import FORMATS, render, write_outputs
 
@@ -34,6 +36,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         "--out", type=Path, metavar="DIR", help="write results.json and replications.csv here"
     )
     run.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    add_by_option(run)
     run.add_argument(
         "--plots",
         action="store_true",
@@ -68,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.plots and args.out is None:
         raise InputError("--plots: give --out DIR too; the figures are written beside results.json")
     options = execution_options(args)
+    by = parse_dimensions(args.by)
     if args.out is not None:
         check_out_dir(args.out)
     if args.record is not None:
@@ -89,14 +93,14 @@ def _run(args: argparse.Namespace) -> int:
 
             figures = figure_files(RunData.from_experiment(result))
         try:
-            write_outputs(args.out, result, figures)
+            write_outputs(args.out, result, figures, by)
         except OSError as error:
             raise InputError(
                 f"--out {args.out}: cannot write results: {error.strerror or error}"
             ) from error
     if args.record is not None:
         api.record(result.scenario, out=args.record, allow_plugins=args.allow_plugins)
-    write(render(result, args.format))
+    write(render(result, args.format, by))
     return EXIT_OK
 
 

@@ -42,16 +42,17 @@ class EventLog:
     ) -> EventLog:
         """Sort events by (lead, time) and index the lead slices.
 
-        The sort key is ``lead * span + time`` with ``span`` a power of two above every time, so
-        ``lead * span`` is exact and rounding (which is monotonic) never reverses two times of a
-        lead. Times closer than the key's resolution (about 1e-7 days at a million leads) tie,
-        and ties keep their input order (the order is that of a stable sort, see
-        :func:`_stable_argsort`) — which is also how simultaneous events (an open and its
-        click) keep their intended order. It is faster than ``np.lexsort``.
+        The sort key is ``lead * span + (time - low)``, with ``low`` the earliest time (or 0, if
+        no time is negative: the history of leads that existed before a run starts is) and
+        ``span`` a power of two above every ``time - low``, so ``lead * span`` is exact and
+        rounding (which is monotonic) never reverses two times of a lead. Times closer than the
+        key's resolution (about 1e-7 days at a million leads) tie, and ties keep their input
+        order (the order is that of a stable sort, see :func:`_stable_argsort`) — which is
+        also how simultaneous events (an open and its click) keep their intended order. It is
+        faster than ``np.lexsort``.
         """
-        span = 2.0 ** np.ceil(np.log2(max(float(time.max(initial=0.0)), 1.0) + 1.0))
-        key = lead * span
-        key += time
+        low, span = _key_span(time)
+        key = _sort_key(lead, time, low, span)
         order = _stable_argsort(key)
         del key
         # Sorted by lead first, so the lead column is each lead repeated by its count: no
@@ -122,12 +123,10 @@ def _merge_sorted(first: EventLog, second: EventLog) -> EventLog | None:
     """
     if len(first) == 0 or len(second) == 0:
         return None
-    top = max(float(first.time.max()), float(second.time.max()))
-    span = 2.0 ** np.ceil(np.log2(max(top, 1.0) + 1.0))
-    first_key = first.lead * span
-    first_key += first.time
-    second_key = second.lead * span
-    second_key += second.time
+    ends = [first.time.min(), second.time.min(), first.time.max(), second.time.max()]
+    low, span = _key_span(np.array(ends))
+    first_key = _sort_key(first.lead, first.time, low, span)
+    second_key = _sort_key(second.lead, second.time, low, span)
     if not (_non_decreasing(first_key) and _non_decreasing(second_key)):
         return None
     at = np.searchsorted(first_key, second_key, side="right")
@@ -149,6 +148,22 @@ def _merge_sorted(first: EventLog, second: EventLog) -> EventLog | None:
         activity=activity,
         starts=np.concatenate(([0], np.cumsum(counts))),
     )
+
+
+def _key_span(time: np.ndarray) -> tuple[float, float]:
+    """``(low, span)`` of the sort key of events at ``time`` (:meth:`EventLog.from_unsorted`)."""
+    low = min(float(time.min(initial=0.0)), 0.0)
+    top = float(time.max(initial=0.0)) - low
+    return low, 2.0 ** np.ceil(np.log2(max(top, 1.0) + 1.0))
+
+
+def _sort_key(lead: np.ndarray, time: np.ndarray, low: float, span: float) -> np.ndarray:
+    """``lead * span + (time - low)``: one number per event, ordered by lead, then time."""
+    key = lead * span
+    key += time
+    if low:
+        key -= low
+    return key
 
 
 def positions(mask: np.ndarray) -> np.ndarray:

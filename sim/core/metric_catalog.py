@@ -6,9 +6,10 @@ direction depends on the question (more MQLs is not better by itself).
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from mqlsim.core.errors import InputError
 from mqlsim.core.vocabulary import LANES
 
 
@@ -132,6 +133,88 @@ METRICS: tuple[MetricSpec, ...] = (
 
 METRIC_NAMES: tuple[str, ...] = tuple(spec.name for spec in METRICS)
 METRIC_BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
+
+#: The metrics every breakdown (``--by``) computes per segment, in report order: the counts,
+#: sums and rates, and the means that add up across segments' episodes. Team-level metrics
+#: (utilisation, the queue, costs) and quantiles are not split.
+SEGMENT_METRICS: tuple[str, ...] = (
+    "leads",
+    "mqls",
+    "mql_events",
+    "sals",
+    "sqls",
+    "opportunities",
+    "deals_won",
+    "lead_to_mql_rate",
+    "mql_to_sal_rate",
+    "mql_to_sql_rate",
+    "sql_to_won_rate",
+    "pipeline_value",
+    "revenue_won",
+    "sales_hours",
+    "wasted_sales_hours",
+    "missed_opportunities",
+    "missed_never_mql",
+    "missed_mql_too_late",
+    "missed_waited_in_queue",
+    "missed_not_reached",
+    "lost_pipeline_value",
+    "time_to_mql_days",
+    "days_mql_to_sal",
+    "days_sal_to_sql",
+    "days_sql_to_won",
+    "speed_to_lead_hours",
+    "sla_breach_rate",
+    "aged_out_rate",
+    "unsubscribe_rate",
+    "mql_precision",
+    "mql_recall",
+)
+#: The breakdown dimensions (``--by``), in the order reports show them.
+DIMENSIONS: tuple[str, ...] = ("channel", "persona", "grade", "rule", "lane")
+
+
+def parse_dimensions(values: Iterable[str], option: str = "--by") -> tuple[str, ...]:
+    """Breakdown dimensions given as names or comma-separated lists, each once, in the order
+    given; :class:`InputError` naming ``option`` for an unknown one."""
+    chosen: list[str] = []
+    for value in values:
+        for name in (part.strip() for part in value.split(",")):
+            if name not in DIMENSIONS:
+                raise InputError(
+                    f"{option} {name!r}: expected one of {', '.join(DIMENSIONS)} (or several, "
+                    "comma-separated)"
+                )
+            if name not in chosen:
+                chosen.append(name)
+    return tuple(chosen)
+
+
+#: The segment metrics a dimension that labels MQL episodes (the policy's rule, the sales lane)
+#: can give; the others are about leads before any MQL, which no episode label covers (``nan``
+#: there).
+EPISODE_SEGMENT_METRICS: tuple[str, ...] = (
+    "mqls",
+    "mql_events",
+    "sals",
+    "sqls",
+    "opportunities",
+    "deals_won",
+    "mql_to_sal_rate",
+    "mql_to_sql_rate",
+    "sql_to_won_rate",
+    "pipeline_value",
+    "revenue_won",
+    "sales_hours",
+    "wasted_sales_hours",
+    "days_mql_to_sal",
+    "days_sal_to_sql",
+    "days_sql_to_won",
+    "speed_to_lead_hours",
+    "sla_breach_rate",
+    "aged_out_rate",
+    "mql_precision",
+)
 
 
 def _percent(value: float) -> str:

@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     SALES = 4
     RECYCLED_TOUCHES = 5
     MISSING_FIELDS = 6
+    STOCK = 7
 
 
 class Streams:

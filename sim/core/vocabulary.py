@@ -92,3 +92,9 @@ GRADES: tuple[Grade, ...] = get_args(Grade)
 #: The lanes of the sales queue: hand-raises, product-qualified leads, and every other MQL.
 Lane = Literal["handraise", "pql", "score"]
 LANES: tuple[Lane, ...] = get_args(Lane)
+#: The grade code of a lead whose known fit fields do not decide its grade (after the codes of
+#: :data:`GRADES`); policies give it no grade points, reports call it :data:`UNKNOWN_GRADE_LABEL`.
+UNKNOWN_GRADE = len(GRADES)
+UNKNOWN_GRADE_LABEL = "unknown"
+#: Every grade code's label: ``GRADE_LABELS[code]``.
+GRADE_LABELS: tuple[str, ...] = (*GRADES, UNKNOWN_GRADE_LABEL)

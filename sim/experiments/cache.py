@@ -13,7 +13,8 @@ code, so the cache key is a SHA-256 of
   module (code that module imports from elsewhere is not covered: see docs/security.md).
 
 An entry is ``DIR/<key>/<replication>.json``, written atomically, holding the metrics, the
-policy's report and a SHA-256 digest of both tied to the key, the replication and the package
+metrics per segment, the stationarity check's drifts, the policy's report and a SHA-256 digest
+of them tied to the key, the replication and the package
 version. An entry is used only if it is a regular file of at most :data:`MAX_ENTRY_BYTES` (never
 a link, device or pipe), parses, holds exactly the catalogue's metrics as numbers that are
 finite (``nan`` only where a metric may be unmeasured), not negative (but for ``signed`` metrics
@@ -54,10 +55,20 @@ from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.policies.plugins import entry_point_value, plugin_sections
 from mqlsim.scenario.models import Scenario
 
-FORMAT_VERSION = 3
-#: The largest entry read: an entry is about 2 KB, 5 KB with a predictive policy's report.
+FORMAT_VERSION = 4
+#: The largest entry read: an entry is about 2 KB, 5 KB with a predictive policy's report,
+#: and up to about 60 KB with every segment of every breakdown.
 MAX_ENTRY_BYTES = 1 << 20
-_ENTRY_KEYS = {"format", "key", "replication", "package_version", "metrics", "policy_report"}
+_ENTRY_KEYS = {
+    "format",
+    "key",
+    "replication",
+    "package_version",
+    "metrics",
+    "segments",
+    "stationarity",
+    "policy_report",
+}
 #: Units of metrics that count (leads, events, deals): whole numbers, always measured.
 _COUNT_UNITS = ("leads", "events", "deals")
 #: Time averages with a count's unit: not whole.
@@ -137,13 +148,23 @@ def scenario_key(scenario: Scenario) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: A replication's metrics per segment: ``{dimension: {segment: {metric: value}}}``.
+Segments = dict[str, dict[str, dict[str, float]]]
+#: A replication's stationarity check: ``{series: {"drift", "error", "weeks"}}``.
+Drifts = dict[str, dict[str, float]]
+
+
 @dataclass(frozen=True)
 class Measured:
-    """What one replication yields to an experiment: its metric row, and what its policy
-    learnt (a JSON-ready report, e.g. a predictive policy's fitted weights; ``None`` for
-    policies that learn nothing)."""
+    """What one replication yields to an experiment: its metric row, its metrics per segment
+    (:func:`mqlsim.model.metrics.segment_metrics`), the drift of its weekly series
+    (:func:`mqlsim.model.metrics.stationarity_drifts`), and what its policy learnt (a
+    JSON-ready report, e.g. a predictive policy's fitted weights; ``None`` for policies that
+    learn nothing)."""
 
     metrics: dict[str, float]
+    segments: Segments
+    stationarity: Drifts
     policy_report: dict[str, Any] | None = None
 
 
@@ -194,12 +215,7 @@ class ReplicationCache:
         """Keep a finished replication (one value per catalogue metric) for later runs."""
         if not self.writable:
             return
-        document = _entry(
-            key,
-            replication,
-            {name: float(measured.metrics[name]) for name in METRIC_NAMES},
-            measured.policy_report,
-        )
+        document = _entry(key, replication, measured)
         path = self.path(key, replication)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -245,17 +261,17 @@ def _only_nan(constant: str) -> float:
     return math.nan
 
 
-def _entry(
-    key: str, replication: int, metrics: dict[str, float], report: dict[str, Any] | None
-) -> dict[str, Any]:
+def _entry(key: str, replication: int, measured: Measured) -> dict[str, Any]:
     """An entry's document: the content and its digest."""
     content = {
         "format": FORMAT_VERSION,
         "key": key,
         "replication": replication,
         "package_version": importlib.metadata.version("mqlsim"),
-        "metrics": metrics,
-        "policy_report": report,
+        "metrics": {name: float(measured.metrics[name]) for name in METRIC_NAMES},
+        "segments": measured.segments,
+        "stationarity": measured.stationarity,
+        "policy_report": measured.policy_report,
     }
     return {**content, "digest": _digest(content)}
 
@@ -281,9 +297,22 @@ def _valid_row(document: object, key: str, replication: int) -> Measured | None:
         return None
     if not all(type(metrics[name]) is float for name in METRIC_NAMES):
         return None
+    segments, stationarity = content["segments"], content["stationarity"]
+    if not _nested_floats(segments, depth=3) or not _nested_floats(stationarity, depth=2):
+        return None
     if not _plausible(metrics) or not (report is None or _finite_json(report, dict)):
         return None
-    return Measured({name: metrics[name] for name in METRIC_NAMES}, report)
+    return Measured({name: metrics[name] for name in METRIC_NAMES}, segments, stationarity, report)
+
+
+def _nested_floats(value: object, depth: int) -> bool:
+    """Whether ``value`` is ``depth`` levels of dicts keyed by text with floats (finite, or
+    ``nan`` for a segment's unmeasured rate) at the bottom."""
+    if depth == 0:
+        return type(value) is float and not math.isinf(value)
+    return isinstance(value, dict) and all(
+        isinstance(name, str) and _nested_floats(item, depth - 1) for name, item in value.items()
+    )
 
 
 def _plausible(metrics: dict[str, float]) -> bool:

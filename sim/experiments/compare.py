@@ -14,10 +14,11 @@ notes say so. The statistics are in :mod:`mqlsim.experiments.paired`, the gates 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Unpack
 
 from mqlsim.core.errors import InputError
+from mqlsim.core.metric_catalog import SEGMENT_METRICS, parse_dimensions
 from mqlsim.experiments.gates import Gate, GateKind, GateResult, evaluate_gate, parse_gate
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, Progress, run_experiments
@@ -51,6 +52,11 @@ class Comparison:
     paired: bool = True
     b_seed: int | None = None
     b_replications: int | None = None
+    #: Per breakdown dimension asked for, per segment A and B both have, every segment metric
+    #: (:data:`~mqlsim.core.metric_catalog.SEGMENT_METRICS`) compared as ``metrics`` are.
+    segments: Mapping[str, Mapping[str, Mapping[str, PairedComparison]]] = field(
+        default_factory=dict
+    )
 
     @property
     def failed(self) -> tuple[GateResult, ...]:
@@ -130,10 +136,12 @@ def compare_sides(
     *,
     sources: tuple[str, str] = ("A", "B"),
     given: tuple[bool, bool] = (False, False),
+    by: Sequence[str] = (),
     progress: Progress | None = None,
     **execution: Unpack[Execution],
 ) -> Comparison:
-    """Compare B with A metric by metric, running the sides that are scenarios.
+    """Compare B with A metric by metric, and segment by segment for each breakdown dimension
+    of ``by``, running the sides that are scenarios.
 
     A scenario runs on the seed and replication count of the other side when that side is a
     finished run, else on A's, unless ``given`` says the seed or the count was given explicitly
@@ -141,6 +149,7 @@ def compare_sides(
     gave them. A change gate needs at least 2 replications on each side; that is checked before
     anything runs.
     """
+    dimensions = parse_dimensions(by)
     reference = b if isinstance(b, SavedRun) and not isinstance(a, SavedRun) else a
     seed, count = _seed_and_count(reference)
     sides: list[Side] = []
@@ -150,6 +159,9 @@ def compare_sides(
             side = _on(side, own_seed if given[0] else seed, own_count if given[1] else count)
         sides.append(side)
     _check_change_gates(gates, [_seed_and_count(side)[1] for side in sides])
+    for side, source in zip(sides, sources, strict=True):
+        if isinstance(side, SavedRun):
+            side.check_dimensions(dimensions, source)
     to_run = [side for side in sides if isinstance(side, Scenario)]
     results = iter(run_experiments(to_run, progress, **execution) if to_run else [])
     runs = [
@@ -159,6 +171,27 @@ def compare_sides(
     first, second = runs
     paired = (first.seed, first.replications) == (second.seed, second.replications)
     metrics = compare_rows(first.rows, second.rows, paired=paired)
+    segments, unpaired = {}, []
+    for dimension in dimensions:
+        a_labels = list(first.segments[0][dimension]) if first.segments else []
+        b_labels = set(second.segments[0][dimension]) if second.segments else set()
+        segments[dimension] = {
+            label: compare_rows(
+                [row[dimension][label] for row in first.segments],
+                [row[dimension][label] for row in second.segments],
+                paired=paired,
+                names=SEGMENT_METRICS,
+            )
+            for label in a_labels
+            if label in b_labels
+        }
+        alone = [label for label in a_labels if label not in b_labels]
+        alone += sorted(b_labels - set(a_labels))
+        if alone:
+            unpaired.append(
+                f"By {dimension}: {', '.join(alone)} exist in only one of A and B, so are not "
+                "compared."
+            )
     return Comparison(
         a_source=sources[0],
         b_source=sources[1],
@@ -166,12 +199,13 @@ def compare_sides(
         b_name=second.name,
         seed=first.seed,
         replications=first.replications,
-        notes=_notes((a, b), runs, given, paired),
+        notes=(*_notes((a, b), runs, given, paired), *unpaired),
         metrics=metrics,
         gates=tuple(evaluate_gate(gate, metrics[gate.metric]) for gate in gates),
         paired=paired,
         b_seed=None if paired else second.seed,
         b_replications=None if paired else second.replications,
+        segments=segments,
     )
 
 

@@ -2,8 +2,9 @@
 
 Every MQL carries a reason, written by the policy that made it (the same ``explain`` that
 `mqlsim replay` uses). A reason is rebuilt after the run from what the policy saw: the lead's
-observed activity, its fit, and where its current nurture run began (its arrival, or its return
-after a recycle). That is exact because a decision depends only on the events up to it.
+observed activity, its fit, and where its current nurture run began (its arrival, its return
+after a recycle, or the start of an existing lead's history; the run records it per episode).
+That is exact because a decision depends only on the events up to it.
 """
 
 from __future__ import annotations
@@ -30,28 +31,13 @@ class MqlReason:
     reason: str
 
 
-def episode_since(result: ReplicationResult, cooldown_days: float) -> np.ndarray:
-    """Where each episode's nurture run began: arrival, or the previous episode's end + cool-down.
-
-    Episodes are in time order and a lead's next MQL comes only after its previous episode
-    ended, so a lead's previous episode is the one just before it among its own.
-    """
-    sales = result.sales
-    since = result.population.arrival[sales.lead].copy()
-    order = np.lexsort((np.arange(sales.lead.size), sales.lead))
-    same_lead = sales.lead[order][1:] == sales.lead[order][:-1]
-    later, earlier = order[1:][same_lead], order[:-1][same_lead]
-    since[later] = sales.end[earlier] + cooldown_days
-    return since
-
-
 def mql_reasons(
     scenario: Scenario, result: ReplicationResult, episodes: np.ndarray
 ) -> list[MqlReason]:
     """The reasons of ``episodes`` (indices into ``result.sales``), from the run's own policy."""
     events = result.observed_events()
     pop, sales = result.population, result.sales
-    since = episode_since(result, scenario.nurture.recycle_cooldown_days)
+    since = result.episode_since
     reasons = []
     for episode in episodes:
         lead = int(sales.lead[episode])

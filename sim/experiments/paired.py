@@ -178,13 +178,15 @@ def compare_rows(
     a_rows: Sequence[Mapping[str, float]],
     b_rows: Sequence[Mapping[str, float]],
     paired: bool = True,
+    names: Sequence[str] = METRIC_NAMES,
 ) -> dict[str, PairedComparison]:
-    """Compare every catalogue metric, in report order: ``a_rows[r]`` pairs with ``b_rows[r]``,
-    or, with ``paired=False``, the two samples are independent (:func:`compare_unpaired`)."""
+    """Compare the metrics ``names`` (every catalogue metric, by default) in that order:
+    ``a_rows[r]`` pairs with ``b_rows[r]``, or, with ``paired=False``, the two samples are
+    independent (:func:`compare_unpaired`)."""
     if paired and len(a_rows) != len(b_rows):
         raise ValueError(f"cannot pair {len(a_rows)} replications of A with {len(b_rows)} of B")
     compare = compare_metric if paired else compare_unpaired
     return {
         name: compare(name, [row[name] for row in a_rows], [row[name] for row in b_rows])
-        for name in METRIC_NAMES
+        for name in names
     }

@@ -82,6 +82,9 @@ def record(result: ReplicationResult) -> Recording:
     names = LifecycleColumns()
     first_mql = np.full(pop.size, np.nan)
     np.fmin.at(first_mql, sales.lead, sales.mql_time)
+    # An existing lead that was MQL before the run (day 0) has no sales record of it.
+    before_start = result.first_mql_time < 0
+    first_mql[before_start] = result.first_mql_time[before_start]
     lifecycle = {
         names.lead_id: lead_id,
         names.created: stamps(pop.arrival),

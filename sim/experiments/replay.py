@@ -43,7 +43,7 @@ import numpy as np
 
 from mqlsim.core.errors import InputError, did_you_mean
 from mqlsim.core.events import EventLog
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADES
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADE_LABELS
 from mqlsim.experiments.lifecycle import STAGES, Lifecycle, read_lifecycle
 from mqlsim.experiments.mapping import IGNORE, ReplayMapping, SnapshotColumns, check_leakage
 from mqlsim.experiments.tabular import (
@@ -62,7 +62,7 @@ from mqlsim.experiments.tabular import (
     take,
     timestamp_problem,
 )
-from mqlsim.model.population import grade_of, icp_points_of
+from mqlsim.model.population import observed_grade_of
 from mqlsim.policies import make_policy
 from mqlsim.policies.base import MISSING_CODE, LeadView, Policy, rule_labels
 from mqlsim.scenario.models import Scenario
@@ -896,8 +896,7 @@ def replay_file(file: EventFile, scenario: Scenario) -> PolicyReplay:
         raise InputError(
             f"policy: {error}; the longest lead history in {file.label} spans {span:.0f} days"
         ) from None
-    icp = scenario.population.icp
-    grade = grade_of(icp_points_of(file.fit, icp), icp)
+    grade = observed_grade_of(file.fit, scenario.population.icp)
     source = file.source
     view = LeadView(
         events=events,
@@ -928,7 +927,7 @@ def replay_file(file: EventFile, scenario: Scenario) -> PolicyReplay:
         mql_ns=mql_ns,
         time_to_mql_days=np.where(mql, decision.time - since, np.nan),
         reasons=reasons,
-        rules=rule_labels(policy, scenario.policy.kind, view, decision),
+        rules=rule_labels(policy, scenario.policy.kind, decision),
         untimed=() if file.timed else tuple(scenario.policy.untimed_parts()),
         sources_not_in_log=tuple(sorted(named - set(source.names))),
     )
@@ -1011,7 +1010,7 @@ def lead_rows(result: PolicyReplay) -> list[dict[str, Any]]:
             "mql": bool(mql),
             "mql_at": str(at) if mql and timed else None,
             "time_to_mql_days": days(float(wait)) if timed else None,
-            "grade": GRADES[grade],
+            "grade": GRADE_LABELS[grade],
             "rule": rule,
             "reason": reason,
         }

@@ -24,6 +24,7 @@ import math
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -31,11 +32,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from mqlsim.core.errors import InputError, Interrupted
+from mqlsim.core.errors import InputError, Interrupted, MqlsimWarning
 from mqlsim.core.extras import require
-from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value
+from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value, parse_dimensions
 from mqlsim.experiments.budget import check_budget
-from mqlsim.experiments.cache import Measured, ReplicationCache, scenario_key
+from mqlsim.experiments.cache import Drifts, Measured, ReplicationCache, Segments, scenario_key
+from mqlsim.experiments.stationarity import DriftCheck, check_stationarity
 from mqlsim.model.engine import (
     SharedStage,
     check_policy_sources,
@@ -77,12 +79,17 @@ class ExperimentResult:
 
     ``replications[r]`` maps every name in :data:`mqlsim.core.metric_catalog.METRIC_NAMES` to
     the value replication ``r`` measured (``nan`` where a ratio has no denominator).
-    ``policy_reports[r]`` is what replication ``r``'s policy learnt (``None`` for policies that
-    learn nothing); empty when no replication reported anything.
+    ``segments[r]`` holds replication ``r``'s metrics per segment of every breakdown
+    dimension, ``stationarity[r]`` the drift of its weekly series (see
+    :class:`~mqlsim.experiments.cache.Measured`). ``policy_reports[r]`` is what replication
+    ``r``'s policy learnt (``None`` for policies that learn nothing); empty when no
+    replication reported anything.
     """
 
     scenario: Scenario
     replications: list[dict[str, float]]
+    segments: list[Segments] = field(default_factory=list)
+    stationarity: list[Drifts] = field(default_factory=list)
     policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
 
     @cached_property
@@ -91,6 +98,25 @@ class ExperimentResult:
         from mqlsim.experiments.summary import summarize_rows
 
         return summarize_rows(self.replications)
+
+    def segment_summaries(self, dimension: str) -> dict[str, dict[str, MetricSummary]]:
+        """``{segment: {metric: summary}}`` of one breakdown dimension (``channel``,
+        ``persona``, ``grade`` or ``rule``), over the replications."""
+        from mqlsim.experiments.summary import summarize_segments
+
+        (checked,) = parse_dimensions([dimension], "dimension")
+        return summarize_segments(self.segments, checked)
+
+    @cached_property
+    def stationarity_checks(self) -> dict[str, DriftCheck]:
+        """The stationarity check of each weekly series, over the replications."""
+        return check_stationarity(self.stationarity)
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line per weekly series that drifts over the measured period."""
+        name = self.scenario.scenario.name
+        return [check.warning(name) for check in self.stationarity_checks.values() if check.drifts]
 
     def to_records(self) -> list[dict[str, Any]]:
         """One record per replication: its number (from 0), then every metric."""
@@ -159,6 +185,8 @@ def run_experiments(
     """Run every replication of every scenario, all of them sharing one pool; one result each.
 
     ``progress(done, total)`` is called as replications finish (cached ones count as done).
+    A scenario whose weekly series drift over the measured period (not a steady state) gets
+    one :class:`~mqlsim.core.errors.MqlsimWarning` per drifting series.
     ``workers`` is the size of the local process pool (default: every core; 1 runs in this
     process); ``scheduler`` is a Dask scheduler address to run on instead. With ``cache``,
     replications found there are reused and finished ones are stored as they arrive. Before
@@ -221,13 +249,16 @@ def run_experiments(
     for index, scenario in enumerate(scenarios):
         replicated = [rows[index, r] for r in range(scenario.scenario.replications)]
         reports = [m.policy_report for m in replicated]
-        results.append(
-            ExperimentResult(
-                scenario=scenario,
-                replications=[m.metrics for m in replicated],
-                policy_reports=reports if any(r is not None for r in reports) else [],
-            )
+        result = ExperimentResult(
+            scenario=scenario,
+            replications=[m.metrics for m in replicated],
+            segments=[m.segments for m in replicated],
+            stationarity=[m.stationarity for m in replicated],
+            policy_reports=reports if any(r is not None for r in reports) else [],
         )
+        for message in result.warnings:
+            warnings.warn(message, MqlsimWarning, stacklevel=2)
+        results.append(result)
     return results
 
 
@@ -271,7 +302,12 @@ def measure(scenario: Scenario, replication: int, stage: SharedStage | None = No
         result = run_replication(scenario, replication, stage)
     report = result.policy_report
     # As JSON reads it back: a replication from the cache is then the same, to the byte.
-    return Measured(result.metrics, None if report is None else json.loads(json.dumps(report)))
+    return Measured(
+        result.metrics,
+        result.segments,
+        result.stationarity,
+        None if report is None else json.loads(json.dumps(report)),
+    )
 
 
 def _measure_sharing(batch: Batch) -> Iterator[Measured]:

@@ -1,10 +1,11 @@
 """Saved runs: a `results.json` read back, to compare without simulating again.
 
 `mqlsim run --out DIR` writes `DIR/results.json` (:mod:`mqlsim.render.output`): the scenario as
-run, its root seed, and every metric's per-replication ``values``. That is all a comparison
-needs, so `mqlsim compare A/results.json B/results.json` compares two saved runs as it compares
-two scenarios (:mod:`mqlsim.experiments.compare`). The file's scenario is read for its name only
-and never validated or built: a saved file cannot name code to import (docs/plugins.md).
+run, its root seed, every metric's per-replication ``values`` and, for the breakdowns asked for
+with ``--by``, every segment metric's. That is all a comparison needs, so `mqlsim compare
+A/results.json B/results.json` compares two saved runs as it compares two scenarios
+(:mod:`mqlsim.experiments.compare`). The file's scenario is read for its name only and never
+validated or built: a saved file cannot name code to import (docs/plugins.md).
 
 A file that is not such a document is an :class:`~mqlsim.core.errors.InputError` line naming the
 file, the field and what was expected.
@@ -15,13 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mqlsim.core.errors import InputError
-from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.metric_catalog import METRIC_NAMES, SEGMENT_METRICS
 from mqlsim.experiments.runner import ExperimentResult
 
 #: The version of the `results.json` layout (README.md); a reader refuses other versions.
@@ -35,7 +36,9 @@ MAX_RESULTS_BYTES = 64 * 1024 * 1024
 class SavedRun:
     """A finished run: where it came from, its scenario's name, its root seed and one metric row
     per replication (``nan`` where not measured). ``missing`` lists the catalogue metrics the
-    file did not hold (saved by another version of mqlsim): ``nan`` in every row."""
+    file did not hold (saved by another version of mqlsim): ``nan`` in every row. ``segments``
+    holds, per replication, ``{dimension: {segment: {metric: value}}}`` for the breakdowns the
+    run kept (every dimension for a run done in this process; those of ``--by`` for a file)."""
 
     source: str
     name: str
@@ -43,6 +46,7 @@ class SavedRun:
     rows: tuple[dict[str, float], ...]
     package_version: str | None = None
     missing: tuple[str, ...] = ()
+    segments: tuple[dict[str, dict[str, dict[str, float]]], ...] = ()
 
     @property
     def replications(self) -> int:
@@ -57,7 +61,18 @@ class SavedRun:
             name=result.scenario.scenario.name,
             seed=result.scenario.scenario.seed,
             rows=tuple(dict(row) for row in result.replications),
+            segments=tuple(result.segments),
         )
+
+    def check_dimensions(self, dimensions: Sequence[str], label: str) -> None:
+        """:class:`InputError` when the run kept no breakdown by one of ``dimensions``."""
+        kept = self.segments[0] if self.segments else {}
+        absent = [dimension for dimension in dimensions if dimension not in kept]
+        if absent:
+            raise InputError(
+                f"{label}: --by {','.join(absent)}: the saved results hold no such breakdown;"
+                f" run it again with --by {','.join(absent)} --out DIR"
+            )
 
 
 def is_saved_results(source: str | os.PathLike[str]) -> bool:
@@ -131,6 +146,7 @@ def _saved_run(document: Any, label: str) -> SavedRun:
     meta = scenario.get("scenario") if isinstance(scenario, Mapping) else None
     found = meta.get("name") if isinstance(meta, Mapping) else None
     version_text = document.get("package_version")
+    segments = _segments(document.get("segments", {}), count, problem)
     return SavedRun(
         source=label,
         name=found if isinstance(found, str) else Path(label).parent.name or label,
@@ -138,7 +154,35 @@ def _saved_run(document: Any, label: str) -> SavedRun:
         rows=tuple({name: columns[name][r] for name in METRIC_NAMES} for r in range(count)),
         package_version=version_text if isinstance(version_text, str) else None,
         missing=tuple(missing),
+        segments=segments,
     )
+
+
+def _segments(
+    found: Any, count: int, problem: Any
+) -> tuple[dict[str, dict[str, dict[str, float]]], ...]:
+    """The per-replication segment metrics of a file's ``segments`` object (empty: none)."""
+    if not isinstance(found, dict):
+        raise problem("segments", "an object with one entry per breakdown dimension", found)
+    rows: list[dict[str, dict[str, dict[str, float]]]] = [{} for _ in range(count)]
+    for dimension, labels in found.items():
+        where = f"segments.{dimension}"
+        if not isinstance(labels, dict):
+            raise problem(where, "an object with one entry per segment", labels)
+        for row in rows:
+            row[dimension] = {}
+        for label, metrics in labels.items():
+            if not isinstance(metrics, dict):
+                raise problem(f"{where}.{label}", "an object with one entry per metric", metrics)
+            columns = {
+                name: _values(metrics[name], f"{where}.{label}.{name}", count, problem)
+                if name in metrics
+                else [math.nan] * count
+                for name in SEGMENT_METRICS
+            }
+            for r, row in enumerate(rows):
+                row[dimension][label] = {name: columns[name][r] for name in SEGMENT_METRICS}
+    return tuple(rows) if found else ()
 
 
 def _values(entry: Any, where: str, count: int, problem: Any) -> list[float]:

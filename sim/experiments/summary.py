@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.core.metric_catalog import METRIC_NAMES, SEGMENT_METRICS
 
 CONFIDENCE = 0.95
 
@@ -54,3 +54,21 @@ def summarize(values: Sequence[float]) -> MetricSummary:
 def summarize_rows(rows: Sequence[Mapping[str, float]]) -> dict[str, MetricSummary]:
     """Summarize every catalogue metric over metric ``rows`` (one per replication)."""
     return {name: summarize([row[name] for row in rows]) for name in METRIC_NAMES}
+
+
+def summarize_segments(
+    segments: Sequence[Mapping[str, Mapping[str, Mapping[str, float]]]], dimension: str
+) -> dict[str, dict[str, MetricSummary]]:
+    """``{segment: {metric: summary}}`` of ``dimension`` over the replications' ``segments``
+    (one ``{dimension: {segment: {metric: value}}}`` each), every metric of
+    :data:`~mqlsim.core.metric_catalog.SEGMENT_METRICS`."""
+    if not segments:
+        return {}
+    labels = segments[0][dimension]
+    return {
+        label: {
+            name: summarize([replication[dimension][label][name] for replication in segments])
+            for name in SEGMENT_METRICS
+        }
+        for label in labels
+    }

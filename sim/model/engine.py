@@ -29,16 +29,47 @@ import simpy
 from mqlsim.core.errors import InputError, did_you_mean
 from mqlsim.core.events import EventLog, spans
 from mqlsim.core.rng import Purpose, Streams
-from mqlsim.model.journeys import RateTable, Touches, organic_events, respond_to_touches
-from mqlsim.model.metrics import SalesRecord, compute_metrics, final_states
+from mqlsim.model.calendar import ActivityClock
+from mqlsim.model.journeys import (
+    RateTable,
+    Touches,
+    history_start,
+    organic_events,
+    respond_to_touches,
+)
+from mqlsim.model.metrics import (
+    SalesRecord,
+    Segmentation,
+    compute_metrics,
+    final_states,
+    segment_metrics,
+    stationarity_drifts,
+)
 from mqlsim.model.population import Population, generate_population
 from mqlsim.model.sales import SalesFloor, SalesLog
 from mqlsim.policies import make_cadence, make_policy
-from mqlsim.policies.base import Cadence, History, Policy, Refittable
+from mqlsim.policies.base import (
+    Cadence,
+    History,
+    Policy,
+    Refittable,
+    rule_codes,
+    rule_names,
+)
 from mqlsim.scenario.models import Scenario
 
 #: Recycled leads due back in nurture within this many days are processed as one batch.
 RECYCLE_BATCH_DAYS = 30.0
+#: Sends planned outside the leads' active hours go out within this long after the opening.
+SEND_SPREAD_HOURS = 1.0
+_GOLDEN_RATIO = (math.sqrt(5.0) - 1.0) / 2.0  # lead offsets spread evenly, in no lead's order
+
+#: A policy's decision for a group of leads: MQL time, priority, rule code and the code of the
+#: activity that fired it, per lead.
+Decision = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: An MQL handed to sales: (time, lead, pass, priority, rule code, activity code, start of its
+#: nurture run).
+Scheduled = tuple[float, int, int, float, int, int, float]
 
 
 @dataclass(frozen=True)
@@ -47,7 +78,9 @@ class ReplicationResult:
 
     ``policy`` is the policy as the run left it (a learning policy holds its fitted versions), so
     it can explain the run's decisions; ``policy_report`` is what such a policy learnt (``None``
-    for others).
+    for others). ``segments`` holds the count and rate metrics per segment of each dimension
+    (:func:`mqlsim.model.metrics.segment_metrics`), ``stationarity`` the drift of the weekly
+    series over the measured period (:func:`mqlsim.model.metrics.stationarity_drifts`).
     """
 
     metrics: dict[str, float]
@@ -57,6 +90,16 @@ class ReplicationResult:
     sales: SalesRecord
     final_state: np.ndarray
     policy: Policy
+    segments: dict[str, dict[str, dict[str, float]]]
+    stationarity: dict[str, dict[str, float]]
+    #: Per episode of ``sales``: the policy rule that made it (a position in ``rule_names``)
+    #: and where the nurture run it ended began (the policy's ``since``).
+    episode_rule: np.ndarray
+    episode_since: np.ndarray
+    rule_names: tuple[str, ...]
+    #: Each lead's first MQL as decided on its first nurture run (``nan``: none); before day 0
+    #: for an existing lead that was MQL before the run (then not in ``sales``).
+    first_mql_time: np.ndarray
     policy_report: dict[str, Any] | None = None
 
     def observed_events(self) -> EventLog:
@@ -126,7 +169,8 @@ def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) ->
     """
     meta = scenario.scenario
     streams = Streams(meta.seed, replication)
-    population = generate_population(scenario.population, meta, streams)
+    clock = ActivityClock(scenario.journeys)
+    population = generate_population(scenario.population, meta, streams, clock)
     rates = RateTable(scenario.journeys, scenario.population)
     organic = organic_events(
         population,
@@ -134,13 +178,21 @@ def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) ->
         rates,
         meta.horizon_days,
         streams.generator(Purpose.JOURNEYS),
+        scenario.population.stock_history_days,
     )
     cadence = make_cadence(scenario.nurture)
-    lead, time = cadence.touch_times(population.arrival, meta.horizon_days, organic)
+    everyone = np.arange(population.size)
+    lead, time = planned_touches(
+        cadence, clock, population, everyone, population.arrival, meta.horizon_days, organic
+    )
+    # An existing lead's first run is drawn where its history is (its unsubscribes before
+    # that are not known: it starts subscribed).
+    drawn = time >= history_start(population, scenario.population.stock_history_days)[lead]
+    lead, time = lead[drawn], time[drawn]
     uniforms = streams.generator(Purpose.TOUCHES).random((lead.size, 4))
     touches = respond_to_touches(population, scenario.journeys, rates, lead, time, uniforms)
     first_run = touches.select(cadence.running(touches.lead, touches.opened))
-    del lead, time, uniforms, touches  # not needed any more: free them before the merge
+    del lead, time, uniforms, touches, drawn  # not needed any more: free them before the merge
     leads = np.arange(population.size)
     first_events = _merged_events(leads, organic, first_run)
     stage = SharedStage(
@@ -155,6 +207,50 @@ def shared_stage(scenario: Scenario, replication: int, *, memo: bool = False) ->
     )
     _freeze(stage)
     return stage
+
+
+def _lead_offset(clock: ActivityClock, lead: np.ndarray) -> np.ndarray:
+    """Each lead's own moment within :data:`SEND_SPREAD_HOURS` of an opening (it depends on
+    the lead alone, and no two leads' coincide)."""
+    spread = min(SEND_SPREAD_HOURS / 24.0, (clock.end - clock.start) / 2.0)
+    return np.mod(lead * _GOLDEN_RATIO, 1.0) * spread
+
+
+def send_times(clock: ActivityClock, time: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    """When marketing sends what it planned for ``time`` to ``lead``: at that time inside the
+    leads' active hours; outside them, at the next opening plus the lead's own offset (a tool
+    works through its backlog over a while)."""
+    opening = clock.next_active(time)
+    return np.where(opening > time, opening + _lead_offset(clock, lead), time)
+
+
+def planned_touches(
+    cadence: Cadence,
+    clock: ActivityClock,
+    population: Population,
+    leads: np.ndarray,
+    start: np.ndarray,
+    horizon_days: float,
+    organic: EventLog | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The touches of nurture runs of ``leads`` (sorted) starting at ``start``, if never
+    stopped, as ``(position in leads, time)`` sorted by lead, then time. Marketing sends in
+    the leads' working day: a run starts at the first opening at or after ``start`` plus the
+    lead's own offset (a drip then keeps to the same moment of the week, and sends to two
+    leads never coincide, so which of two MQLs reaches the queue first never depends on how
+    the engine batches its work); a touch the cadence plans outside the active hours (a
+    follow-up, say) is sent as :func:`send_times` says. None is sent once the lead has left,
+    or at the horizon.
+    """
+    begin = clock.next_active(start) + _lead_offset(clock, leads)
+    local, time = cadence.touch_times(begin, horizon_days, organic)
+    time = send_times(clock, time, leads[local])
+    step = np.diff(local)
+    if np.any((step == 0) & (np.diff(time) < 0)):  # a moved touch passed one planned after it
+        order = np.lexsort((time, local))
+        local, time = local[order], time[order]
+    keep = time < np.minimum(population.exit[leads[local]], horizon_days)
+    return local[keep], time[keep]
 
 
 def _merged_events(leads: np.ndarray, organic: EventLog, touches: Touches) -> EventLog:
@@ -182,7 +278,9 @@ class Nurture:
         self.streams = streams
         self.horizon = scenario.scenario.horizon_days
         self.rates = RateTable(scenario.journeys, scenario.population)
+        self.clock = ActivityClock(scenario.journeys)
         self.policy: Policy = make_policy(scenario.policy)
+        self.rule_names = rule_names(self.policy, scenario.policy.kind)
         self.cadence: Cadence = make_cadence(scenario.nurture)
         self.organic = stage.organic
         population = self.population
@@ -193,7 +291,9 @@ class Nurture:
         self.first_run: Touches | None = None  # the first runs' planned touches, answered
         self.first_time = np.full(population.size, np.nan)
         self.first_priority = np.full(population.size, np.nan)
+        self.first_rule = np.full(population.size, -1, dtype=np.int64)
         self.first_activity = np.full(population.size, -1, dtype=np.int64)
+        self.first_since = np.full(population.size, np.nan)  # where the first run is judged from
 
     def _answers(self, lead: np.ndarray, time: np.ndarray, uniforms: np.ndarray) -> Touches:
         """The answers to uninterrupted runs' touches, cut at unsubscribes and sunsets.
@@ -219,10 +319,10 @@ class Nurture:
         organic: EventLog,
         touches: Touches,
         earlier: Touches | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """MQL time, priority and activity of ``leads`` (sorted), whose organic events are
-        ``organic`` and whose touches of this run are ``touches``; the MQL can only fire at an
-        event at or after ``since``. The policy also sees the answers to ``earlier`` touches
+    ) -> Decision:
+        """MQL time, priority, rule and activity of ``leads`` (sorted), whose organic events
+        are ``organic`` and whose touches of this run are ``touches``; the MQL can only fire at
+        an event at or after ``since``. The policy also sees the answers to ``earlier`` touches
         (history).
         """
         seen = touches if earlier is None else Touches.concatenate([earlier, touches])
@@ -234,16 +334,17 @@ class Nurture:
         since: np.ndarray,
         events: EventLog,
         memo: dict[str, Any] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """MQL time, priority and activity of ``leads`` (sorted), whose events are
+    ) -> Decision:
+        """MQL time, priority, rule and activity of ``leads`` (sorted), whose events are
         ``events``; ``memo`` is the view's :attr:`~mqlsim.policies.base.LeadView.memo`. The
-        activity is the code of the event that made the lead MQL (-1: none); sales routes the
-        MQL to a lane by it."""
+        rule is the code of the policy rule that fired (``rule_codes``); the activity the code
+        of the event that made the lead MQL (-1: none), by which sales routes the MQL to a
+        lane."""
         view = self.population.view(leads, events, since, memo)
         decision = self.policy.qualify(view)
         fired = decision.event >= 0
         activity = np.where(fired, events.activity[np.where(fired, decision.event, 0)], -1)
-        return decision.time, decision.priority, activity.astype(np.int64)
+        return decision.time, decision.priority, rule_codes(decision), activity.astype(np.int64)
 
     def _record(self, leads: np.ndarray, touches: Touches, time: np.ndarray) -> Touches:
         """The touches of ``leads`` (sorted) really sent: those up to each one's MQL ``time``;
@@ -256,14 +357,79 @@ class Nurture:
         return sent
 
     def first_mqls(self, stage: SharedStage) -> None:
-        """Decide every lead's first MQL (``first_time``, ``first_priority``) on its journey
-        from arrival, with its uninterrupted first run of touches (both from ``stage``)."""
+        """Decide every lead's first MQL (``first_time``, ``first_priority``, ``first_rule``)
+        on its journey from arrival (an existing lead: from the start of its drawn history),
+        with its uninterrupted first run of touches (both from ``stage``)."""
         pop = self.population
         self.first_run = stage.first_run
         leads = np.arange(pop.size)
-        decision = self._qualify(leads, pop.arrival, stage.first_events, stage.memo)
-        self.first_time, self.first_priority, self.first_activity = decision
+        since = history_start(pop, self.scenario.population.stock_history_days)
+        decision = self._qualify(leads, since, stage.first_events, stage.memo)
+        self.first_time, self.first_priority, self.first_rule, self.first_activity = decision
+        self.first_since = since
         self.sent.append(self._record(leads, self.first_run, self.first_time))
+
+    def settle_before_start(
+        self, floor: SalesFloor
+    ) -> tuple[list[Scheduled], list[tuple[float, int, int]]]:
+        """Play the MQLs of existing leads that fall before day 0, without a simulated queue.
+
+        Before day 0 sales' work is taken as done at once, by the floor's own rules
+        (:meth:`SalesFloor.settled_sql`): an MQL that ends as an SQL takes the lead out of
+        nurture for good, as it would in the run. Any other MQL is recycled at once, and
+        nurture resumes after the cool-down, its next MQL decided as a recycled lead's, until
+        it falls at or after day 0. Returns the MQLs due from day 0 on (:data:`Scheduled` rows,
+        each with its pass) and the nurture runs still to resume then, as ``(time, lead,
+        pass)``.
+        """
+        cooldown = self.scenario.nurture.recycle_cooldown_days
+        leads = np.flatnonzero(self.first_time < 0)  # nan compares False
+        mql_time = self.first_time[leads]
+        activity = self.first_activity[leads]
+        passes = np.zeros(leads.size, dtype=np.int64)
+        due: list[Scheduled] = []
+        resumes: list[tuple[float, int, int]] = []
+        while leads.size:
+            sql = [
+                floor.settled_sql(lead, pass_index, time, code)
+                for lead, pass_index, time, code in zip(
+                    leads.tolist(),
+                    passes.tolist(),
+                    mql_time.tolist(),
+                    activity.tolist(),
+                    strict=True,
+                )
+            ]
+            recycled = ~np.array(sql, dtype=bool)
+            leads, passes, mql_time = leads[recycled], passes[recycled], mql_time[recycled]
+            resume = mql_time + cooldown
+            later = resume >= 0
+            resumes += zip(
+                resume[later].tolist(),
+                leads[later].tolist(),
+                (passes[later] + 1).tolist(),
+                strict=True,
+            )
+            early = ~later
+            leads, passes, resume = leads[early], passes[early] + 1, resume[early]
+            if not leads.size:
+                break
+            times, priorities, rules, activities = self.resume(leads, passes, resume)
+            starting = times >= 0
+            due += zip(
+                times[starting].tolist(),
+                leads[starting].tolist(),
+                passes[starting].tolist(),
+                priorities[starting].tolist(),
+                rules[starting].tolist(),
+                activities[starting].tolist(),
+                resume[starting].tolist(),
+                strict=True,
+            )
+            again = times < 0
+            leads, passes, mql_time = leads[again], passes[again], times[again]
+            activity = activities[again]
+        return sorted(due), resumes
 
     def refit(self, time: float, log: SalesLog) -> None:
         """Refit the policy on what has been observed by ``time``; if it changed, decide again
@@ -278,9 +444,10 @@ class Nurture:
         touches = self.first_run.select(member[self.first_run.lead])
         since = np.maximum(pop.arrival[leads], time)
         organic = self.organic.take_leads(leads)
-        mql_time, priority, activity = self._decide(leads, since, organic, touches)
+        mql_time, priority, rule, activity = self._decide(leads, since, organic, touches)
         self.first_time[leads], self.first_priority[leads] = mql_time, priority
-        self.first_activity[leads] = activity
+        self.first_rule[leads], self.first_activity[leads] = rule, activity
+        self.first_since[leads] = since
         # Not yet MQL means never recycled: their unsubscribes all come from the first run.
         self.unsubscribed[leads] = False
         self.sent[0] = self._record(np.arange(pop.size), self.first_run, self.first_time)
@@ -314,18 +481,18 @@ class Nurture:
             episode_sql_time=np.where(sql, record.sql_time, np.nan)[observed],
         )
 
-    def resume(
-        self, leads: np.ndarray, passes: np.ndarray, since: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def resume(self, leads: np.ndarray, passes: np.ndarray, since: np.ndarray) -> Decision:
         """Recycled ``leads`` (sorted) start a new nurture run at ``since``: their next MQL
-        (time, priority and activity, as :meth:`_qualify`).
+        (as :meth:`_qualify`).
 
         The policy sees their whole history but can fire only at or after ``since`` (whether
         the history counts is its choice); unsubscribed leads get no touches. Each lead's
         answers come from its own stream, keyed by lead and pass (:meth:`Streams.uniforms`).
         """
         organic = self.organic.take_leads(leads)
-        local, time = self.cadence.touch_times(since, self.horizon, organic)
+        local, time = planned_touches(
+            self.cadence, self.clock, self.population, leads, since, self.horizon, organic
+        )
         keep = ~self.unsubscribed[leads[local]]
         local, time = local[keep], time[keep]
         counts = np.bincount(local, minlength=leads.size)
@@ -368,6 +535,35 @@ class Epochs:
         done.succeed()
 
 
+class Episodes:
+    """Hands MQLs to the sales floor, and keeps what the floor's log does not, in the order the
+    log holds the episodes: the rule that made each one, and where the nurture run that ended
+    in it began (what the policy judged it from). The floor routes each to its lane by the
+    activity that made it."""
+
+    def __init__(self, floor: SalesFloor) -> None:
+        self.floor = floor
+        self.rule: list[int] = []
+        self.since: list[float] = []
+
+    def schedule(
+        self,
+        times: list[float],
+        leads: list[int],
+        passes: list[int],
+        priorities: list[float],
+        rules: list[int],
+        activities: list[int],
+        since: list[float],
+    ) -> None:
+        """Each ``leads[i]`` becomes MQL at ``times[i]`` in its pass ``passes[i]`` by the rule
+        ``rules[i]`` and the activity ``activities[i]``, in a run begun at ``since[i]`` (see
+        :meth:`SalesFloor.schedule_mqls`)."""
+        self.rule.extend(rules)
+        self.since.extend(since)
+        self.floor.schedule_mqls(times, leads, passes, priorities, activities)
+
+
 class Recycler:
     """Brings recycled leads back to nurture and queues their next MQL (a SimPy process).
 
@@ -384,11 +580,17 @@ class Recycler:
         self.nurture = nurture
         self.cooldown = cooldown_days
         self.epochs = epochs
-        self.floor: SalesFloor | None = None
+        self.episodes: Episodes | None = None
         self._due: list[tuple[float, int, int]] = []  # heap of (resume time, lead, next pass)
         self._sleeping_until = math.inf
         self._wake = env.event()
         env.process(self._run())
+
+    def resume_at(self, resumes: list[tuple[float, int, int]]) -> None:
+        """Before the run starts: nurture runs due to resume at day 0 or later, as
+        ``(time, lead, pass)`` (from :meth:`Nurture.settle_before_start`)."""
+        self._due.extend(resumes)
+        heapq.heapify(self._due)
 
     def recycle(self, lead: int, pass_index: int, time: float) -> None:
         """Sales ends ``lead``'s episode without an SQL at ``time`` (now, or later when a
@@ -423,20 +625,22 @@ class Recycler:
     def _schedule(self, batch: np.ndarray) -> None:
         leads = batch[:, 0].astype(np.int64)
         passes = batch[:, 1].astype(np.int64)
-        times, priorities, activities = self.nurture.resume(leads, passes, batch[:, 2])
+        times, priorities, rules, activities = self.nurture.resume(leads, passes, batch[:, 2])
         mql = np.flatnonzero(np.isfinite(times))
-        assert self.floor is not None  # set before the run starts
-        self.floor.schedule_mqls(
+        assert self.episodes is not None  # set before the run starts
+        self.episodes.schedule(
             times[mql].tolist(),
             leads[mql].tolist(),
             passes[mql].tolist(),
             priorities[mql].tolist(),
+            rules[mql].tolist(),
             activities[mql].tolist(),
+            batch[mql, 2].tolist(),
         )
 
 
 def _schedule_first_mqls(
-    env: simpy.Environment, floor: SalesFloor, nurture: Nurture, epochs: Epochs
+    env: simpy.Environment, episodes: Episodes, nurture: Nurture, epochs: Epochs
 ):
     """Schedule first MQLs with sales, epoch by epoch (a SimPy process).
 
@@ -449,17 +653,19 @@ def _schedule_first_mqls(
         times, priorities = nurture.first_time, nurture.first_priority
         due = np.flatnonzero((times >= start) & (times < end))
         due = due[np.argsort(times[due], kind="stable")]  # time order: cheapest for the queue
-        floor.schedule_mqls(
+        episodes.schedule(
             times[due].tolist(),
             due.tolist(),
             [0] * due.size,
             priorities[due].tolist(),
+            nurture.first_rule[due].tolist(),
             nurture.first_activity[due].tolist(),
+            nurture.first_since[due].tolist(),
         )
         if math.isinf(end):
             return
         yield env.timeout(end - env.now)
-        nurture.refit(end, floor.log)
+        nurture.refit(end, episodes.floor.log)
         epochs.advance()
         start = end
 
@@ -506,17 +712,26 @@ def run_replication(
     epochs = Epochs(env, refit_times)
     recycler = Recycler(env, nurture, scenario.nurture.recycle_cooldown_days, epochs)
     floor = SalesFloor(env, scenario.sales, population, streams, recycler.recycle)
-    recycler.floor = floor
-    env.process(_schedule_first_mqls(env, floor, nurture, epochs))
+    due, resumes = nurture.settle_before_start(floor)
+    episodes = Episodes(floor)
+    recycler.episodes = episodes
+    recycler.resume_at(resumes)
+    if due:
+        episodes.schedule(*(list(column) for column in zip(*due, strict=True)))
+    env.process(_schedule_first_mqls(env, episodes, nurture, epochs))
     env.run(until=meta.horizon_days)
     floor.close(meta.horizon_days)
 
     sales = SalesRecord.from_log(floor.log)
+    episode_rule = np.array(episodes.rule, dtype=np.int64)[sales.log_episode]
+    episode_since = np.array(episodes.since, dtype=float)[sales.log_episode]
     touches = Touches.concatenate(nurture.sent)
     states = final_states(nurture.unsubscribed, sales)
     metrics = compute_metrics(
         scenario, population, sales, touches, nurture.unsubscribed, floor.calendar
     )
+    segmentation = Segmentation.of(scenario, population, sales, episode_rule, nurture.rule_names)
+    segments = segment_metrics(scenario, population, sales, nurture.unsubscribed, segmentation)
     return ReplicationResult(
         metrics=metrics,
         population=population,
@@ -525,5 +740,11 @@ def run_replication(
         sales=sales,
         final_state=states,
         policy=policy,
+        segments=segments,
+        stationarity=stationarity_drifts(scenario, sales, floor.calendar),
+        episode_rule=episode_rule,
+        episode_since=episode_since,
+        rule_names=nurture.rule_names,
+        first_mql_time=nurture.first_time,
         policy_report=refittable.report() if refittable is not None else None,
     )

@@ -7,22 +7,30 @@ Two parts with different lives:
 * **touch responses** (opens, clicks and where they land, unsubscribes) exist only for nurture
   touches that were actually sent, which depends on when the lead became MQL and was recycled.
 
-The rate of organic activity ``a`` for lead ``i`` at time ``t`` is::
+Organic activity is drawn on the lead's activity clock (``sim/model/calendar.py``), where its
+rate for activity ``a`` of lead ``i`` at age ``u`` (activity days since arrival) is::
 
-    propensity_i * base_a * persona_multiplier_a * (window_lift_a if t in window_i else 1)
-        * (1 + arrival_burst_multiplier * exp(-(t - arrival_i) / arrival_burst_decay_days))
+    propensity_i * base_a * persona_multiplier_a
+        * (window_lift_a inside the buying window,
+           else interest_floor + (1 - interest_floor) * 2 ** (-u / interest_half_life_days))
+        * (1 + arrival_burst_multiplier * exp(-u / arrival_burst_decay_days))
 
-Each lead also emits a ``form_fill`` at arrival: the conversion that created the lead.
+and each event is then placed in calendar time, in the lead's week. A lead is active from its
+arrival (for an existing lead, from the start of its drawn history) until it leaves or the run
+ends. Each lead also emits its conversion at arrival: a ``demo_request`` for a hand-raiser who
+arrived in market, otherwise the ``form_fill`` that created the lead.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from mqlsim.core.events import EventLog, positions, run_starts
+from mqlsim.core.events import EventLog, positions, run_starts, spans
 from mqlsim.core.vocabulary import ACTIVITY_CODE, CONTENT_ACTIVITIES, ORGANIC_ACTIVITIES
+from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.population import Population
 from mqlsim.scenario.models import JourneysConfig, PopulationConfig
 
@@ -118,108 +126,216 @@ def _compress(mask: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
     return [column.take(where) for column in columns]
 
 
+def sorted_uniforms(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``counts[i]`` independent uniforms on [0, 1) for each group ``i``, in ascending order
+    within each group (groups one after the other): the order statistics, drawn as the partial
+    sums of ``counts[i] + 1`` exponential gaps divided by their total. Events then come sorted
+    by lead and time, and merging the parts of a journey needs no full sort."""
+    busy = np.flatnonzero(counts)
+    if busy.size == 0:
+        return np.empty(0)
+    kept = counts[busy]
+    gaps = rng.standard_exponential(int(kept.sum()) + busy.size)
+    sums = np.cumsum(gaps)
+    ends = np.cumsum(kept + 1)  # one past each group's closing gap
+    before = np.concatenate(([0.0], sums[ends[:-1] - 1]))
+    total = sums[ends - 1] - before
+    partial = sums.take(spans(ends - kept - 1, kept))
+    partial -= np.repeat(before, kept)
+    partial /= np.repeat(total, kept)
+    return partial
+
+
+def _truncated_exponential(
+    start: np.ndarray, end: np.ndarray, scale: float, u: np.ndarray
+) -> np.ndarray:
+    """Times in ``[start, end)`` with density proportional to ``exp(-t / scale)``, from
+    uniforms ``u`` (the inverse of the distribution function, in a stable form)."""
+    return start - scale * np.log1p(u * np.expm1(-(end - start) / scale))
+
+
+def history_start(pop: Population, history_days: float) -> np.ndarray:
+    """Where each lead's drawn activity starts: its arrival, or ``history_days`` before day 0
+    for an existing lead that arrived earlier."""
+    return np.maximum(pop.arrival, -history_days)
+
+
 def organic_events(
     pop: Population,
     journeys: JourneysConfig,
     rates: RateTable,
     horizon_days: float,
     rng: np.random.Generator,
+    history_days: float = np.inf,
 ) -> EventLog:
-    """Every policy-independent event of every lead over the horizon.
+    """Every policy-independent event of every lead from :func:`history_start` until it leaves
+    or the horizon comes (its conversion at arrival included, if it falls in that span).
 
-    The columns of per-lead values are spread over events with ``np.repeat`` (events come
-    grouped by lead) or ``take``: the same values as fancy indexing, faster.
+    Drawn in activity time (``s = W(t)``), in parts that are each an exact Poisson process:
+    the constant part of the rates outside the window (uniform), the window (uniform), the
+    fading part outside the window (a truncated exponential, events that fall in the window
+    dropped) and the arrival burst (thinned against the largest rate). Each part comes sorted
+    by lead and time (:func:`sorted_uniforms`, through increasing maps), so the final sort
+    only merges a few sorted runs. The columns of per-lead values are spread over events with
+    ``np.repeat`` (events come grouped by lead) or ``take``: the same values as fancy indexing,
+    faster.
     """
+    clock = ActivityClock(journeys)
     n = pop.size
     lead_ids = np.arange(n, dtype=np.int32)  # fewer than 2**31 leads: half the memory
-    arrival = pop.arrival
-    life = horizon_days - arrival
-    window_start = np.clip(pop.window_start, arrival, horizon_days)
-    window_length = np.clip(pop.window_end, arrival, horizon_days) - window_start
+    first = history_start(pop, history_days)
+    last = np.minimum(pop.exit, horizon_days)
+    # The lead's life on the activity clock: arrival, drawn span and window.
+    arrival = clock.activity_time(pop.arrival)
+    start = clock.activity_time(first)
+    end = np.maximum(clock.activity_time(last), start)
+    window_start = clock.activity_time(np.clip(pop.window_start, first, last))
+    window_end = clock.activity_time(np.clip(pop.window_end, first, last))
+    window_length = window_end - window_start
+    life = end - start
     outside_length = life - window_length
+    out_total = rates.total[pop.persona, 0]
+    in_total = rates.total[pop.persona, 1]
     peak_total = rates.total.max(axis=1)  # by persona
+    floor = journeys.interest_floor
+    half_life = journeys.interest_half_life_days
+    fades = math.isfinite(half_life) and floor < 1.0
+    if not fades:
+        floor = 1.0
+    fade_scale = half_life / math.log(2.0) if fades else math.inf
 
-    # Outside the window: exact Poisson counts, times uniform over the outside part of life.
-    out_rate = pop.propensity * rates.total[pop.persona, 0]
-    out_count = rng.poisson(out_rate * outside_length)
+    # Outside the window, the part that never fades: uniform over the outside part of life.
+    out_count = rng.poisson(pop.propensity * out_total * floor * outside_length)
     out_lead = np.repeat(lead_ids, out_count)
-    out_time = rng.random(out_lead.size) * np.repeat(outside_length, out_count)
-    out_time += np.repeat(arrival, out_count)
+    out_time = sorted_uniforms(out_count, rng) * np.repeat(outside_length, out_count)
+    out_time += np.repeat(start, out_count)
     # Times from the window's start on skip the window.
     after = out_time >= np.repeat(window_start, out_count)
     np.add(out_time, np.repeat(window_length, out_count), out=out_time, where=after)
     del after
 
     # Inside the window.
-    in_rate = pop.propensity * rates.total[pop.persona, 1]
-    in_count = rng.poisson(in_rate * window_length)
+    in_count = rng.poisson(pop.propensity * in_total * window_length)
     in_lead = np.repeat(lead_ids, in_count)
     in_time = np.repeat(window_start, in_count)
-    in_time += rng.random(in_lead.size) * np.repeat(window_length, in_count)
+    in_time += sorted_uniforms(in_count, rng) * np.repeat(window_length, in_count)
 
-    # Arrival burst by thinning: candidates at the larger of the two rates, decaying.
+    # Outside the window, the fading part: over the whole span, the window's share dropped.
+    if fades:
+        decay = np.exp(-(start - arrival) / fade_scale)
+        mass = fade_scale * decay * -np.expm1(-life / fade_scale)
+        fade_count = rng.poisson(pop.propensity * out_total * (1.0 - floor) * mass)
+        fade_lead = np.repeat(lead_ids, fade_count)
+        fade_time = _truncated_exponential(
+            np.repeat(start, fade_count),
+            np.repeat(end, fade_count),
+            fade_scale,
+            sorted_uniforms(fade_count, rng),
+        )
+        outside = (fade_time < np.repeat(window_start, fade_count)) | (
+            fade_time >= np.repeat(window_end, fade_count)
+        )
+        fade_lead, fade_time = _compress(outside, fade_lead, fade_time)
+        del outside
+    else:
+        fade_lead, fade_time = np.empty(0, np.int32), np.empty(0)
+
+    # Arrival burst by thinning: candidates at the largest rate, decaying from arrival.
     tau = journeys.arrival_burst_decay_days
     peak = pop.propensity * peak_total[pop.persona] * journeys.arrival_burst_multiplier
-    mass = 1.0 - np.exp(-life / tau)
-    burst_count = rng.poisson(peak * tau * mass)
+    mass = tau * np.exp(-(start - arrival) / tau) * -np.expm1(-life / tau)
+    burst_count = rng.poisson(peak * mass)
     burst_lead = np.repeat(lead_ids, burst_count)
-    burst_time = np.repeat(arrival, burst_count) - tau * np.log1p(
-        -rng.random(burst_lead.size) * np.repeat(mass, burst_count)
+    burst_time = _truncated_exponential(
+        np.repeat(start, burst_count),
+        np.repeat(end, burst_count),
+        tau,
+        sorted_uniforms(burst_count, rng),
     )
-    burst_time = np.minimum(burst_time, np.nextafter(horizon_days, 0.0))
-    burst_window = _in_window(pop, burst_lead, burst_time)
+    burst_window = (
+        (burst_time >= np.repeat(window_start, burst_count))
+        & (burst_time < np.repeat(window_end, burst_count))
+    ).view(np.int8)
     persona_burst = np.repeat(pop.persona, burst_count)
-    keep = rng.random(burst_lead.size) * peak_total.take(persona_burst) < rates.total.ravel().take(
-        persona_burst * 2 + burst_window
-    )
+    # The rate at the candidate's time: the window's, or outside it the faded rate.
+    rate = rates.total.ravel().take(persona_burst * 2 + burst_window)
+    if fades:
+        age = burst_time - np.repeat(arrival, burst_count)
+        faded = floor + (1.0 - floor) * np.exp(-age / fade_scale)
+        rate = np.where(burst_window == 1, rate, rate * faded)
+    keep = rng.random(burst_lead.size) * peak_total.take(persona_burst) < rate
     burst_lead, burst_time, burst_window = _compress(keep, burst_lead, burst_time, burst_window)
-    del persona_burst, keep
+    del persona_burst, keep, rate
 
-    lead = np.concatenate((out_lead, in_lead, burst_lead))
-    time = np.concatenate((out_time, in_time, burst_time))
+    lead = np.concatenate((out_lead, in_lead, fade_lead, burst_lead))
+    time = np.concatenate((out_time, in_time, fade_time, burst_time))
     window = np.concatenate(
-        (np.zeros(out_lead.size, np.int8), np.ones(in_lead.size, np.int8), burst_window)
+        (
+            np.zeros(out_lead.size, np.int8),
+            np.ones(in_lead.size, np.int8),
+            np.zeros(fade_lead.size, np.int8),
+            burst_window,
+        )
     )
     # Free the parts as soon as they are merged: a million leads draw tens of millions.
-    del out_lead, out_time, in_lead, in_time, burst_lead, burst_time, burst_window
+    del out_lead, out_time, in_lead, in_time, fade_lead, fade_time, burst_lead, burst_time
+    del burst_window
     activity = rates.draw(pop.persona.take(lead), window, rng.random(lead.size), content_only=False)
     del window
 
     follow_lead, follow_time, follow_activity = _follow_ups(
-        pop, journeys, lead, time, activity, horizon_days, rng
+        journeys, lead, time, activity, end, window_start, window_end, rng
     )
-    # First, the conversion that created the lead.
-    form_fill = np.full(n, ACTIVITY_CODE["form_fill"], np.int8)
-    lead = np.concatenate((lead_ids, lead, follow_lead))
-    time = np.concatenate((arrival, time, follow_time))
-    activity = np.concatenate((form_fill, activity, follow_activity))
+    # The follow-ups are few: sorted on their own, they are one more run to merge.
+    order = np.lexsort((follow_time, follow_lead))
+    follow_lead, follow_time, follow_activity = (
+        follow_lead[order],
+        follow_time[order],
+        follow_activity[order],
+    )
+    lead = np.concatenate((lead, follow_lead))
+    time = clock.calendar_time(np.concatenate((time, follow_time)))
+    activity = np.concatenate((activity, follow_activity))
     del follow_lead, follow_time, follow_activity
+    # Mapped back to calendar time, an event stays inside its lead's span (a guard against
+    # rounding at the ends).
+    np.clip(time, first.take(lead), np.nextafter(last.take(lead), -np.inf), out=time)
+    # First, the conversion that created the lead, if it falls in the drawn history.
+    converted = pop.arrival >= first
+    conversion = np.where(
+        pop.hand_raiser, ACTIVITY_CODE["demo_request"], ACTIVITY_CODE["form_fill"]
+    ).astype(np.int8)
+    lead = np.concatenate((lead_ids[converted], lead))
+    time = np.concatenate((pop.arrival[converted], time))
+    activity = np.concatenate((conversion[converted], activity))
     return EventLog.from_unsorted(lead, time, activity, n)
 
 
 def _follow_ups(
-    pop: Population,
     journeys: JourneysConfig,
     lead: np.ndarray,
     time: np.ndarray,
     activity: np.ndarray,
-    horizon_days: float,
+    end: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Webinar attendance after registrations; product usage during trials."""
+    """Webinar attendance after registrations; product usage during trials. All times are on
+    the activity clock, and each lead's activity ends at ``end``."""
     registered = np.flatnonzero(activity == ACTIVITY_CODE["webinar_registered"])
     attends = rng.random(registered.size) < journeys.webinar_attendance_probability
     registered = registered[attends]
     attend_time = time[registered] + rng.random(registered.size) * journeys.webinar_lead_time_days
-    attended = attend_time < horizon_days
-    attend_lead, attend_time = lead[registered][attended], attend_time[attended]
+    attend_lead = lead[registered]
+    attended = attend_time < end[attend_lead]
+    attend_lead, attend_time = attend_lead[attended], attend_time[attended]
 
     trials = np.flatnonzero(activity == ACTIVITY_CODE["trial_signup"])
     trial_lead, trial_start = lead[trials], time[trials]
-    trial_length = np.minimum(journeys.trial_length_days, horizon_days - trial_start)
-    lift = np.where(
-        _in_window(pop, trial_lead, trial_start), journeys.product_usage_window_lift, 1.0
-    )
+    trial_length = np.minimum(journeys.trial_length_days, end[trial_lead] - trial_start)
+    inside = (trial_start >= window_start[trial_lead]) & (trial_start < window_end[trial_lead])
+    lift = np.where(inside, journeys.product_usage_window_lift, 1.0)
     usage_count = rng.poisson(journeys.product_usage_rate_per_day * lift * trial_length)
     usage_lead = np.repeat(trial_lead, usage_count)
     usage_time = np.repeat(trial_start, usage_count) + rng.random(usage_lead.size) * np.repeat(
@@ -320,7 +436,8 @@ def respond_to_touches(
         content_only=True,
     )
     # Touches in the last seven days, this one included: within-lead positions in a sorted list.
-    key = lead * (2.0 * (time.max(initial=0.0) + _FATIGUE_WINDOW_DAYS + 1.0)) + time
+    low = min(float(time.min(initial=0.0)), 0.0)
+    key = lead * (2.0 * (time.max(initial=0.0) - low + _FATIGUE_WINDOW_DAYS + 1.0)) + (time - low)
     recent = np.arange(lead.size) - np.searchsorted(key, key - _FATIGUE_WINDOW_DAYS, "left") + 1
     chance = journeys.unsubscribe_probability * (1.0 + journeys.unsubscribe_fatigue * (recent - 1))
     unsubscribes = uniforms[:, 3] < np.minimum(chance, 1.0)

@@ -726,6 +726,49 @@ class SalesFloor:
             self._blocks[pass_index] = block
         return block[lead].tolist()
 
+    def _screen(self, lead: int, time: float, speed_hours: float, lane: int) -> Outcome:
+        """The SDR's call of ``lead`` at ``time`` and its discovery meeting: ``REJECTED`` (sales
+        does not accept it), ``NOT_SQL`` (accepted, not qualified) or ``SQL_NO_OPPORTUNITY``
+        (an SQL). Sales accepts on the fit grade and on what the call shows (buying window now,
+        budget, authority); the meeting qualifies a real buyer inside its window at the call
+        whose draw is below the qualification chance at ``speed_hours``, the delay of the
+        episode's first attempt (``lane``'s curve). The one rule of both the floor and the
+        run's start (:meth:`settled_sql`)."""
+        pop, config = self.population, self.config
+        # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
+        in_window = pop.window_start.item(lead) <= time < pop.window_end.item(lead)
+        budget, authority = pop.budget.item(lead), pop.authority.item(lead)
+        accept = self._accept[pop.grade.item(lead)]
+        if not in_window:
+            accept *= config.sal_not_in_market_factor
+        if not budget:
+            accept *= config.sal_no_budget_factor
+        if not authority:
+            accept *= config.sal_no_authority_factor
+        if pop.u_accept.item(lead) >= accept:
+            return Outcome.REJECTED
+        qualify = self._qualify[lane](speed_hours)
+        qualifies = pop.u_qualify.item(lead) < with_odds(config.qualify_probability, qualify)
+        if not (budget and authority and in_window and qualifies):
+            return Outcome.NOT_SQL
+        return Outcome.SQL_NO_OPPORTUNITY
+
+    def settled_sql(self, lead: int, pass_index: int, time: float, activity: int) -> bool:
+        """Whether an MQL of ``lead`` at ``time`` (before the run starts, where no floor is
+        simulated) by ``activity``, in its pass ``pass_index``, ends as an SQL when worked at
+        once, every attempt of the cadence on time: each attempt reaches the lead by its own
+        draw, as on the floor, and the call and meeting are :meth:`_screen`."""
+        lane = self.lanes.of_activity[activity]
+        draws = self._draws(pass_index, lead)
+        contact, gaps = self._contact[lane], self._retry_gap_days
+        hours = 0.0
+        for attempt, reach in enumerate(self._reach_at_once):
+            if draws[attempt] < with_odds(reach, contact(hours)):
+                call = time + hours / HOURS_PER_DAY
+                return self._screen(lead, call, 0.0, lane) is Outcome.SQL_NO_OPPORTUNITY
+            hours += self.config.attempt_hours + gaps[attempt] * HOURS_PER_DAY
+        return False
+
     def _call_outcome(
         self, episode: int, lead: int, speed_hours: float, draws: list[float]
     ) -> None:
@@ -734,25 +777,13 @@ class SalesFloor:
         whose cycle closes won or lost. ``speed_hours`` is the delay of its first attempt."""
         pop, config, log, now = self.population, self.config, self.log, self.env.now
         log.episode_call[episode] = now
-        # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
-        grade = pop.grade.item(lead)
-        in_window = pop.window_start.item(lead) <= now < pop.window_end.item(lead)
-        budget, authority = pop.budget.item(lead), pop.authority.item(lead)
-        accept = self._accept[grade]
-        if not in_window:
-            accept *= config.sal_not_in_market_factor
-        if not budget:
-            accept *= config.sal_no_budget_factor
-        if not authority:
-            accept *= config.sal_no_authority_factor
-        if pop.u_accept.item(lead) >= accept:
+        verdict = self._screen(lead, now, speed_hours, log.episode_lane[episode])
+        if verdict is Outcome.REJECTED:
             self._end(episode, Outcome.REJECTED, now)
             return
         attempts = config.max_attempts
         meeting = now - config.discovery_meeting_days * math.log1p(-draws[2 * attempts + 1])
-        qualify = self._qualify[log.episode_lane[episode]](speed_hours)
-        qualifies = pop.u_qualify.item(lead) < with_odds(config.qualify_probability, qualify)
-        if not (budget and authority and in_window and qualifies):
+        if verdict is Outcome.NOT_SQL:
             self._end(episode, Outcome.NOT_SQL, meeting)
             return
         log.episode_sql[episode] = meeting
@@ -760,7 +791,7 @@ class SalesFloor:
             self._end(episode, Outcome.SQL_NO_OPPORTUNITY, meeting)
             return
         log.episode_close[episode] = meeting + self._cycle_days(lead, draws[2 * attempts + 2])
-        won = pop.u_win.item(lead) < self._win[grade]
+        won = pop.u_win.item(lead) < self._win[pop.grade.item(lead)]
         self._end(episode, Outcome.WON if won else Outcome.LOST, meeting)
 
     def _cycle_days(self, lead: int, u: float) -> float:

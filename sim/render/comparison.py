@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS, format_value
@@ -102,8 +103,54 @@ def comparison_table(comparison: Comparison) -> Table:
     )
 
 
+#: The segment metrics a comparison's breakdown tables show (``--format json`` has them all).
+SEGMENT_ROWS: tuple[str, ...] = (
+    "mqls",
+    "sqls",
+    "deals_won",
+    "mql_to_sql_rate",
+    "revenue_won",
+    "wasted_sales_hours",
+    "missed_opportunities",
+    "speed_to_lead_hours",
+)
+SEGMENT_COLUMNS: tuple[str, ...] = ("segment", *COLUMNS)
+
+
+def segment_comparison_table(segments: Mapping[str, Mapping[str, PairedComparison]]) -> Table:
+    """One breakdown's comparison: per segment, the rows of :data:`SEGMENT_ROWS` that either
+    scenario measured."""
+    rows: list[tuple[str, ...]] = []
+    styles: list[tuple[Style, ...]] = []
+    for label, metrics in segments.items():
+        for name in SEGMENT_ROWS:
+            metric = metrics[name]
+            if math.isnan(metric.a_mean) and math.isnan(metric.b_mean):
+                continue
+            rows.append((label, *metric_row(metric)))
+            styles.append(("", *(("",) * 6), _MARK_STYLES.get(metric.mark, ""), "", ""))
+    return Table(
+        columns=SEGMENT_COLUMNS,
+        rows=tuple(rows),
+        align=tuple(
+            "left" if name in ("segment", "metric", "mark", "unit") else "right"
+            for name in SEGMENT_COLUMNS
+        ),
+        styles=tuple(styles),
+        markdown_align=(":--", ":--", "--:", "--:", "--:", "--:", "--:", ":-:", "--:", ":--"),
+    )
+
+
+def _segment_title(dimension: str) -> str:
+    return (
+        f"By {dimension} (headline metrics; --format json has every segment metric), "
+        "B − A with its paired 95 % interval:"
+    )
+
+
 def _document(comparison: Comparison) -> Document:
-    """Sources, notes and reading, the table, then the gates with their verdict."""
+    """Sources, notes and reading, the table and the breakdowns, then the gates with their
+    verdict."""
     blocks: list[str | Table] = [
         f"A: {comparison.a_source} ({comparison.a_name})",
         f"B: {comparison.b_source} ({comparison.b_name})",
@@ -113,6 +160,8 @@ def _document(comparison: Comparison) -> Document:
         "",
         comparison_table(comparison),
     ]
+    for dimension, segments in comparison.segments.items():
+        blocks += ["", _segment_title(dimension), segment_comparison_table(segments)]
     styles: dict[int, Style] = {}
     if comparison.gates:
         blocks += ["", f"Gates: {GATE_RULE}"]
@@ -148,6 +197,9 @@ def _markdown(comparison: Comparison) -> str:
         markdown_align=table.markdown_align,
     )
     lines += [f"{reading(comparison)} Marks: {MARK_LEGEND}.", "", *marked.markdown_lines()]
+    for dimension, segments in comparison.segments.items():
+        lines += ["", _segment_title(dimension), ""]
+        lines += segment_comparison_table(segments).markdown_lines()
     return "\n".join(lines) + "\n"
 
 
@@ -156,11 +208,8 @@ def _number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def comparison_document(comparison: Comparison) -> dict[str, Any]:
-    """The ``--format json`` document: plain numbers (shares as fractions, a gate's value too),
-    nan as null; ``seed`` and ``replications`` are null when the sides are not paired (each
-    side's are under ``a`` and ``b``)."""
-    metrics = {
+def _metrics_document(metrics: Mapping[str, PairedComparison]) -> dict[str, Any]:
+    return {
         name: {
             "a_mean": _number(metric.a_mean),
             "b_mean": _number(metric.b_mean),
@@ -175,8 +224,16 @@ def comparison_document(comparison: Comparison) -> dict[str, Any]:
             "significant": metric.significant,
             "mark": metric.mark,
         }
-        for name, metric in comparison.metrics.items()
+        for name, metric in metrics.items()
     }
+
+
+def comparison_document(comparison: Comparison) -> dict[str, Any]:
+    """The ``--format json`` document: plain numbers (shares as fractions, a gate's value too),
+    nan as null; ``seed`` and ``replications`` are null when the sides are not paired (each
+    side's are under ``a`` and ``b``); with breakdowns, ``segments`` holds each segment's
+    metrics in the shape of ``metrics``."""
+    metrics = _metrics_document(comparison.metrics)
     gates = [
         {
             "expression": result.gate.expression,
@@ -194,7 +251,7 @@ def comparison_document(comparison: Comparison) -> dict[str, Any]:
     b_count = (
         comparison.replications if comparison.b_replications is None else comparison.b_replications
     )
-    return {
+    document: dict[str, Any] = {
         "a": {
             "source": comparison.a_source,
             "scenario": comparison.a_name,
@@ -215,6 +272,12 @@ def comparison_document(comparison: Comparison) -> dict[str, Any]:
         "gates": gates,
         "passed": comparison.passed,
     }
+    if comparison.segments:
+        document["segments"] = {
+            dimension: {label: _metrics_document(rows) for label, rows in segments.items()}
+            for dimension, segments in comparison.segments.items()
+        }
+    return document
 
 
 def render_comparison(comparison: Comparison, fmt: str) -> Document | str:

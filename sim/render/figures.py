@@ -34,7 +34,7 @@ from matplotlib.patches import Patch
 
 from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS
-from mqlsim.core.vocabulary import GRADES
+from mqlsim.core.vocabulary import GRADE_LABELS
 from mqlsim.experiments.runner import ExperimentResult
 from mqlsim.experiments.summary import MetricSummary, summarize
 from mqlsim.experiments.sweep import HEALTHY_BAND, Sweep, setting_label
@@ -358,14 +358,14 @@ class TruthData:
 def _score_rule(
     policy: object,
 ) -> tuple[Callable[[LeadView], np.ndarray], np.ndarray, dict[str, float]] | None:
-    """The per-event score of a score-based policy, the bar to reach by grade (A–D), and the
-    bars by label; ``None`` for a policy without one score."""
+    """The per-event score of a score-based policy, the bar to reach by grade code (A–D, then
+    unknown), and the bars by label; ``None`` for a policy without one score."""
     if isinstance(policy, ScorePolicy):
         threshold = policy.config.threshold
-        return policy.scores, np.full(len(GRADES), threshold), {"threshold": threshold}
+        return policy.scores, np.full(len(GRADE_LABELS), threshold), {"threshold": threshold}
     if isinstance(policy, MatrixPolicy):
         grades: dict[float, list[str]] = {}
-        for grade, cell in zip(GRADES, policy.cells, strict=True):
+        for grade, cell in zip(GRADE_LABELS, policy.cells, strict=True):
             if math.isfinite(cell):
                 grades.setdefault(float(cell), []).append(grade)
         labels = {f"grade {', '.join(names)}": cell for cell, names in grades.items()}
@@ -520,14 +520,22 @@ def rep_hours_headline(rows: Sequence[Mapping[str, float]]) -> Headline:
     )
 
 
+def _duration(hours: float) -> str:
+    """A delay as people say it: minutes under an hour (``7 min``), else hours (``12 h``)."""
+    if hours < 1.0:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 10 else f"{hours:.0f} h"
+
+
 def over_time_headline(run: RunData) -> Headline:
-    """``Speed to lead: median 12 h against a 4 h SLA; 76 % of MQLs breach it``."""
+    """``Speed to lead: median 7 min against a 4 h SLA; 29 % of MQLs breach it``."""
     means = _means(run.rows, "speed_to_lead_hours_median", "sla_breach_rate")
     if math.isnan(means["speed_to_lead_hours_median"]):
         return Headline("Speed to lead not measured: no MQL was touched", means)
     sla = run.scenario.sales.sla_hours
+    median = _duration(means["speed_to_lead_hours_median"])
     return Headline(
-        f"Speed to lead: median {means['speed_to_lead_hours_median']:.0f} h against a {sla:g} h "
+        f"Speed to lead: median {median} against a {sla:g} h "
         f"SLA; {_percent(means['sla_breach_rate'], 0)} of MQLs breach it",
         means,
     )

@@ -37,7 +37,7 @@ from typing import Any, Unpack
 from markdown_it import MarkdownIt
 
 from mqlsim.core.errors import InputError
-from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS, format_value
+from mqlsim.core.metric_catalog import DIMENSIONS, METRIC_BY_NAME, UNIT_FORMATS, format_value
 from mqlsim.experiments.paired import MARK_LEGEND, PairedComparison, compare_rows
 from mqlsim.experiments.runner import Execution, ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary
@@ -85,8 +85,9 @@ class ScenarioReport:
 
     ``summaries`` holds the scenario's numbers, or with a sweep one mapping per grid point, and
     ``rows`` the per-replication metric rows behind them (for B − A); ``figures`` maps each
-    figure's name to its SVG text; ``trade_off`` is the sweep's trade-off figure with one
-    highlight mark per grid point.
+    figure's name to its SVG text; ``segments`` holds every breakdown (``{dimension: {segment:
+    {metric: summary}}}``, at the slider's first point); ``trade_off`` is the sweep's trade-off
+    figure with one highlight mark per grid point.
     """
 
     path: str
@@ -94,6 +95,7 @@ class ScenarioReport:
     summaries: tuple[dict[str, MetricSummary], ...]
     rows: tuple[tuple[dict[str, float], ...], ...]
     figures: dict[str, str]
+    segments: dict[str, dict[str, dict[str, MetricSummary]]]
     trade_off: str | None = None
 
 
@@ -127,7 +129,12 @@ def build_reports(
         figures = _figures(results)
         return [
             ScenarioReport(
-                path, result.scenario, (result.summaries,), (tuple(result.replications),), svgs
+                path,
+                result.scenario,
+                (result.summaries,),
+                (tuple(result.replications),),
+                svgs,
+                _segments(result),
             )
             for path, result, svgs in zip(paths, results, figures, strict=True)
         ], 0
@@ -153,6 +160,7 @@ def build_reports(
             tuple(point.summaries for point in points),
             tuple(_rows(point) for point in points),
             svgs,
+            _segments(points[start].result),
             trade_off,
         )
         for path, (base, _, _), points, svgs, trade_off in zip(
@@ -188,6 +196,11 @@ def _start(base: Scenario, param: Param) -> int:
             return 0
         value = value[part]
     return next((i for i, v in enumerate(param.values) if v == value), 0)
+
+
+def _segments(result: ExperimentResult) -> dict[str, dict[str, dict[str, MetricSummary]]]:
+    """Every breakdown of ``result``, by dimension."""
+    return {dimension: result.segment_summaries(dimension) for dimension in DIMENSIONS}
 
 
 def _figures(results: Sequence[ExperimentResult]) -> list[dict[str, str]]:
@@ -236,8 +249,14 @@ def _trade_offs(sweeps: Sequence[Sweep], current: int) -> list[str]:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def render_report(reports: Sequence[ScenarioReport], param: Param | None, start: int = 0) -> str:
-    """The whole report as one HTML document; with ``param``, the slider starts at ``start``."""
+def render_report(
+    reports: Sequence[ScenarioReport],
+    param: Param | None,
+    start: int = 0,
+    by: Sequence[str] = (),
+) -> str:
+    """The whole report as one HTML document; with ``param``, the slider starts at ``start``;
+    ``by`` adds a breakdown section per dimension."""
     names = _column_names(reports)
     title = "mqlsim report: " + " vs ".join(names)
     if param is not None:
@@ -260,6 +279,7 @@ def render_report(reports: Sequence[ScenarioReport], param: Param | None, start:
         parts += [_slider(param, start, reports, names), _trade_off_section(reports, names)]
     parts += [
         _numbers_section(reports, names, start),
+        *(_breakdown_section(reports, names, dimension, param) for dimension in by),
         _figures_section(reports, names, None if param is None else (param, start)),
         _settings_section(reports, names),
         _assumptions_section(),
@@ -412,6 +432,55 @@ def _change_text(comparison: PairedComparison) -> tuple[str, str]:
 
 def _mark_class(mark: str) -> str:
     return {"+": "better", "-": "worse", "*": "changed"}.get(mark, "same")
+
+
+#: The segment metrics a breakdown section shows, one column each.
+BREAKDOWN_METRICS: tuple[str, ...] = (
+    "leads",
+    "mqls",
+    "lead_to_mql_rate",
+    "mql_to_sql_rate",
+    "sql_to_won_rate",
+    "deals_won",
+    "revenue_won",
+    "wasted_sales_hours",
+    "missed_opportunities",
+)
+
+
+def _breakdown_section(
+    reports: Sequence[ScenarioReport], names: Sequence[str], dimension: str, param: Param | None
+) -> str:
+    """Each scenario's metrics by segment of ``dimension``: a row per segment."""
+    parts = [f'<section id="by-{_e(dimension)}"><h2>By {_e(dimension)}</h2>']
+    if param is not None:
+        parts.append(
+            '<p class="sub">At the slider\'s first setting; the slider does not change them.</p>'
+        )
+    for name, report in zip(names, reports, strict=True):
+        segments = report.segments[dimension]
+        shown = [
+            metric
+            for metric in BREAKDOWN_METRICS
+            if any(not math.isnan(segments[label][metric].mean) for label in segments)
+        ]
+        rows = [f'<tr><th scope="col">{_e(dimension)}</th>']
+        for metric in shown:
+            unit = UNIT_FORMATS[METRIC_BY_NAME[metric].unit][1]
+            rows.append(f'<th scope="col">{_e(metric)}<span class="sub">{_e(unit)}</span></th>')
+        rows.append("</tr>")
+        for label, metrics in segments.items():
+            rows.append(f'<tr><th scope="row">{_e(label)}</th>')
+            for metric in shown:
+                mean, interval = _cell(metrics[metric], METRIC_BY_NAME[metric].unit)
+                rows.append(
+                    f'<td><span class="mean">{_e(mean)}</span>'
+                    f'<span class="ci">{_e(interval)}</span></td>'
+                )
+            rows.append("</tr>")
+        parts.append(f'<h3>{_e(name)}</h3><table class="numbers">{"".join(rows)}</table>')
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _cell(summary: MetricSummary, unit: str) -> tuple[str, str]:

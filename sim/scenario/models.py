@@ -40,7 +40,11 @@ class ScenarioMeta(StrictModel):
     description: str = Field("", description="One or two sentences for the reader.")
     horizon_days: Positive = Field(365.0, description="Simulated days per replication.")
     warmup_days: NonNegative = Field(
-        90.0, description="Days simulated first and left out of every metric (queue steady state)."
+        30.0,
+        description=(
+            "Days simulated first and left out of every metric: they load the sales queue and "
+            "the recycling loop (the database starts in its steady state)."
+        ),
     )
     seed: int = Field(20261122, ge=0, description="Root seed; replication r uses stream r of it.")
     replications: int = Field(5, ge=1, le=10_000, description="Independent replications to run.")
@@ -57,20 +61,41 @@ class ScenarioMeta(StrictModel):
 
 def _default_channels() -> list[Channel]:
     return [
-        Channel(name="paid_search", share=0.35, cost_per_lead=140.0),
-        Channel(name="organic_content", share=0.40, cost_per_lead=35.0),
+        Channel(
+            name="paid_search",
+            share=0.35,
+            cost_per_lead=140.0,
+            persona_multipliers={"economic_buyer": 1.2, "researcher": 0.6},
+            arrive_in_market_probability=0.07,
+        ),
+        Channel(
+            name="organic_content",
+            share=0.40,
+            cost_per_lead=35.0,
+            persona_multipliers={"economic_buyer": 0.7, "researcher": 1.5},
+            arrive_in_market_probability=0.03,
+        ),
         Channel(
             name="events",
             share=0.15,
             cost_per_lead=220.0,
             weekly_seasonality=[1.0, 1.6, 1.6, 1.4, 0.9, 0.3, 0.2],
+            persona_multipliers={"economic_buyer": 1.2, "small_business": 0.8, "researcher": 0.9},
+            arrive_in_market_probability=0.03,
         ),
-        Channel(name="partner_referral", share=0.10, cost_per_lead=90.0),
+        Channel(
+            name="partner_referral",
+            share=0.10,
+            cost_per_lead=90.0,
+            persona_multipliers={"economic_buyer": 1.4, "small_business": 1.3, "researcher": 0.3},
+            arrive_in_market_probability=0.10,
+        ),
     ]
 
 
 class Channel(StrictModel):
-    """One lead source: its share of arrivals, its cost, its weekday pattern."""
+    """One lead source: its share of arrivals, its cost, its weekday pattern, and who arrives
+    through it (channels differ in quality)."""
 
     name: str = Field("channel", description="Channel name, unique within the scenario.")
     share: NonNegative = Field(1.0, description="Relative share of lead arrivals (normalised).")
@@ -80,6 +105,20 @@ class Channel(StrictModel):
         min_length=7,
         max_length=7,
         description="Arrival-rate multipliers Monday..Sunday; rescaled to average 1.",
+    )
+    persona_multipliers: dict[str, NonNegative] = Field(
+        default_factory=dict,
+        description=(
+            "Multipliers of the personas' shares among this channel's leads, by persona name "
+            "(not listed = 1; renormalised): who a channel brings, its quality."
+        ),
+    )
+    arrive_in_market_probability: Probability = Field(
+        0.0,
+        description=(
+            "Chance a lead of this channel arrives in market: an inbound hand-raiser whose "
+            "conversion is a demo request and whose buying window starts at arrival."
+        ),
     )
 
     @model_validator(mode="after")
@@ -167,8 +206,8 @@ def _default_personas() -> list[Persona]:
             name="economic_buyer",
             share=0.25,
             in_market_probability=0.40,
-            budget_probability=0.85,
-            authority_probability=0.85,
+            budget_probability=0.9,
+            authority_probability=0.9,
             deal_value_median=36_000.0,
             job_level={"director": 0.5, "vp": 0.35, "c_level": 0.15},
             company_size={"51-200": 0.25, "201-1000": 0.5, "1001-5000": 0.25},
@@ -176,9 +215,9 @@ def _default_personas() -> list[Persona]:
         Persona(
             name="practitioner",
             share=0.45,
-            in_market_probability=0.30,
-            budget_probability=0.55,
-            authority_probability=0.35,
+            in_market_probability=0.25,
+            budget_probability=0.65,
+            authority_probability=0.55,
             deal_value_median=24_000.0,
             job_level={"individual_contributor": 0.6, "manager": 0.4},
         ),
@@ -186,7 +225,7 @@ def _default_personas() -> list[Persona]:
             name="small_business",
             share=0.15,
             in_market_probability=0.30,
-            budget_probability=0.40,
+            budget_probability=0.55,
             authority_probability=0.90,
             deal_value_median=6_000.0,
             job_level={"manager": 0.3, "c_level": 0.7},
@@ -298,7 +337,33 @@ class PopulationConfig(StrictModel):
         default_factory=_no_missing_fields,
         description=(
             "Chance each fit field is unknown for a lead, drawn per lead and field (not listed "
-            "= 0). An unknown field earns 0 ICP points and fails a data gate requiring it."
+            "= 0). A lead's grade is unknown when its known fields do not decide it; an "
+            "unknown field fails a data gate requiring it."
+        ),
+    )
+    attrition_per_year: float = Field(
+        0.225,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "Share of leads that leave within a year (job changes, going dark): a constant "
+            "hazard. A lead that has left stops all activity."
+        ),
+    )
+    initial_stock: Literal["stationary", "none"] = Field(
+        "stationary",
+        description=(
+            "Leads in the database at day 0: the stationary stock of existing leads "
+            "(arrivals before day 0 that have not left), or none (the run starts empty)."
+        ),
+    )
+    stock_history_days: float = Field(
+        365.0,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "Days of each existing lead's past activity drawn before day 0 (older activity, "
+            "long faded and decayed, is left out)."
         ),
     )
 
@@ -311,19 +376,39 @@ class PopulationConfig(StrictModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {', '.join(duplicates)}")
             if sum(item.share for item in items) <= 0:
                 raise ValueError(f"{kind} shares must add up to more than 0")
+        personas = [persona.name for persona in self.personas]
+        for channel in self.channels:
+            multipliers = channel.persona_multipliers
+            unknown = sorted(set(multipliers) - set(personas))
+            if unknown:
+                raise ValueError(
+                    f"channel {channel.name!r}: persona_multipliers names unknown personas "
+                    f"{', '.join(unknown)}; expected some of {', '.join(personas)}"
+                )
+            mixed = sum(p.share * multipliers.get(p.name, 1.0) for p in self.personas)
+            if mixed <= 0:
+                raise ValueError(
+                    f"channel {channel.name!r}: persona_multipliers leave no persona with a "
+                    "share above 0"
+                )
+        if self.initial_stock == "stationary" and self.attrition_per_year == 0:
+            raise ValueError(
+                "initial_stock = 'stationary' needs attrition_per_year above 0: without "
+                "attrition the database grows without limit and has no stationary stock"
+            )
         return self
 
 
 def _default_organic_rates() -> dict[Activity, float]:
     return {
         "web_visit": 0.05,
-        "pricing_page": 0.0015,
+        "pricing_page": 0.001,
         "blog_post": 0.02,
         "case_study": 0.002,
         "comparison_guide": 0.0005,
         "roi_calculator": 0.0004,
         "implementation_guide": 0.0004,
-        "webinar_registered": 0.0015,
+        "webinar_registered": 0.001,
         "form_fill": 0.001,
         "demo_request": 0.0001,
         "trial_signup": 0.00015,
@@ -333,13 +418,13 @@ def _default_organic_rates() -> dict[Activity, float]:
 def _default_window_lift() -> dict[Activity, float]:
     return {
         "web_visit": 2.0,
-        "pricing_page": 20.0,
+        "pricing_page": 30.0,
         "blog_post": 1.2,
         "case_study": 5.0,
         "comparison_guide": 25.0,
         "roi_calculator": 25.0,
         "implementation_guide": 20.0,
-        "webinar_registered": 2.0,
+        "webinar_registered": 3.0,
         "form_fill": 3.0,
         "demo_request": 120.0,
         "trial_signup": 60.0,
@@ -367,6 +452,32 @@ class JourneysConfig(StrictModel):
     )
     arrival_burst_decay_days: Positive = Field(
         10.0, description="Mean life of the arrival burst (exponential decay)."
+    )
+    interest_half_life_days: PositiveOrInfinite = Field(
+        290.0,
+        description=(
+            "Outside a buying window, organic activity fades with the lead's age: the part "
+            "above interest_floor halves every this many days; inf: it never fades."
+        ),
+    )
+    interest_floor: Probability = Field(
+        0.0, description="Share of the organic rates that never fades with age."
+    )
+    activity_start_hour: float = Field(
+        8.0, ge=0, lt=24, description="Start of the leads' active hours (their working day)."
+    )
+    activity_end_hour: float = Field(
+        17.0, gt=0, le=24, description="End of the leads' active hours."
+    )
+    activity_weekdays: int = Field(
+        5, ge=1, le=7, description="Active days per week, counted from Monday."
+    )
+    off_hours_activity: NonNegative = Field(
+        0.22,
+        description=(
+            "Activity rate outside the active hours relative to inside (1: a uniform clock). "
+            "Organic activity, arrivals' conversions and nurture sends follow the profile."
+        ),
     )
     webinar_attendance_probability: Probability = Field(
         0.45, description="Chance a registration is followed by attendance."
@@ -399,6 +510,12 @@ class JourneysConfig(StrictModel):
             "the last 7 days - 1)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _active_hours(self) -> JourneysConfig:
+        if self.activity_end_hour <= self.activity_start_hour:
+            raise ValueError("activity_end_hour must be later than activity_start_hour")
+        return self
 
     @model_validator(mode="after")
     def _organic_only(self) -> JourneysConfig:
@@ -488,11 +605,11 @@ def _qualify_curve() -> list[list[float]]:
     return [
         [0.0, 1.0],
         [0.0833, 1.0],
-        [0.5, 0.024],
-        [1.0, 0.012],
-        [2.0, 0.0017],
-        [24.0, 0.00025],
-        [168.0, 0.000125],
+        [0.5, 0.006],
+        [1.0, 0.003],
+        [2.0, 0.000425],
+        [24.0, 0.0000625],
+        [168.0, 0.00003125],
     ]
 
 
@@ -523,12 +640,12 @@ def _check_curve(name: str, points: list[list[float]]) -> None:
 class SalesConfig(StrictModel):
     """`[sales]`: the team that works the MQL queue and what its work yields."""
 
-    reps: int = Field(3, ge=1, le=10_000, description="Reps working the MQL queue.")
+    reps: int = Field(4, ge=1, le=10_000, description="Reps working the MQL queue.")
     always_working: bool = Field(
         False, description="Reps work around the clock (ignores the working-hour keys)."
     )
-    work_start_hour: float = Field(9.0, ge=0, lt=24, description="Start of the working day.")
-    work_end_hour: float = Field(17.0, gt=0, le=24, description="End of the working day.")
+    work_start_hour: float = Field(8.0, ge=0, lt=24, description="Start of the working day.")
+    work_end_hour: float = Field(18.0, gt=0, le=24, description="End of the working day.")
     working_weekdays: int = Field(
         5, ge=1, le=7, description="Working days per week, counted from Monday."
     )
@@ -581,7 +698,7 @@ class SalesConfig(StrictModel):
         "[hours, multiplier] points, geometric in between, flat after the last.",
     )
     qualify_probability: Probability = Field(
-        0.8,
+        0.95,
         description="Chance an accepted buyer inside its buying window qualifies (SQL) when "
         "called at once.",
     )
@@ -619,7 +736,7 @@ class SalesConfig(StrictModel):
         0.85, description="Chance an SQL becomes an opportunity."
     )
     cycle_median_days: Positive = Field(
-        10.0,
+        14.0,
         description="Median days from opportunity to close (won or lost) for a deal of "
         "cycle_reference_value (log-normal).",
     )
@@ -703,5 +820,15 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _policy_fits_horizon(self) -> Scenario:
-        self.policy.check_horizon(self.scenario.horizon_days)
+        if self.population.initial_stock == "none":
+            self.policy.check_horizon(self.scenario.horizon_days)
+            return self
+        history = self.population.stock_history_days
+        try:  # existing leads' drawn history adds to what a policy spans
+            self.policy.check_horizon(self.scenario.horizon_days + history)
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; with the stationary stock the span is horizon_days plus "
+                f"population.stock_history_days ({history:g})"
+            ) from None
         return self
