@@ -45,25 +45,10 @@ def test_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture) -> Non
 LEARNING = {"policy_predictive.toml"}
 
 
-#: Shipped scenarios whose stationary start is known not to hold, with what was measured.
-NOT_YET_STATIONARY = {
-    "channel_quality.toml": (
-        "open (issue 12): weekly MQL events drift +4.9 % and rep utilisation +5.6 % (95 % CI "
-        "+1.6 % to +9.5 %) over its year; with one arrive-in-market share for every channel "
-        "(0.05) the drift is +1.3 % / +1.5 %, so the stock's draw of per-channel hand-raisers "
-        "is the suspect"
-    )
-}
-
-
-def _steady(path: Path) -> object:
-    reason = NOT_YET_STATIONARY.get(path.name)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(path, id=path.name, marks=marks)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("path", [_steady(p) for p in SHIPPED if p.name not in LEARNING])
+@pytest.mark.parametrize(
+    "path", [p for p in SHIPPED if p.name not in LEARNING], ids=lambda p: p.name
+)
 def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
     """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
     "Stationarity check"): the run prints no warning."""
