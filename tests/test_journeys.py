@@ -312,6 +312,46 @@ def test_product_usage_only_within_a_trial(journeys) -> None:
     assert_each_follows(usage, trials, length)
 
 
+def test_a_lead_able_to_buy_uses_the_product_more_inside_its_window(population) -> None:
+    """Product usage per trial, for leads with a single trial: inside a buying window, leads
+    with budget and authority use the product ``product_usage_able_lift`` times as much as the
+    others; outside a window, as much (the lift needs a window)."""
+    scenario, pop = population
+    rates = {**scenario.journeys.organic_rates_per_day, "trial_signup": 0.002}
+    journeys = scenario.journeys.model_copy(
+        update={"organic_rates_per_day": rates, "product_usage_able_lift": 4.0}
+    )
+    organic = organic_events(
+        pop,
+        journeys,
+        RateTable(journeys, scenario.population),
+        scenario.scenario.horizon_days,
+        Streams(21, 0).generator(Purpose.JOURNEYS),
+    )
+    trial = organic.activity == ACTIVITY_CODE["trial_signup"]
+    trials = np.bincount(organic.lead[trial], minlength=pop.size)
+    uses = np.bincount(
+        organic.lead[organic.activity == ACTIVITY_CODE["product_usage"]], minlength=pop.size
+    )
+    single = np.flatnonzero(trials == 1)
+    start = np.zeros(pop.size)
+    start[organic.lead[trial]] = organic.time[trial]  # for single-trial leads, their trial
+    start = start[single]
+    in_window = (start >= pop.window_start[single]) & (start < pop.window_end[single])
+    able = pop.able_to_buy[single]
+    # Trials near the horizon are cut short: leave out the last trial length.
+    whole = start < scenario.scenario.horizon_days - journeys.trial_length_days
+
+    def usage_per_trial(group: np.ndarray) -> float:
+        assert (group & whole).sum() > 100
+        return float(uses[single][group & whole].mean())
+
+    inside = usage_per_trial(able & in_window) / usage_per_trial(~able & in_window)
+    outside = usage_per_trial(able & ~in_window) / usage_per_trial(~able & ~in_window)
+    assert inside == pytest.approx(4.0, rel=0.15)
+    assert outside == pytest.approx(1.0, rel=0.15)
+
+
 def test_pricing_page_rate_higher_inside_buying_window(journeys) -> None:
     """Pricing-page views per lead-day inside windows exceed those outside several-fold."""
     scenario, pop, organic = journeys

@@ -337,6 +337,36 @@ def test_an_opportunity_counts_as_won_only_once_its_cycle_closes() -> None:
         assert SalesRecord.from_log(log).outcome[0] == outcome
 
 
+def test_a_lanes_win_odds_scale_its_opportunities_odds_of_winning() -> None:
+    """The same opportunities in two lanes: in the pql lane (win odds 3) lead i is won exactly
+    when its win draw is below the chance of odds three times the grade's 1:1, that is 0.75;
+    in the score lane (odds left at 1), below the grade's 0.5 itself."""
+    n = 200
+    population = buyers(n, seed=5)
+    config = sales_config(
+        reps=n,
+        call_hours=0.0,
+        discovery_meeting_days=0.0,
+        sal_acceptance_probability={"A": 1.0},
+        qualify_probability=1.0,
+        opportunity_probability=1.0,
+        win_probability={"A": 0.5},
+        cycle_sigma=0.0,
+        cycle_median_days=1.0,
+        lanes={"pql": {"win_odds": 3.0}},
+    )
+    for activity, chance in (("product_usage", 0.75), (None, 0.5)):
+        run = Run(config, population)
+        code = -1 if activity is None else ACTIVITY_CODE[activity]
+        run.floor.schedule_mqls([0.0] * n, list(range(n)), [0] * n, [math.nan] * n, [code] * n)
+        log = run.until(30.0)
+        log.horizon = 30.0
+        won = SalesRecord.from_log(log).outcome == Outcome.WON
+        lead = np.array(log.episode_lead)
+        np.testing.assert_array_equal(won, population.u_win[lead] < chance)
+        assert 0 < won.sum() < n
+
+
 def test_deal_value_depends_on_company_size() -> None:
     population = buyers(len(COMPANY_SIZES))
     population.fit["company_size"][:] = np.arange(len(COMPANY_SIZES))

@@ -284,7 +284,7 @@ def organic_events(
     del window
 
     follow_lead, follow_time, follow_activity = _follow_ups(
-        journeys, lead, time, activity, end, window_start, window_end, rng
+        journeys, lead, time, activity, end, window_start, window_end, pop.able_to_buy, rng
     )
     # The follow-ups are few: sorted on their own, they are one more run to merge.
     order = np.lexsort((follow_time, follow_lead))
@@ -319,10 +319,12 @@ def _follow_ups(
     end: np.ndarray,
     window_start: np.ndarray,
     window_end: np.ndarray,
+    able: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Webinar attendance after registrations; product usage during trials. All times are on
-    the activity clock, and each lead's activity ends at ``end``."""
+    """Webinar attendance after registrations; product usage during trials, more inside a
+    buying window and more again for a lead ``able`` to buy (budget and authority). All times
+    are on the activity clock, and each lead's activity ends at ``end``."""
     registered = np.flatnonzero(activity == ACTIVITY_CODE["webinar_registered"])
     attends = rng.random(registered.size) < journeys.webinar_attendance_probability
     registered = registered[attends]
@@ -335,7 +337,10 @@ def _follow_ups(
     trial_lead, trial_start = lead[trials], time[trials]
     trial_length = np.minimum(journeys.trial_length_days, end[trial_lead] - trial_start)
     inside = (trial_start >= window_start[trial_lead]) & (trial_start < window_end[trial_lead])
-    lift = np.where(inside, journeys.product_usage_window_lift, 1.0)
+    window_lift = journeys.product_usage_window_lift * np.where(
+        able[trial_lead], journeys.product_usage_able_lift, 1.0
+    )
+    lift = np.where(inside, window_lift, 1.0)
     usage_count = rng.poisson(journeys.product_usage_rate_per_day * lift * trial_length)
     usage_lead = np.repeat(trial_lead, usage_count)
     usage_time = np.repeat(trial_start, usage_count) + rng.random(usage_lead.size) * np.repeat(

@@ -88,9 +88,14 @@ class Population:
         )
 
     @property
+    def able_to_buy(self) -> np.ndarray:
+        """With budget and authority, in market or not."""
+        return self.budget & self.authority
+
+    @property
     def buyer(self) -> np.ndarray:
         """In market with budget and authority: a lead that sales could turn into an SQL."""
-        return self.in_market & self.budget & self.authority
+        return self.in_market & self.able_to_buy
 
     @property
     def existing(self) -> np.ndarray:

@@ -213,6 +213,7 @@ class LaneRules:
     max_age_days: tuple[float, ...]
     response_strength: tuple[float, ...]
     dedicated_reps: tuple[int, ...]
+    win_odds: tuple[float, ...]
 
     @classmethod
     def of(cls, config: SalesConfig) -> LaneRules:
@@ -230,6 +231,7 @@ class LaneRules:
             ),
             response_strength=tuple(float(lane.response_strength or 0.0) for lane in lanes),
             dedicated_reps=tuple(lane.dedicated_reps for lane in lanes),
+            win_odds=tuple(lane.win_odds for lane in lanes),
         )
 
 
@@ -451,7 +453,13 @@ class SalesFloor:
         self.lanes = LaneRules.of(config)
         self.log = SalesLog()
         self._accept = [config.sal_acceptance_probability.get(g, 0.0) for g in GRADES]
-        self._win = [config.win_probability.get(g, 0.0) for g in GRADES]
+        # Per lane, per grade: the chance an opportunity is won (a lane's odds of 1 leave the
+        # grade's chance exactly as it is).
+        win = [config.win_probability.get(g, 0.0) for g in GRADES]
+        self._win = [
+            win if odds == 1.0 else [with_odds(p, odds) for p in win]
+            for odds in self.lanes.win_odds
+        ]
         self._deal_value = deal_values(population, config)
         strengths = self.lanes.response_strength
         self._contact = [ResponseCurve(config.contact_curve, power) for power in strengths]
@@ -791,7 +799,8 @@ class SalesFloor:
             self._end(episode, Outcome.SQL_NO_OPPORTUNITY, meeting)
             return
         log.episode_close[episode] = meeting + self._cycle_days(lead, draws[2 * attempts + 2])
-        won = pop.u_win.item(lead) < self._win[pop.grade.item(lead)]
+        win = self._win[log.episode_lane[episode]][pop.grade.item(lead)]
+        won = pop.u_win.item(lead) < win
         self._end(episode, Outcome.WON if won else Outcome.LOST, meeting)
 
     def _cycle_days(self, lead: int, u: float) -> float:

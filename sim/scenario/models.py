@@ -492,6 +492,11 @@ class JourneysConfig(StrictModel):
     product_usage_window_lift: NonNegative = Field(
         3.0, description="Usage-rate multiplier for trials started inside a buying window."
     )
+    product_usage_able_lift: NonNegative = Field(
+        1.0,
+        description="A further usage-rate multiplier, inside a buying window, for a lead with "
+        "budget and authority (1: usage does not depend on them).",
+    )
     email_open_probability: Probability = Field(
         0.22, description="Chance a nurture touch is opened (propensity 1; capped at 0.95)."
     )
@@ -548,8 +553,8 @@ def _default_routes() -> dict[Activity, Lane]:
 
 class LaneConfig(StrictModel):
     """One lane of the sales queue: its place in the order, its SLA, its own order, its age
-    limit, how much delay matters, and reps of its own. A key left out takes the `[sales]` key
-    of the same name."""
+    limit, how much delay matters, reps of its own and its deals' odds of winning. A key left
+    out takes the `[sales]` key of the same name, where there is one."""
 
     priority: int = Field(
         1,
@@ -579,6 +584,11 @@ class LaneConfig(StrictModel):
         ge=0,
         le=10_000,
         description="Of sales.reps, how many work this lane only (the others work every lane).",
+    )
+    win_odds: Positive = Field(
+        1.0,
+        description="Odds multiplier on the win of the lane's opportunities (1: the grade's "
+        "sales.win_probability as it is).",
     )
 
 
@@ -787,6 +797,7 @@ class SalesConfig(StrictModel):
             max_queue_age_hours=either(lane.max_queue_age_hours, self.max_queue_age_hours),
             response_strength=either(lane.response_strength, self.response_strength),
             dedicated_reps=lane.dedicated_reps,
+            win_odds=lane.win_odds,
         )
 
 
