@@ -11,8 +11,8 @@ reported.
 1. **Cost per lead at 100k vs the numpy floor**: one replication of the baseline at 100k leads
    (CPU seconds), against the floor measured here: an instrumented run counts the random
    numbers the replication draws (every Generator its streams hand out is wrapped in a
-   counting proxy) and the events it sorts or merges (the event logs built by
-   ``EventLog.from_unsorted`` and ``EventLog.concatenate`` and the organic log), then a fresh
+   counting proxy) and the events it creates (its organic journeys, drawn sorted, and every
+   event log it sorts with ``EventLog.from_unsorted``: the answers to touches), then a fresh
    process times drawing that many uniforms in one call and one stable argsort of that many
    random keys.
 2. **Parallelism**: ``run_experiment`` of 8 replications with ``workers`` 1 and 2 (no cache,
@@ -153,8 +153,8 @@ class CountingGenerator:
 
 
 def measure_counts(leads: int) -> dict[str, Any]:
-    """The random numbers one replication at ``leads`` leads draws and the events it sorts or
-    merges (module docstring, target 1): an instrumented run, not timed."""
+    """The random numbers one replication at ``leads`` leads draws and the events it creates
+    (module docstring, target 1): an instrumented run, not timed."""
     from mqlsim.core import events, rng
     from mqlsim.model import engine, journeys
 
@@ -172,7 +172,6 @@ def measure_counts(leads: int) -> dict[str, Any]:
     log_class = events.EventLog
     from_unsorted = log_class.from_unsorted.__func__  # type: ignore[attr-defined]
     log_class.from_unsorted = classmethod(counting(from_unsorted))  # type: ignore[assignment]
-    log_class.concatenate = staticmethod(counting(log_class.concatenate))  # type: ignore[method-assign]
     engine.organic_events = counting(journeys.organic_events)  # type: ignore[attr-defined]
     result = engine.run_replication(baseline_with(leads), 0)
     return {
@@ -222,8 +221,8 @@ def measure_sweep(leads: int, points: int) -> dict[str, Any]:
     param = parse_param(f"policy.threshold=50:{50 + 5 * (points - 1)}:5")
 
     def sweep() -> int:
-        base, grid = sweep_scenarios(str(BASELINE), overrides, [param])
-        run_sweep(base, [param], grid, workers=1, cache=None)
+        base, axes, grid = sweep_scenarios(str(BASELINE), overrides, [param])
+        run_sweep(base, axes, grid, workers=1, cache=None)
         return len(grid)
 
     count, figures = _timed(sweep)
