@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import importlib.metadata
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mqlsim import api
-from mqlsim.cli import main
+from mqlsim.cli import COMMANDS, build_parser, main
 from mqlsim.cli import validate as validate_command
 from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import METRIC_NAMES
@@ -262,6 +263,20 @@ def test_help_and_validate_load_only_what_they_use(argv: list[str], exit_code: i
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines()[-1] == f"{exit_code} []"
+
+
+def test_every_command_builds_with_its_listed_help() -> None:
+    """All commands built at once (as `main` builds one): each module adds its own subparser,
+    with the line `mqlsim --help` lists for it."""
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    assert list(commands.choices) == list(COMMANDS)
+    listed = {action.dest: action.help for action in commands._choices_actions}
+    assert listed == {name: entry.help for name, entry in COMMANDS.items()}
+    assert all(parser.get_default("handler") is not None for parser in commands.choices.values())
 
 
 def test_version_is_the_package_version(capsys) -> None:

@@ -123,7 +123,7 @@ def execution_options(args: argparse.Namespace) -> dict[str, Any]:
                 f"--scheduler {args.scheduler!r}: expected a Dask scheduler address"
                 " tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
             )
-    from mqlsim.experiments.budget import parse_memory  # the model's layers: only when running
+    from mqlsim.experiments.budget import parse_memory  # loads the model: only commands that run
 
     limit = None if args.max_memory is None else parse_memory(args.max_memory)
     return {
