@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -12,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mqlsim import api
-from mqlsim.cli import main
+from mqlsim.cli import COMMANDS, build_parser, main
+from mqlsim.cli import validate as validate_command
 from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import METRIC_NAMES
 from mqlsim.experiments.runner import ExperimentResult
@@ -58,6 +61,8 @@ class FakeEngine:
 def loader(monkeypatch: pytest.MonkeyPatch) -> FakeLoader:
     fake = FakeLoader()
     monkeypatch.setattr(api, "load_scenario", fake.load_scenario)
+    # `validate` reads files through the scenario layer itself, not the API module.
+    monkeypatch.setattr(validate_command, "load_scenario", fake.load_scenario)
     return fake
 
 
@@ -224,6 +229,61 @@ def test_commands_that_draw_nothing_load_neither_matplotlib_nor_scipy_stats(
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines()[-1] == "[]"
+
+
+#: What `mqlsim --help` and `mqlsim validate` must not load: the simulator and the API module
+#: (scipy, SimPy, the experiments) and rich (plain output).
+_NOT_AT_START = (
+    "mqlsim.api",
+    "mqlsim.model.engine",
+    "mqlsim.experiments.runner",
+    "scipy",
+    "simpy",
+    "rich",
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code"), [(["--help"], 0), (["validate", "scenarios/baseline.toml"], 0)]
+)
+def test_help_and_validate_load_only_what_they_use(argv: list[str], exit_code: int) -> None:
+    """Start-up is most of what these two cost (docs/performance.md, start-up)."""
+    project = Path(__file__).resolve().parents[1]
+    check = (
+        "import sys\n"
+        "from mqlsim.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        f"print(code, sorted(m for m in {_NOT_AT_START!r} if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", check], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == f"{exit_code} []"
+
+
+def test_every_command_builds_with_its_listed_help() -> None:
+    """All commands built at once (as `main` builds one): each module adds its own subparser,
+    with the line `mqlsim --help` lists for it."""
+    commands = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    assert list(commands.choices) == list(COMMANDS)
+    listed = {action.dest: action.help for action in commands._choices_actions}
+    assert listed == {name: entry.help for name, entry in COMMANDS.items()}
+    assert all(parser.get_default("handler") is not None for parser in commands.choices.values())
+
+
+def test_version_is_the_package_version(capsys) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out == f"mqlsim {importlib.metadata.version('mqlsim')}\n"
 
 
 class TestWithTheRealLoader:

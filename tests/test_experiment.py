@@ -108,6 +108,24 @@ def test_several_scenarios_share_one_pool_and_keep_their_order(serial) -> None:
     assert second.scenario is other
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_replication_asked_for_comes_back_whole_unless_cached(
+    workers: int, tmp_path: Path, serial
+) -> None:
+    first, second = run_experiments(
+        [small(), small("policy.threshold=60")], workers=workers, detail=1
+    )
+    for result in (first, second):
+        assert result.detail is not None
+        assert bits([result.detail.metrics]) == bits([result.replications[1]])
+    assert bits(first.replications) == bits(serial)
+    cache = ReplicationCache(tmp_path / "detail")
+    run_experiment(small(), workers=workers, cache=cache)
+    (cached,) = run_experiments([small()], workers=workers, cache=cache, detail=1)
+    assert cached.detail is None  # not simulated in this run: nothing to keep
+    assert run_experiment(small(), workers=workers).detail is None  # none asked for
+
+
 def test_the_pool_sends_replications_in_batches(monkeypatch, scenario: Scenario, serial) -> None:
     sizes: list[int] = []
     original = mqlsim.experiments.runner.batches

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import EXIT_OK, execution_options, progress_bar
 from mqlsim.cli.terminal import write
 from mqlsim.core.errors import InputError
@@ -19,7 +20,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     calibrate = commands.add_parser(
         "calibrate",
         parents=[scenario_options],
-        help="fit a scenario's hidden parameters to your own funnel",
+        help=COMMANDS["calibrate"].help,
         description=(
             "Fit the hidden parameters of BASE (lead arrivals, engagement, buyers, sales"
             " acceptance, win rates...) to the targets a company observes, by simulation on"

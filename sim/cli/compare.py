@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import (
     EXIT_GATE_FAILED,
     EXIT_OK,
@@ -30,7 +31,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     compare = commands.add_parser(
         "compare",
         parents=[scenario_options],
-        help="compare two scenarios (or saved results) on common random numbers, with gates",
+        help=COMMANDS["compare"].help,
         description=(
             "Run A and B on the same replication seeds (A's) and print, for every metric, both"
             " means, the difference B − A with its 95 % paired interval, the relative change and"

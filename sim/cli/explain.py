@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import EXIT_OK, add_memory_option, add_plugin_option, add_set_option
 from mqlsim.cli.terminal import write
 from mqlsim.core.errors import InputError
@@ -18,7 +19,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     del scenario_options  # --replications, --workers and the cache mean nothing here
     parser = commands.add_parser(
         "explain",
-        help="list MQLs of one simulated run with the reason for each",
+        help=COMMANDS["explain"].help,
         description="Run one replication and list its MQL episodes: lead, pass, day, how sales "
         "ended it, and the policy's reason (e.g. 'score 104 >= 100: pricing_page +30, ...').",
     )

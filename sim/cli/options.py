@@ -16,11 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import Progress
-
 from mqlsim.core.errors import InputError
-from mqlsim.experiments.budget import parse_memory
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -127,6 +123,8 @@ def execution_options(args: argparse.Namespace) -> dict[str, Any]:
                 f"--scheduler {args.scheduler!r}: expected a Dask scheduler address"
                 " tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"
             )
+    from mqlsim.experiments.budget import parse_memory  # loads the model: only commands that run
+
     limit = None if args.max_memory is None else parse_memory(args.max_memory)
     return {
         "workers": args.workers,
@@ -142,6 +140,9 @@ def progress_bar(what: str = "replications") -> Iterator[Callable[[int, int], No
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
+    from rich.progress import Progress
+
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=None)
 
@@ -158,6 +159,8 @@ def status(message: str) -> Iterator[None]:
     if not sys.stderr.isatty():
         yield
         return
+    from rich.console import Console
+
     with Console(stderr=True).status(message):
         yield
 

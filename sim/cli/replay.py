@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import (
     EXIT_GATE_FAILED,
     EXIT_OK,
@@ -41,7 +42,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     del scenario_options  # --replications and --workers mean nothing to a replay
     parser = commands.add_parser(
         "replay",
-        help="backtest a scenario's policy on a recorded activity log, with outcomes",
+        help=COMMANDS["replay"].help,
         description=(
             "Run a scenario's MQL policy over a recorded activity log (CSV with columns "
             "lead_id,timestamp,activity and optional value, source and fit columns) or a lead "

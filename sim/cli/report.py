@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import EXIT_OK, add_by_option, execution_options, progress_bar
 from mqlsim.cli.terminal import write
 
@@ -16,7 +17,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     report = commands.add_parser(
         "report",
         parents=[scenario_options],
-        help="write a self-contained HTML report (figures, numbers, assumptions)",
+        help=COMMANDS["report"].help,
         description=(
             "Run one or more scenarios and write one HTML file that works offline: key numbers"
             " with 95 % intervals side by side, figures, each scenario's settings and the"

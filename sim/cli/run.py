@@ -1,4 +1,4 @@
-"""`mqlsim run` and `mqlsim validate`."""
+"""`mqlsim run`."""
 
 from __future__ import annotations
 
@@ -7,28 +7,26 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import (
-    EXIT_BAD_INPUT,
     EXIT_OK,
     add_by_option,
-    add_set_option,
     check_out_dir,
     execution_options,
     progress_bar,
 )
-from mqlsim.cli.terminal import error_lines, write
+from mqlsim.cli.terminal import write
 from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import parse_dimensions
-from mqlsim.policies.plugins import plugin_sections
 from mqlsim.render.output import FORMATS, render, write_outputs
 
 
 def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> None:
-    """Add `run` and `validate` to the `mqlsim` command line."""
+    """Add `run` to the `mqlsim` command line."""
     run = commands.add_parser(
         "run",
         parents=[scenario_options],
-        help="run a scenario and print its metric table",
+        help=COMMANDS["run"].help,
         description="Run a scenario's replications and print each metric's mean and 95 % CI.",
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
@@ -52,19 +50,6 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         " docs/replay.md",
     )
     run.set_defaults(handler=_run)
-
-    validate = commands.add_parser(
-        "validate",
-        help="check scenario files without running them",
-        description=(
-            "Check scenario files, each with the --set overrides applied as `run` would; print"
-            " OK FILE for each valid one, exit 2 if any is not. Imports no code, so it is safe"
-            " on files you do not trust: a plug-in's params are checked when it runs."
-        ),
-    )
-    validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML files")
-    add_set_option(validate)
-    validate.set_defaults(handler=_validate)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -102,19 +87,3 @@ def _run(args: argparse.Namespace) -> int:
         api.record(result.scenario, out=args.record, allow_plugins=args.allow_plugins)
     write(render(result, args.format, by))
     return EXIT_OK
-
-
-def _validate(args: argparse.Namespace) -> int:
-    exit_code = EXIT_OK
-    for path in args.scenarios:
-        try:
-            scenario = api.validate(path, overrides=args.sets)
-        except InputError as error:
-            error_lines(error.lines)
-            exit_code = EXIT_BAD_INPUT
-            continue
-        kinds = list(dict.fromkeys(section.kind for section in plugin_sections(scenario)))
-        named = ", ".join(repr(kind) for kind in kinds)
-        note = f" (plug-in {named} not imported: its params are checked when it runs)"
-        write(f"OK {path}{note if kinds else ''}\n")
-    return exit_code

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import EXIT_OK, add_set_option
 
 
@@ -14,7 +15,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     del scenario_options  # replications, workers and the cache mean nothing here
     parser = commands.add_parser(
         "show",
-        help="print the resolved scenario as TOML, each value with its source",
+        help=COMMANDS["show"].help,
         description=(
             "Print the scenario as it would run, after extends and every --set, with every"
             " default written out, as TOML; after each value a comment names its source: the"

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mqlsim import api
+from mqlsim.cli import COMMANDS
 from mqlsim.cli.options import EXIT_OK, check_out_dir, execution_options, progress_bar, status
 from mqlsim.cli.terminal import note, write
 from mqlsim.core.errors import InputError
@@ -19,7 +20,7 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
     sweep = commands.add_parser(
         "sweep",
         parents=[scenario_options],
-        help="run a grid of settings (or of scenario files) and plot the trade-offs",
+        help=COMMANDS["sweep"].help,
         description=(
             "Run a grid of scenario keys on common random numbers (every point on the same seed"
             " and replications): any key, policy.kind and nurture.kind included, as many keys"

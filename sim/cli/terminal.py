@@ -18,13 +18,13 @@ import dataclasses
 import re
 import sys
 from collections.abc import Iterable, Sequence
-
-from rich import box
-from rich.console import Console
-from rich.table import Table as RichTable
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from mqlsim.render.tables import Document, Style, Table
+
+if TYPE_CHECKING:  # rich is imported where a terminal is written to: plain output never needs it
+    from rich.console import Console
+    from rich.table import Table as RichTable
 
 _COLOURS: dict[Style, str] = {"good": "green", "bad": "red", "strong": "bold red", "": ""}
 #: What a terminal acts on rather than shows: C0 controls but tab and newline, DEL, C1 controls
@@ -52,6 +52,10 @@ def _neutral_document(document: Document) -> Document:
 
 
 def _rich_table(table: Table, columns: Sequence[int]) -> RichTable:
+    from rich import box
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
     rich = RichTable(box=box.SIMPLE_HEAD)
     for c in columns:
         rich.add_column(table.columns[c], justify=table.align[c], no_wrap=True)
@@ -83,6 +87,9 @@ def _width(table: Table, columns: Sequence[int], console: Console) -> int:
 
 def rich_text(document: Document, width: int | None = None) -> str:
     """``document`` as a terminal shows it (colours and box lines), ``width`` columns wide."""
+    from rich.console import Console
+    from rich.text import Text
+
     console = Console(width=width, force_terminal=True)
     with console.capture() as capture:
         for index, block in enumerate(document.blocks):

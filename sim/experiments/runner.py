@@ -30,7 +30,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar
 
 from mqlsim.core.errors import InputError, Interrupted, MqlsimWarning
 from mqlsim.core.extras import require
@@ -39,6 +39,7 @@ from mqlsim.experiments.budget import check_budget
 from mqlsim.experiments.cache import Drifts, Measured, ReplicationCache, Segments, scenario_key
 from mqlsim.experiments.stationarity import DriftCheck, check_stationarity
 from mqlsim.model.engine import (
+    ReplicationResult,
     SharedStage,
     check_policy_sources,
     run_replication,
@@ -83,7 +84,9 @@ class ExperimentResult:
     dimension, ``stationarity[r]`` the drift of its weekly series (see
     :class:`~mqlsim.experiments.cache.Measured`). ``policy_reports[r]`` is what replication
     ``r``'s policy learnt (``None`` for policies that learn nothing); empty when no
-    replication reported anything.
+    replication reported anything. ``detail`` is the whole result of the replication
+    :func:`run_experiments` was asked to keep (``detail``), when it was simulated in this run
+    (``None`` when it came from the cache, or none was asked for).
     """
 
     scenario: Scenario
@@ -91,6 +94,7 @@ class ExperimentResult:
     segments: list[Segments] = field(default_factory=list)
     stationarity: list[Drifts] = field(default_factory=list)
     policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
+    detail: ReplicationResult | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def summaries(self) -> dict[str, MetricSummary]:
@@ -181,6 +185,7 @@ def run_experiments(
     scheduler: str | None = None,
     cache: ReplicationCache | None = None,
     max_memory: int | None = None,
+    detail: int | None = None,
 ) -> list[ExperimentResult]:
     """Run every replication of every scenario, all of them sharing one pool; one result each.
 
@@ -193,6 +198,10 @@ def run_experiments(
     any replication runs, :func:`mqlsim.experiments.budget.check_budget` refuses a run whose
     replications would not fit in ``max_memory`` bytes at once (default: this machine's memory)
     and warns when it will take long.
+
+    With ``detail``, each result keeps that replication's whole
+    :class:`~mqlsim.model.engine.ReplicationResult` (``ExperimentResult.detail``) if it ran
+    here: a report draws its figures from it instead of simulating it again.
 
     Raises :class:`InputError` when the run cannot fit or the scheduler cannot be reached or
     has no workers, and :class:`Interrupted` on Ctrl-C, saying how many replications are kept
@@ -222,17 +231,21 @@ def run_experiments(
         progress(len(rows), total)
 
     cached, stored = len(rows), cache.stored if cache is not None else 0
+    details: dict[int, ReplicationResult] = {}
 
-    def finish(index: int, replication: int, measured: Measured) -> None:
+    def finish(index: int, replication: int, replicated: Replicated) -> None:
+        measured = replicated.measured
         if cache is not None:
             cache.store(keys[index], replication, measured)
         rows[index, replication] = measured
+        if replicated.detail is not None:
+            details[index] = replicated.detail
         if progress is not None:
             progress(len(rows), total)
 
     try:
         if pending:
-            _run_pending(scenarios, pending, group, finish, workers, scheduler, max_memory)
+            _run_pending(scenarios, pending, group, finish, workers, scheduler, max_memory, detail)
     except KeyboardInterrupt:
         if cache is None:
             kept = (
@@ -255,6 +268,7 @@ def run_experiments(
             segments=[m.segments for m in replicated],
             stationarity=[m.stationarity for m in replicated],
             policy_reports=reports if any(r is not None for r in reports) else [],
+            detail=details.get(index),
         )
         for message in result.warnings:
             warnings.warn(message, MqlsimWarning, stacklevel=2)
@@ -266,40 +280,54 @@ def _run_pending(
     scenarios: Sequence[Scenario],
     pending: list[tuple[int, int]],
     stages: list[int],
-    finish: Callable[[int, int, Measured], None],
+    finish: Callable[[int, int, Replicated], None],
     workers: int | None,
     scheduler: str | None,
     max_memory: int | None,
+    detail: int | None = None,
 ) -> None:
     """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
-    shared stage of each scenario); ``finish`` each as it arrives."""
+    shared stage of each scenario); ``finish`` each as it arrives, with its whole result if it
+    is replication ``detail``."""
     with _executor(workers, scheduler, len(pending)) as (executor, slots):
         # Worker processes start with the first task: nothing has started yet.
         local = scheduler is None
         check_budget(scenarios, pending, slots, max_memory, local=local, stages=stages)
         if executor is None:
             batch = [(scenarios[index], replication) for index, replication in pending]
-            for (index, replication), measured in zip(
-                pending, _measure_sharing(batch), strict=True
+            for (index, replication), replicated in zip(
+                pending, _measure_sharing(batch, detail), strict=True
             ):
-                finish(index, replication, measured)
+                finish(index, replication, replicated)
             return
-        futures: dict[Future[list[Measured]], list[tuple[int, int]]] = {}
+        futures: dict[Future[list[Replicated]], list[tuple[int, int]]] = {}
         for part in batches(pending, slots):
             batch = [(scenarios[index], replication) for index, replication in part]
-            futures[executor.submit(run_batch, batch)] = part
+            futures[executor.submit(run_batch, batch, detail)] = part
         for future in as_completed(futures):
-            for where, measured in zip(futures[future], future.result(), strict=True):
-                finish(*where, measured)
+            for where, replicated in zip(futures[future], future.result(), strict=True):
+                finish(*where, replicated)
 
 
-def measure(scenario: Scenario, replication: int, stage: SharedStage | None = None) -> Measured:
-    """Run one replication (from its shared ``stage`` if given) and keep what an experiment
-    needs of it."""
+class Replicated(NamedTuple):
+    """One replication as a task hands it back: what the experiment keeps, and the whole
+    result when it was asked for (``None`` otherwise: it is large)."""
+
+    measured: Measured
+    detail: ReplicationResult | None
+
+
+def _replicate(
+    scenario: Scenario, replication: int, stage: SharedStage | None
+) -> ReplicationResult:
+    """Run one replication, from its shared ``stage`` if given."""
     if stage is None:
-        result = run_replication(scenario, replication)
-    else:
-        result = run_replication(scenario, replication, stage)
+        return run_replication(scenario, replication)
+    return run_replication(scenario, replication, stage)
+
+
+def measured(result: ReplicationResult) -> Measured:
+    """What an experiment keeps of one replication's ``result``."""
     report = result.policy_report
     # As JSON reads it back: a replication from the cache is then the same, to the byte.
     return Measured(
@@ -310,10 +338,11 @@ def measure(scenario: Scenario, replication: int, stage: SharedStage | None = No
     )
 
 
-def _measure_sharing(batch: Batch) -> Iterator[Measured]:
+def _measure_sharing(batch: Batch, detail: int | None = None) -> Iterator[Replicated]:
     """Each ``(scenario, replication)`` of ``batch``, measured in order; consecutive ones that
     share a stage compute it once. Only the current stage is held, so each is freed as soon as
-    its run of replications is done; a replication alone computes its own, as it would alone."""
+    its run of replications is done; a replication alone computes its own, as it would alone.
+    Replication ``detail`` comes with its whole result."""
     shares = [(stage_key(scenario), replication) for scenario, replication in batch]
     stage: SharedStage | None = None
     for position, (scenario, replication) in enumerate(batch):
@@ -321,12 +350,14 @@ def _measure_sharing(batch: Batch) -> Iterator[Measured]:
             stage = None  # dropped before the next is computed
         if stage is None and shares[position] in shares[position + 1 : position + 2]:
             stage = shared_stage(scenario, replication, memo=True)
-        yield measure(scenario, replication, stage)
+        result = _replicate(scenario, replication, stage)
+        yield Replicated(measured(result), result if replication == detail else None)
 
 
-def run_batch(batch: Batch) -> list[Measured]:
-    """Each ``(scenario, replication)`` of ``batch``, measured: one task of a pool."""
-    return list(_measure_sharing(batch))
+def run_batch(batch: Batch, detail: int | None = None) -> list[Replicated]:
+    """Each ``(scenario, replication)`` of ``batch``, measured (replication ``detail`` with
+    its whole result): one task of a pool."""
+    return list(_measure_sharing(batch, detail))
 
 
 def batches(items: Sequence[T], slots: int) -> list[list[T]]:

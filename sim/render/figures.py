@@ -38,7 +38,13 @@ from mqlsim.core.vocabulary import GRADE_LABELS
 from mqlsim.experiments.runner import ExperimentResult
 from mqlsim.experiments.summary import MetricSummary, summarize
 from mqlsim.experiments.sweep import HEALTHY_BAND, Sweep, setting_label
-from mqlsim.model.engine import ReplicationResult, run_replication
+from mqlsim.model.engine import (
+    ReplicationResult,
+    SharedStage,
+    run_replication,
+    shared_stage,
+    stage_key,
+)
 from mqlsim.model.metrics import overlap
 from mqlsim.model.sales import HOURS_PER_DAY, SQL_OUTCOMES, Outcome, WorkingCalendar
 from mqlsim.policies.base import LeadView
@@ -120,11 +126,34 @@ class RunData:
     replication: int = 0
 
     @classmethod
-    def from_experiment(cls, result: ExperimentResult, replication: int = 0) -> RunData:
+    def from_experiment(
+        cls, result: ExperimentResult, replication: int = 0, stage: SharedStage | None = None
+    ) -> RunData:
         """Re-run ``replication`` of ``result`` in this process for its records (a replication
-        depends only on the scenario and its index, so its metrics are the row's, bit for bit)."""
-        detail = run_replication(result.scenario, replication)
+        depends only on the scenario and its index, so its metrics are the row's, bit for bit),
+        from its shared ``stage`` if given (see :func:`from_experiments`)."""
+        detail = run_replication(result.scenario, replication, stage)
         return cls(result.scenario, tuple(result.replications), detail, replication)
+
+    @classmethod
+    def from_experiments(cls, results: Sequence[ExperimentResult]) -> list[RunData]:
+        """Replication 0 of each of ``results``: its ``detail`` when the run kept it, else
+        :meth:`from_experiment`; those re-run that differ only in their policy (a comparison of
+        two thresholds, say) share one computed stage."""
+        again = [result for result in results if result.detail is None]
+        keys = [stage_key(result.scenario) for result in again]
+        stages: dict[str, SharedStage] = {}
+        runs = []
+        for result in results:
+            rows = tuple(result.replications)
+            if result.detail is not None:
+                runs.append(cls(result.scenario, rows, result.detail, 0))
+                continue
+            key = stage_key(result.scenario)
+            if key not in stages and keys.count(key) > 1:
+                stages[key] = shared_stage(result.scenario, 0)
+            runs.append(cls.from_experiment(result, 0, stages.get(key)))
+        return runs
 
 
 # --------------------------------------------------------------------------- data

@@ -125,7 +125,8 @@ def build_reports(
     ]
     if param is None:
         scenarios = [load_scenario(source, paired, plugins=plugins) for source in sources]
-        results = run_experiments(scenarios, progress, **execution)
+        # Replication 0 of each comes back whole: the figures draw it without running it again.
+        results = run_experiments(scenarios, progress, detail=0, **execution)
         figures = _figures(results)
         return [
             ScenarioReport(
@@ -208,7 +209,7 @@ def _figures(results: Sequence[ExperimentResult]) -> list[dict[str, str]]:
     figure of every result shares its axes."""
     from mqlsim.render.figures import RunData, figures, share_axes, svg_text  # loads matplotlib
 
-    drawn = [figures(run=RunData.from_experiment(result)) for result in results]
+    drawn = [figures(run=run) for run in RunData.from_experiments(results)]
     for name in drawn[0]:
         share_axes([figure[name] for figure in drawn])
     return [{name: svg_text(figure, name) for name, figure in each.items()} for each in drawn]
