@@ -97,6 +97,7 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
 #: ``(smaller, larger, why)``: pairs of targets whose order the model's definitions fix.
 ORDERED: tuple[tuple[str, str, str], ...] = (
     ("mql_to_sql_rate", "mql_to_sal_rate", "an SQL is an MQL that sales accepted"),
+    ("mql_to_won_rate", "mql_to_sql_rate", "a won deal was an SQL first"),
     ("mqls", "mql_events", "every MQL lead has at least one MQL event"),
     (
         "speed_to_lead_hours_median",
