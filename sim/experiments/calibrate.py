@@ -59,7 +59,8 @@ Path = tuple[str | int, ...]
 class Parameter:
     """A hidden parameter: one multiplier applied to every key matching ``keys`` (dotted paths;
     ``*`` is every item of an array or every entry of a table), on the value (``scale``) or on
-    the odds of a probability (``odds``), between ``low`` and ``high``."""
+    the odds of a probability (``odds``), between ``low`` and ``high``; ``inverse_keys`` are
+    divided by it (a weight moved from one persona to another)."""
 
     name: str
     description: str
@@ -67,21 +68,25 @@ class Parameter:
     keys: tuple[str, ...]
     low: float
     high: float
+    inverse_keys: tuple[str, ...] = ()
 
     def paths(self, data: dict[str, Any]) -> list[Path]:
-        """The concrete key paths of ``keys`` in a scenario's data (list items by index)."""
+        """The concrete key paths of ``keys`` and ``inverse_keys`` in a scenario's data (list
+        items by index)."""
         found: list[Path] = []
-        for key in self.keys:
+        for key in (*self.keys, *self.inverse_keys):
             found.extend(_expand(data, (), key.split(".")))
         return found
 
     def apply(self, data: dict[str, Any], multiplier: float) -> None:
         """Multiply the parameter's keys in ``data`` (a scenario's ``model_dump()``) in place."""
+        inverse = {path for key in self.inverse_keys for path in _expand(data, (), key.split("."))}
         for path in self.paths(data):
             node: Any = data
             for part in path[:-1]:
                 node = node[part]
-            node[path[-1]] = _transformed(node[path[-1]], multiplier, self.transform)
+            factor = 1.0 / multiplier if path in inverse else multiplier
+            node[path[-1]] = _transformed(node[path[-1]], factor, self.transform)
 
 
 def _expand(node: Any, prefix: Path, parts: list[str]) -> list[Path]:
@@ -267,38 +272,42 @@ CHANNEL_COUNTS: tuple[str, ...] = ("leads", "mqls")
 
 def channel_quality(base: Scenario, channel: str) -> Parameter:
     """The buyer mix of one channel (``buyers.NAME``): the weight, among that channel's leads,
-    of the persona likeliest to be a real buyer (in market, with budget and authority), which
-    moves the channel's conversion rates both ways and leaves its volume of arrivals alone."""
+    of the persona likeliest to be a real buyer (in market, with budget and authority) times
+    the multiplier, and of the least likely one divided by it. It moves the channel's
+    conversion rates both ways and leaves its arrivals alone."""
     index = _channel_index(base, channel)
-    persona = buyer_persona(base)
+    best, worst = buyer_personas(base)
     return Parameter(
         f"buyers.{channel}",
-        f"the weight of the {persona} persona among {channel}'s leads",
+        f"{best} over {worst} among {channel}'s leads",
         "scale",
-        (f"population.channels.{index}.persona_multipliers.{persona}",),
-        1 / 100,
-        100.0,
+        (f"population.channels.{index}.persona_multipliers.{best}",),
+        1 / 30,
+        30.0,
+        (f"population.channels.{index}.persona_multipliers.{worst}",),
     )
 
 
-def buyer_persona(base: Scenario) -> str:
-    """The persona likeliest to be a real buyer: in market, with budget and authority."""
-    return max(
+def buyer_personas(base: Scenario) -> tuple[str, str]:
+    """The personas likeliest and least likely to be a real buyer: in market, with budget and
+    authority."""
+    ranked = sorted(
         base.population.personas,
         key=lambda p: p.in_market_probability * p.budget_probability * p.authority_probability,
-    ).name
+    )
+    return ranked[-1].name, ranked[0].name
 
 
 def _with_buyer_weights(base: Scenario, channels: Sequence[str]) -> Scenario:
-    """``base`` with the buyer persona's multiplier written out (1 when implicit) in each of
-    ``channels``, so that their :func:`channel_quality` has a key to scale."""
+    """``base`` with the multipliers of :func:`buyer_personas` written out (1 when implicit)
+    in each of ``channels``, so that their :func:`channel_quality` has keys to scale."""
     if not channels:
         return base
-    persona = buyer_persona(base)
     data = base.model_dump()
     for channel in channels:
         multipliers = data["population"]["channels"][_channel_index(base, channel)]
-        multipliers["persona_multipliers"].setdefault(persona, 1.0)
+        for persona in buyer_personas(base):
+            multipliers["persona_multipliers"].setdefault(persona, 1.0)
     return Scenario.model_validate(data)
 
 
@@ -659,6 +668,8 @@ def calibrate_scenario(
     stop: Literal["within", "converged", "budget"] = "converged"
     point = start
     try:
+        if grouped.any():
+            point = _channel_secant(search, point, grouped, rows, lower, upper)
         # Simulation noise can make the trust region collapse far from the targets: start
         # again from the best point while that finds a better one.
         while True:
@@ -722,6 +733,48 @@ def calibrate_scenario(
         seconds=time.perf_counter() - started,
         stop=stop,
     )
+
+
+#: The per-channel secant steps before the search, and the first step's size in log-multiplier.
+CHANNEL_SECANT_STEPS = 3
+CHANNEL_SECANT_PROBE = 1.0
+
+
+def _channel_secant(
+    search: _Search,
+    point: np.ndarray,
+    grouped: np.ndarray,
+    rows: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> np.ndarray:
+    """Bring each channel's rate near its target before the search, by secant steps on all
+    the per-channel parameters at once (each moves its own channel's rate, :func:`_rows`).
+
+    A channel's buyer mix moves its rate weakly (about a quarter of the change in log, measured
+    on the Olist origins), so the search's small differences would need many steps to cover
+    the differences between channels; a probe of :data:`CHANNEL_SECANT_PROBE` in log, then
+    secant steps, gets there in a few evaluations. Raises :class:`_Stop` like the search."""
+    own = [int(np.flatnonzero(rows[:, column] == 1.0)[0]) for column in np.flatnonzero(grouped)]
+    columns = np.flatnonzero(grouped)
+    previous, before = point, search.evaluate([point])[0][own]
+    probe = np.where(point[columns] + CHANNEL_SECANT_PROBE <= upper[columns], 1.0, -1.0)
+    current = point.copy()
+    current[columns] += probe * CHANNEL_SECANT_PROBE
+    for _ in range(CHANNEL_SECANT_STEPS):
+        now = search.evaluate([current])[0][own]
+        moved = current[columns] - previous[columns]
+        slope = (now - before) / np.where(moved == 0, 1.0, moved)
+        # A slope of the wrong sign or lost in noise: step by the probe's slope bound instead.
+        usable = slope > 0.1
+        step = np.where(usable, -now / np.where(usable, slope, 1.0), 0.0)
+        previous, before = current, now
+        current = current.copy()
+        current[columns] = np.clip(
+            current[columns] + np.clip(step, -2.0, 2.0), lower[columns], upper[columns]
+        )
+    assert search.best is not None
+    return search.best[1]
 
 
 def _rows(targets: Targets, parameters: list[Parameter], base: Scenario) -> np.ndarray:
