@@ -668,8 +668,6 @@ def calibrate_scenario(
     stop: Literal["within", "converged", "budget"] = "converged"
     point = start
     try:
-        if grouped.any():
-            point = _channel_secant(search, point, grouped, rows, lower, upper)
         # Simulation noise can make the trust region collapse far from the targets: start
         # again from the best point while that finds a better one.
         while True:
@@ -733,48 +731,6 @@ def calibrate_scenario(
         seconds=time.perf_counter() - started,
         stop=stop,
     )
-
-
-#: The per-channel secant steps before the search, and the first step's size in log-multiplier.
-CHANNEL_SECANT_STEPS = 3
-CHANNEL_SECANT_PROBE = 1.0
-
-
-def _channel_secant(
-    search: _Search,
-    point: np.ndarray,
-    grouped: np.ndarray,
-    rows: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-) -> np.ndarray:
-    """Bring each channel's rate near its target before the search, by secant steps on all
-    the per-channel parameters at once (each moves its own channel's rate, :func:`_rows`).
-
-    A channel's buyer mix moves its rate weakly (about a quarter of the change in log, measured
-    on the Olist origins), so the search's small differences would need many steps to cover
-    the differences between channels; a probe of :data:`CHANNEL_SECANT_PROBE` in log, then
-    secant steps, gets there in a few evaluations. Raises :class:`_Stop` like the search."""
-    own = [int(np.flatnonzero(rows[:, column] == 1.0)[0]) for column in np.flatnonzero(grouped)]
-    columns = np.flatnonzero(grouped)
-    previous, before = point, search.evaluate([point])[0][own]
-    probe = np.where(point[columns] + CHANNEL_SECANT_PROBE <= upper[columns], 1.0, -1.0)
-    current = point.copy()
-    current[columns] += probe * CHANNEL_SECANT_PROBE
-    for _ in range(CHANNEL_SECANT_STEPS):
-        now = search.evaluate([current])[0][own]
-        moved = current[columns] - previous[columns]
-        slope = (now - before) / np.where(moved == 0, 1.0, moved)
-        # A slope of the wrong sign or lost in noise: step by the probe's slope bound instead.
-        usable = slope > 0.1
-        step = np.where(usable, -now / np.where(usable, slope, 1.0), 0.0)
-        previous, before = current, now
-        current = current.copy()
-        current[columns] = np.clip(
-            current[columns] + np.clip(step, -2.0, 2.0), lower[columns], upper[columns]
-        )
-    assert search.best is not None
-    return search.best[1]
 
 
 def _rows(targets: Targets, parameters: list[Parameter], base: Scenario) -> np.ndarray:
