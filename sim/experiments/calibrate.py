@@ -11,6 +11,10 @@ first of them not taken yet (intensive targets such as rates first, then totals)
 that others already determine (``mqls`` next to ``leads`` and ``lead_to_mql_rate``) pins
 nothing and is only matched.
 
+Per-channel targets (``[targets.channel.NAME]``) add per-channel parameters: a channel's count
+sets its share of arrivals in closed form (:func:`channel_mix`), a channel's rate pins its buyer
+mix (:func:`channel_quality`), whose Jacobian columns come from one difference of them all.
+
 The search is :func:`scipy.optimize.least_squares` (trust-region reflective, within the
 bounds) over the logarithms of the multipliers, on each target's residual in half-bands
 (:meth:`mqlsim.scenario.targets.Target.z`). Every evaluation simulates the scenario's
