@@ -26,8 +26,10 @@ and where. Results carry per-replication values and summaries, and ``to_records(
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from mqlsim.experiments.compare import (
     parse_gates,
 )
 from mqlsim.experiments.explain import MqlReason, explain_run
+from mqlsim.experiments.export_targets import ExportTargets, read_exports, targets_from_export
 from mqlsim.experiments.lifecycle import read_lifecycle
 from mqlsim.experiments.mapping import ReplayMapping, load_mapping
 from mqlsim.experiments.record import Recording, record_replication
@@ -67,6 +70,7 @@ from mqlsim.experiments.sweep import (
     run_sweep,
     sweep_scenarios,
 )
+from mqlsim.experiments.tabular import parse_timestamps
 from mqlsim.policies.plugins import PluginAccess
 from mqlsim.scenario.loading import (
     Override,
@@ -77,7 +81,7 @@ from mqlsim.scenario.loading import (
     resolve_scenario,
 )
 from mqlsim.scenario.models import Scenario
-from mqlsim.scenario.targets import load_targets
+from mqlsim.scenario.targets import Targets, load_targets
 
 ScenarioSource = str | os.PathLike[str] | Scenario
 CacheOption = bool | str | os.PathLike[str] | ReplicationCache
@@ -449,8 +453,15 @@ def report(
 
 def calibrate(
     base: ScenarioSource,
-    targets: str | os.PathLike[str],
+    targets: str | os.PathLike[str] | None = None,
     *,
+    from_export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    mapping: str | os.PathLike[str] | ReplayMapping | None = None,
+    day_first: bool = False,
+    since: str | None = None,
+    until: str | None = None,
+    period_days: float = 30.0,
+    strict: bool = False,
     out: str | os.PathLike[str] | None = None,
     parameters: Sequence[str] | None = None,
     budget: int = DEFAULT_BUDGET,
@@ -465,15 +476,27 @@ def calibrate(
     allow_plugins: bool = False,
 ) -> Calibration:
     """Fit the hidden parameters of ``base`` (with ``overrides``: what the company controls) to
-    a targets file (docs/calibration.md): ``calibration.fitted`` is the fitted scenario,
-    ``calibration.fits`` each target against a check run on a seed the fit did not use.
-    ``parameters`` names the parameters to fit instead of those the targets select; ``budget``
-    caps the replications simulated (``progress(done, budget)``). With ``out`` (``base`` a
-    file), the fitted scenario is written there as a file that extends ``base``."""
-    from mqlsim.render.calibration import fitted_toml
+    a targets file, or to the targets of a CRM lifecycle export (docs/calibration.md):
+    ``calibration.fitted`` is the fitted scenario, ``calibration.fits`` each target against a
+    check run on a seed the fit did not use.
+
+    ``from_export`` is one export file or several joined on the lead id, its columns named by
+    ``mapping`` (a mapping file's ``[outcomes]``; HubSpot's names by default), ``day_first``
+    for ``DD-MM-YYYY`` dates, ``since`` / ``until`` (ISO dates) to choose the cohorts instead
+    of the export's own window, counts per ``period_days``; ``strict`` refuses an export with
+    bad rows. ``parameters`` names the parameters to fit instead of those the targets select;
+    ``budget`` caps the replications simulated (``progress(done, budget)``). With ``out``
+    (``base`` a file), the fitted scenario is written there as a file that extends ``base``,
+    and targets computed from an export beside it (``FITTED.targets.toml``)."""
+    from mqlsim.render.calibration import fitted_toml, targets_toml
 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
         raise InputError(f"budget {budget!r}: expected a whole number of replications >= 1")
+    if (targets is None) == (from_export is None):
+        raise InputError(
+            "calibrate: give the targets as a file (--targets T.toml) or as a CRM export"
+            " (--from-export contacts.csv), not both and not neither"
+        )
     if out is not None and isinstance(base, Scenario):
         raise InputError(
             "out: the fitted scenario extends the base scenario's file; give the base as a path"
@@ -482,7 +505,9 @@ def calibrate(
         raise InputError(f"--out {out}: is a folder; expected a file name such as fitted.toml")
     listed = _with_run(overrides, replications, seed)
     loaded = load_scenario(_source(base), listed, plugins=_plugins(allow_plugins))
-    goals = load_targets(targets)
+    goals, export = _targets_of(
+        targets, from_export, mapping, day_first, since, until, period_days, strict
+    )
     calibration = calibrate_scenario(
         loaded,
         goals,
@@ -491,13 +516,18 @@ def calibrate(
         progress=progress,
         execution=dict(_execution(workers, scheduler, cache, max_memory)),
     )
+    calibration = replace(calibration, export=export)
     if out is not None:
         assert not isinstance(base, Scenario)  # refused above
         destination = Path(out)
+        written_targets = targets
+        if export is not None:
+            written_targets = destination.with_name(f"{destination.stem}.targets.toml")
+            write_atomic(Path(written_targets), targets_toml(export).encode("utf-8"))
         extends = os.path.relpath(os.path.abspath(base), os.path.abspath(destination.parent))
         sets = [item for item in listed if isinstance(item, str)]
         header = [
-            f"Fitted by `mqlsim calibrate` to {targets}: run it as any scenario.",
+            f"Fitted by `mqlsim calibrate` to {written_targets}: run it as any scenario.",
             f"Base: {base}" + (f" with --set {' --set '.join(sets)}" if sets else "") + ".",
             f"Fit on seed {loaded.scenario.seed}, {loaded.scenario.replications} replications an"
             f" evaluation, {calibration.replications} replications in all; the achieved values",
@@ -506,6 +536,62 @@ def calibrate(
         text = fitted_toml(calibration, Path(extends).as_posix(), _override_paths(listed), header)
         _write_fitted(destination, text, calibration.fitted, str(base))
     return calibration
+
+
+def _targets_of(
+    targets: str | os.PathLike[str] | None,
+    from_export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    mapping: str | os.PathLike[str] | ReplayMapping | None,
+    day_first: bool,
+    since: str | None,
+    until: str | None,
+    period_days: float,
+    strict: bool,
+) -> tuple[Targets, ExportTargets | None]:
+    """The targets of a file, or of an export with how they were computed."""
+    if from_export is None:
+        assert targets is not None
+        return load_targets(targets), None
+    export = _export_targets(from_export, mapping, day_first, since, until, period_days, strict)
+    return export.targets, export
+
+
+def _export_targets(
+    from_export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    mapping: str | os.PathLike[str] | ReplayMapping | None,
+    day_first: bool,
+    since: str | None,
+    until: str | None,
+    period_days: float,
+    strict: bool,
+) -> ExportTargets:
+    if isinstance(period_days, bool) or not period_days > 0 or not math.isfinite(period_days):
+        raise InputError(f"--period-days {period_days!r}: expected a number of days > 0")
+    paths = [from_export] if isinstance(from_export, str | os.PathLike) else list(from_export)
+    if isinstance(mapping, ReplayMapping):
+        names = mapping
+    else:
+        names = load_mapping(mapping) if mapping is not None else ReplayMapping()
+    lifecycle, problems = read_exports(paths, names.outcomes, day_first=day_first)
+    if strict and problems:
+        raise InputError(list(problems))
+    return targets_from_export(
+        lifecycle,
+        period_days=period_days,
+        since_ns=_date_ns("--since", since),
+        until_ns=_date_ns("--until", until),
+        problems=problems,
+    )
+
+
+def _date_ns(option: str, text: str | None) -> int | None:
+    """An ISO date (``2018-06-01``) as nanoseconds since 1970 UTC."""
+    if text is None:
+        return None
+    ns, ok = parse_timestamps([text])
+    if not ok[0]:
+        raise InputError(f"{option} {text!r}: expected an ISO date such as 2018-06-01")
+    return int(ns[0])
 
 
 def _override_paths(overrides: Sequence[Override]) -> list[tuple[str, ...]]:

@@ -23,6 +23,8 @@ from mqlsim.experiments.calibrate import (
     Parameter,
     apply_multipliers,
     calibrate_scenario,
+    channel_mix,
+    channel_quality,
     select_parameters,
 )
 from mqlsim.experiments.runner import run_experiment
@@ -346,3 +348,31 @@ def test_the_docs_describe_every_parameter() -> None:
     page = (ROOT / "docs" / "calibration.md").read_text(encoding="utf-8")
     for name, parameter in PARAMETERS.items():
         assert f"| `{name}` | {parameter.transform} |" in page, name
+
+
+def test_channel_counts_set_shares_and_channel_rates_move_the_buyer_mix(tmp_path: Path) -> None:
+    base = load_scenario(BASELINE)
+    targets = load_targets(
+        targets_file(
+            tmp_path,
+            "period_days = 30\n[targets.channel.events]\nleads = 100\nmql_to_won_rate = 0.1\n"
+            "[targets.channel.paid_search]\nleads = 300\n",
+        )
+    )
+    mix = {
+        parameter.name: (multiplier, key)
+        for parameter, multiplier, key in channel_mix(base, targets)
+    }
+    # events and paid_search carry 0.15 + 0.35 of the arrivals; split 1:3 by their counts.
+    assert mix["share.events"] == (pytest.approx(0.125 / 0.15), "channel.events.leads")
+    assert mix["share.paid_search"][0] == pytest.approx(0.375 / 0.35)
+    selected = [(p.name, pinned) for p, pinned in select_parameters(targets, None, base)]
+    assert selected == [("buyers.events", ("channel.events.mql_to_won_rate",))]
+    quality = channel_quality(base, "events")
+    data = base.model_dump()
+    data["population"]["channels"][2]["persona_multipliers"]["researcher"] = 0.9
+    quality.apply(data, 2.0)
+    events = data["population"]["channels"][2]["persona_multipliers"]
+    assert (events["economic_buyer"], events["researcher"]) == (2.4, 0.45)
+    with pytest.raises(InputError, match="has no channel 'radio'"):
+        channel_quality(base, "radio")

@@ -231,3 +231,39 @@ def test_the_command_refuses_bad_targets_with_exit_2_and_writes_nothing(
     assert err.startswith(f"mqlsim: error: {targets}: targets.mql_to_sql_rate (30.0 %) exceeds")
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_per_channel_targets_are_read_checked_and_keyed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "period_days = 30\nmqls = 1000\n"
+        "[targets.channel.paid_search]\nmqls = 400\nmql_to_won_rate = { value = 0.15, n = 800 }\n"
+        "[targets.channel.events]\nmql_to_won_rate = 0.05\n",
+    )
+    targets = load_targets(path)
+    assert [t.key for t in targets] == [
+        "mqls",
+        "channel.paid_search.mqls",
+        "channel.paid_search.mql_to_won_rate",
+        "channel.events.mql_to_won_rate",
+    ]
+    assert targets.metrics == ("mqls",)
+    assert targets.channels == ("paid_search", "events")
+    assert [t.metric for t in targets.of_channel("events")] == ["mql_to_won_rate"]
+    # Channel tables hold the metrics a breakdown by channel measures, checked as the others.
+    bad = write(
+        tmp_path,
+        "[targets.channel.events]\nrep_utilization = 0.5\nmql_to_won_rate = 15\n",
+        "bad.toml",
+    )
+    lines = problems(bad)
+    assert any("targets.channel.events.rep_utilization" in line for line in lines), lines
+    assert any("write 15 % as 0.15" in line for line in lines), lines
+    # Contradictions are found inside each channel, named by their key.
+    clash = write(
+        tmp_path,
+        "[targets.channel.events]\nmql_to_won_rate = 0.3\nmql_to_sql_rate = 0.2\n",
+        "clash.toml",
+    )
+    (line,) = problems(clash)
+    assert "targets.channel.events.mql_to_won_rate (30.0 %) exceeds" in line, line

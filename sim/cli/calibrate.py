@@ -30,11 +30,47 @@ def add_command(commands: Any, scenario_options: argparse.ArgumentParser) -> Non
         ),
     )
     calibrate.add_argument("scenario", metavar="BASE", help="base scenario TOML file")
-    calibrate.add_argument(
+    given = calibrate.add_mutually_exclusive_group(required=True)
+    given.add_argument(
         "--targets",
-        required=True,
         metavar="T.toml",
         help="targets file: [targets] with metric names, e.g. lead_to_mql_rate = 0.18",
+    )
+    given.add_argument(
+        "--from-export",
+        action="append",
+        metavar="EXPORT.csv",
+        help="compute the targets from a CRM lifecycle export (one row per lead; repeat for"
+        " files joined on the lead id, such as contacts and deals); they are written beside"
+        " --out as FITTED.targets.toml",
+    )
+    export = calibrate.add_argument_group("reading an export (with --from-export)")
+    export.add_argument(
+        "--map",
+        metavar="MAPPING.toml",
+        help="the export's column names, in a mapping file's [outcomes] table (default:"
+        " HubSpot's, see docs/replay.md)",
+    )
+    export.add_argument(
+        "--day-first",
+        action="store_true",
+        help="read dates written day first (31-12-2017); ISO dates read as always",
+    )
+    export.add_argument(
+        "--since", metavar="DATE", help="first cohort day (default: the export's own window)"
+    )
+    export.add_argument(
+        "--until", metavar="DATE", help="cohorts before this day (default: the export's own)"
+    )
+    export.add_argument(
+        "--period-days",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="counts are targets per this many days (default 30)",
+    )
+    export.add_argument(
+        "--strict", action="store_true", help="refuse an export with any bad row (exit 2)"
     )
     calibrate.add_argument(
         "--out",
@@ -71,6 +107,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         calibration = api.calibrate(
             args.scenario,
             args.targets,
+            from_export=args.from_export,
+            mapping=args.map,
+            day_first=args.day_first,
+            since=args.since,
+            until=args.until,
+            period_days=args.period_days,
+            strict=args.strict,
             out=args.out,
             parameters=args.parameters,
             budget=args.budget,

@@ -38,6 +38,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("mql_to_sal_rate", "sals / mqls", "share", True),
     MetricSpec("mql_to_sql_rate", "sqls / mqls", "share", True),
     MetricSpec("sql_to_won_rate", "deals_won / sqls", "share", True),
+    MetricSpec("mql_to_won_rate", "deals_won / mqls", "share", True),
     MetricSpec("pipeline_value", "deal value of opportunities", "currency", True),
     MetricSpec("revenue_won", "deal value of deals won by the horizon", "currency", True),
     MetricSpec(
@@ -71,6 +72,7 @@ METRICS: tuple[MetricSpec, ...] = (
         "days_sal_to_sql", "SAL to the discovery meeting that made it SQL, mean", "days", False
     ),
     MetricSpec("days_sql_to_won", "SQL to the close of a won deal, mean", "days", False),
+    MetricSpec("days_mql_to_won_median", "MQL to the close of a won deal, median", "days", False),
     MetricSpec("speed_to_lead_hours", "MQL to first sales touch, mean", "hours", False),
     MetricSpec("speed_to_lead_hours_median", "MQL to first sales touch, median", "hours", False),
     MetricSpec(
@@ -149,6 +151,7 @@ SEGMENT_METRICS: tuple[str, ...] = (
     "mql_to_sal_rate",
     "mql_to_sql_rate",
     "sql_to_won_rate",
+    "mql_to_won_rate",
     "pipeline_value",
     "revenue_won",
     "sales_hours",
@@ -203,6 +206,7 @@ EPISODE_SEGMENT_METRICS: tuple[str, ...] = (
     "mql_to_sal_rate",
     "mql_to_sql_rate",
     "sql_to_won_rate",
+    "mql_to_won_rate",
     "pipeline_value",
     "revenue_won",
     "sales_hours",

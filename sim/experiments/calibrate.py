@@ -11,6 +11,10 @@ first of them not taken yet (intensive targets such as rates first, then totals)
 that others already determine (``mqls`` next to ``leads`` and ``lead_to_mql_rate``) pins
 nothing and is only matched.
 
+Per-channel targets (``[targets.channel.NAME]``) add per-channel parameters: a channel's count
+sets its share of arrivals in closed form (:func:`channel_mix`), a channel's rate pins its buyer
+mix (:func:`channel_quality`), whose Jacobian columns come from one difference of them all.
+
 The search is :func:`scipy.optimize.least_squares` (trust-region reflective, within the
 bounds) over the logarithms of the multipliers, on each target's residual in half-bands
 (:meth:`mqlsim.scenario.targets.Target.z`). Every evaluation simulates the scenario's
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,7 +38,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.optimize import least_squares
 
-from mqlsim.core.errors import InputError
+from mqlsim.core.errors import InputError, MqlsimWarning
+from mqlsim.experiments.export_targets import ExportTargets
 from mqlsim.experiments.runner import ExperimentResult, Progress, run_experiments
 from mqlsim.experiments.summary import MetricSummary
 from mqlsim.scenario.models import Scenario
@@ -57,7 +63,8 @@ Path = tuple[str | int, ...]
 class Parameter:
     """A hidden parameter: one multiplier applied to every key matching ``keys`` (dotted paths;
     ``*`` is every item of an array or every entry of a table), on the value (``scale``) or on
-    the odds of a probability (``odds``), between ``low`` and ``high``."""
+    the odds of a probability (``odds``), between ``low`` and ``high``; ``inverse_keys`` are
+    divided by it (a weight moved from one persona to another)."""
 
     name: str
     description: str
@@ -65,21 +72,25 @@ class Parameter:
     keys: tuple[str, ...]
     low: float
     high: float
+    inverse_keys: tuple[str, ...] = ()
 
     def paths(self, data: dict[str, Any]) -> list[Path]:
-        """The concrete key paths of ``keys`` in a scenario's data (list items by index)."""
+        """The concrete key paths of ``keys`` and ``inverse_keys`` in a scenario's data (list
+        items by index)."""
         found: list[Path] = []
-        for key in self.keys:
+        for key in (*self.keys, *self.inverse_keys):
             found.extend(_expand(data, (), key.split(".")))
         return found
 
     def apply(self, data: dict[str, Any], multiplier: float) -> None:
         """Multiply the parameter's keys in ``data`` (a scenario's ``model_dump()``) in place."""
+        inverse = {path for key in self.inverse_keys for path in _expand(data, (), key.split("."))}
         for path in self.paths(data):
             node: Any = data
             for part in path[:-1]:
                 node = node[part]
-            node[path[-1]] = _transformed(node[path[-1]], multiplier, self.transform)
+            factor = 1.0 / multiplier if path in inverse else multiplier
+            node[path[-1]] = _transformed(node[path[-1]], factor, self.transform)
 
 
 def _expand(node: Any, prefix: Path, parts: list[str]) -> list[Path]:
@@ -87,7 +98,8 @@ def _expand(node: Any, prefix: Path, parts: list[str]) -> list[Path]:
         return [prefix]
     head, rest = parts[0], parts[1:]
     if head != "*":
-        return _expand(node[head], (*prefix, head), rest)
+        key: str | int = int(head) if isinstance(node, list) else head
+        return _expand(node[key], (*prefix, key), rest)
     items: list[tuple[str | int, Any]] = (
         list(enumerate(node)) if isinstance(node, list) else list(node.items())
     )
@@ -166,6 +178,22 @@ PARAMETERS: dict[str, Parameter] = {
             50.0,
         ),
         Parameter(
+            "hand_raisers",
+            "the chance a lead arrives in market (a hand-raiser), every channel",
+            "odds",
+            ("population.channels.*.arrive_in_market_probability",),
+            1 / 50,
+            50.0,
+        ),
+        Parameter(
+            "cycle",
+            "the median sales cycle, SQL to close",
+            "scale",
+            ("sales.cycle_median_days",),
+            1 / 20,
+            20.0,
+        ),
+        Parameter(
             "opportunity",
             "the chance an SQL becomes an opportunity",
             "odds",
@@ -210,6 +238,9 @@ IDENTIFIES: dict[str, tuple[str, ...]] = {
     "mql_to_sal_rate": ("sal_acceptance", "reach"),
     "mql_to_sql_rate": ("buyer_share", "in_market"),
     "sql_to_won_rate": ("win",),
+    "mql_to_won_rate": ("win", "buyer_share"),
+    "days_sql_to_won": ("cycle",),
+    "days_mql_to_won_median": ("cycle",),
     "time_to_mql_days": ("window_timing", "engagement"),
     "time_to_mql_days_median": ("window_timing", "engagement"),
     "speed_to_lead_hours": _WORKLOAD,
@@ -231,14 +262,131 @@ IDENTIFIES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Per-channel rates a channel's :func:`channel_quality` parameter is pinned by, preferred first.
+CHANNEL_RATES: tuple[str, ...] = (
+    "mql_to_won_rate",
+    "mql_to_sql_rate",
+    "sql_to_won_rate",
+    "mql_to_sal_rate",
+    "lead_to_mql_rate",
+)
+#: Per-channel counts that set a channel's share of arrivals (:func:`channel_mix`).
+CHANNEL_COUNTS: tuple[str, ...] = ("leads", "mqls")
+
+
+def channel_quality(base: Scenario, channel: str) -> Parameter:
+    """The buyer mix of one channel (``buyers.NAME``): the weight, among that channel's leads,
+    of the persona likeliest to be a real buyer (in market, with budget and authority) times
+    the multiplier, and of the least likely one divided by it. It moves the channel's
+    conversion rates both ways and leaves its arrivals alone."""
+    index = _channel_index(base, channel)
+    best, worst = buyer_personas(base)
+    return Parameter(
+        f"buyers.{channel}",
+        f"{best} over {worst} among {channel}'s leads",
+        "scale",
+        (f"population.channels.{index}.persona_multipliers.{best}",),
+        1 / 30,
+        30.0,
+        (f"population.channels.{index}.persona_multipliers.{worst}",),
+    )
+
+
+def buyer_personas(base: Scenario) -> tuple[str, str]:
+    """The personas likeliest and least likely to be a real buyer: in market, with budget and
+    authority."""
+    ranked = sorted(
+        base.population.personas,
+        key=lambda p: p.in_market_probability * p.budget_probability * p.authority_probability,
+    )
+    return ranked[-1].name, ranked[0].name
+
+
+def _with_buyer_weights(base: Scenario, channels: Sequence[str]) -> Scenario:
+    """``base`` with the multipliers of :func:`buyer_personas` written out (1 when implicit)
+    in each of ``channels``, so that their :func:`channel_quality` has keys to scale."""
+    if not channels:
+        return base
+    data = base.model_dump()
+    for channel in channels:
+        multipliers = data["population"]["channels"][_channel_index(base, channel)]
+        for persona in buyer_personas(base):
+            multipliers["persona_multipliers"].setdefault(persona, 1.0)
+    return Scenario.model_validate(data)
+
+
+def _channel_index(base: Scenario, channel: str) -> int:
+    names = [item.name for item in base.population.channels]
+    if channel not in names:
+        raise InputError(
+            f"targets.channel.{channel}: the base scenario {base.scenario.name!r} has no channel"
+            f" {channel!r}; expected one of {', '.join(names)} (add it to"
+            " population.channels, or rename the source)"
+        )
+    return names.index(channel)
+
+
+def channel_mix(base: Scenario, targets: Targets) -> list[tuple[Parameter, float, str]]:
+    """The shares of arrivals that per-channel counts set, without search: ``(parameter,
+    multiplier, target key)`` per channel with a ``leads`` (else ``mqls``) target.
+
+    Each such channel's share of the arrivals those channels carry in the base becomes its
+    share of their counts; channels without a count keep theirs. From ``mqls`` this assumes
+    the channels turn leads into MQLs alike (the fit table shows how close that came).
+    """
+    counted: dict[str, Target] = {}
+    for channel in targets.channels:
+        given = {t.metric: t for t in targets.of_channel(channel)}
+        metric = next((m for m in CHANNEL_COUNTS if m in given), None)
+        if metric is not None:
+            counted[channel] = given[metric]
+    if len({t.metric for t in counted.values()}) > 1:
+        raise InputError(
+            f"{targets.label}: per-channel counts mix leads and mqls; give one of them for"
+            " every channel that has a count"
+        )
+    channels = base.population.channels
+    indices = {channel: _channel_index(base, channel) for channel in counted}
+    carried = sum(channels[i].share for i in indices.values())
+    total = sum(t.value for t in counted.values())
+    mix = []
+    for channel, target in counted.items():
+        index = indices[channel]
+        old = channels[index].share
+        if old <= 0 or carried <= 0 or total <= 0:
+            raise InputError(
+                f"targets.channel.{channel}.{target.metric}: the base gives channel"
+                f" {channel!r} no arrivals (share 0); give it a share > 0"
+            )
+        parameter = Parameter(
+            f"share.{channel}",
+            f"{channel}'s share of arrivals, set from its count",
+            "scale",
+            (f"population.channels.{index}.share",),
+            0.0,
+            math.inf,
+        )
+        mix.append((parameter, target.value / total * carried / old, target.key))
+    return mix
+
+
 def select_parameters(
-    targets: Targets, chosen: Sequence[str] | None = None
+    targets: Targets, chosen: Sequence[str] | None = None, base: Scenario | None = None
 ) -> list[tuple[Parameter, tuple[str, ...]]]:
     """The parameters to fit, each with the targets that pin it (see the module docstring).
 
     ``chosen`` names them instead (in that order); each then lists the targets that could pin
-    it. :class:`InputError` for unknown names, or when no target pins any parameter.
+    it. Per-channel rate targets each pin their channel's :func:`channel_quality` (``base``
+    names the channels). :class:`InputError` for unknown names, or when no target pins any
+    parameter.
     """
+    per_channel: list[tuple[Parameter, tuple[str, ...]]] = []
+    for channel in targets.channels:
+        assert base is not None, "per-channel targets need the base scenario"
+        given = {t.metric: t for t in targets.of_channel(channel)}
+        rate = next((m for m in CHANNEL_RATES if m in given), None)
+        if rate is not None:
+            per_channel.append((channel_quality(base, channel), (given[rate].key,)))
     metrics = targets.metrics
     if chosen is not None:
         unknown = [name for name in chosen if name not in PARAMETERS]
@@ -252,7 +400,7 @@ def select_parameters(
         return [
             (PARAMETERS[name], tuple(m for m in metrics if name in IDENTIFIES.get(m, ())))
             for name in chosen
-        ]
+        ] + per_channel
     pinned: dict[str, list[str]] = {}
     order = [m for m in metrics if m not in PERIOD_TOTALS] + [
         m for m in metrics if m in PERIOD_TOTALS
@@ -261,19 +409,26 @@ def select_parameters(
         free = [name for name in IDENTIFIES.get(metric, ()) if name not in pinned]
         if free:
             pinned[free[0]] = [metric]
-    if not pinned:
+    if not pinned and not per_channel:
         raise InputError(
             f"{targets.label}: no target pins a hidden parameter (targets on"
-            f" {', '.join(metrics)}); give at least one of {', '.join(IDENTIFIES)}"
+            f" {', '.join(t.key for t in targets)}); give at least one of"
+            f" {', '.join(IDENTIFIES)}"
         )
-    return [(PARAMETERS[name], tuple(pinned[name])) for name in PARAMETERS if name in pinned]
+    return [
+        (PARAMETERS[name], tuple(pinned[name])) for name in PARAMETERS if name in pinned
+    ] + per_channel
 
 
-def apply_multipliers(base: Scenario, multipliers: dict[str, float]) -> Scenario:
-    """``base`` with each named parameter's keys multiplied (see :class:`Parameter`)."""
+def apply_multipliers(
+    base: Scenario, multipliers: dict[str, float], parameters: Sequence[Parameter] = ()
+) -> Scenario:
+    """``base`` with each named parameter's keys multiplied (see :class:`Parameter`): one of
+    :data:`PARAMETERS` or of ``parameters`` (per-channel ones)."""
+    known = PARAMETERS | {parameter.name: parameter for parameter in parameters}
     data = base.model_dump()
     for name, multiplier in multipliers.items():
-        PARAMETERS[name].apply(data, multiplier)
+        known[name].apply(data, multiplier)
     return Scenario.model_validate(data)
 
 
@@ -324,6 +479,8 @@ class Calibration:
     replications: int
     seconds: float
     stop: Literal["within", "converged", "budget"]
+    #: Where the targets came from when computed from a CRM export (``--from-export``).
+    export: ExportTargets | None = None
 
     @property
     def within(self) -> bool:
@@ -340,7 +497,7 @@ class Calibration:
         95 % interval on the target's scale, whether it is within)."""
         return [
             {
-                "metric": fit.target.metric,
+                "metric": fit.target.key,
                 "target": fit.target.value,
                 "low": fit.target.low,
                 "high": fit.target.high,
@@ -375,12 +532,13 @@ class _Search:
         self,
         base: Scenario,
         targets: Targets,
-        names: list[str],
+        parameters: list[Parameter],
         budget: int,
         progress: Progress | None,
         execution: dict[str, Any],
     ) -> None:
-        self.base, self.targets, self.names = base, targets, names
+        self.base, self.targets, self.parameters = base, targets, parameters
+        self.names = [parameter.name for parameter in parameters]
         self.budget, self.progress, self.execution = budget, progress, execution
         self.replications = base.scenario.replications
         meta = base.scenario
@@ -392,7 +550,7 @@ class _Search:
 
     def scenario_at(self, point: np.ndarray) -> Scenario:
         multipliers = dict(zip(self.names, np.exp(point).tolist(), strict=True))
-        return apply_multipliers(self.base, multipliers)
+        return apply_multipliers(self.base, multipliers, self.parameters)
 
     def evaluate(self, points: list[np.ndarray]) -> list[np.ndarray]:
         """The residuals of ``points``; new ones are simulated together. Raises :class:`_Stop`
@@ -413,7 +571,12 @@ class _Search:
                 if self.progress is not None:
                     self.progress(spent + done, self.budget)
 
-            results = run_experiments([self.scenario_at(p) for p in new], report, **self.execution)
+            with warnings.catch_warnings():
+                # A point far from the targets may drift; only the check run's warnings count.
+                warnings.simplefilter("ignore", MqlsimWarning)
+                results = run_experiments(
+                    [self.scenario_at(p) for p in new], report, **self.execution
+                )
             self.spent += cost
             self.evaluations += len(new)
             for point, result in zip(new, results, strict=True):
@@ -428,16 +591,22 @@ class _Search:
         return [self.residuals[tuple(p.tolist())] for p in points]
 
     def _means(self, result: ExperimentResult) -> list[tuple[Target, float]]:
-        summaries = result.summaries
         return [
             (
                 target,
                 self.targets.per_period(
-                    target.metric, summaries[target.metric].mean, self.measured_days
+                    target.metric, simulated(result, target).mean, self.measured_days
                 ),
             )
             for target in self.targets
         ]
+
+
+def simulated(result: ExperimentResult, target: Target) -> MetricSummary:
+    """What ``result`` measured of ``target``'s metric, over every lead or its channel's."""
+    if target.channel is None:
+        return result.summaries[target.metric]
+    return result.segment_summaries("channel")[target.channel][target.metric]
 
 
 def calibrate_scenario(
@@ -457,29 +626,48 @@ def calibrate_scenario(
     ``scheduler`` and ``cache``.
     """
     started = time.perf_counter()
-    selected = select_parameters(targets, parameters)
-    names = [parameter.name for parameter, _ in selected]
+    mix = channel_mix(base, targets)
+    mixed = apply_multipliers(base, {p.name: m for p, m, _ in mix}, [p for p, _, _ in mix])
+    mixed = _with_buyer_weights(mixed, targets.channels)
+    selected = select_parameters(targets, parameters, base)
+    fitted_here = [parameter for parameter, _ in selected]
+    names = [parameter.name for parameter in fitted_here]
+    grouped = np.array([name.startswith("buyers.") for name in names])
     replications = base.scenario.replications
-    least = (len(names) + 2) * replications
+    per_step = 1 + int((~grouped).sum()) + int(grouped.any())
+    least = (per_step + 1) * replications
     if budget < least:
         raise InputError(
             f"--budget {budget}: too small to fit {len(names)} parameters with"
             f" {replications} replications per evaluation; expected at least {least}"
-            " (a start, one difference per parameter and the check run)"
+            " (a start, its differences and the check run)"
         )
-    lower = np.log([parameter.low for parameter, _ in selected])
-    upper = np.log([parameter.high for parameter, _ in selected])
-    search = _Search(base, targets, names, budget, progress, execution or {})
-    start = np.clip(_start(base, targets, names), lower + 1e-9, upper - 1e-9)
+    lower = np.log([parameter.low for parameter in fitted_here])
+    upper = np.log([parameter.high for parameter in fitted_here])
+    search = _Search(mixed, targets, fitted_here, budget, progress, execution or {})
+    start = np.clip(_start(mixed, targets, names), lower + 1e-9, upper - 1e-9)
+    rows = _rows(targets, fitted_here, mixed)
 
     def residuals(point: np.ndarray) -> np.ndarray:
         return search.evaluate([point])[0]
 
     def jacobian(point: np.ndarray) -> np.ndarray:
+        # Global parameters: one forward difference each. Per-channel ones move only their
+        # channel's targets (and the totals, through their channel's weight): one difference
+        # moves them all at once (a Curtis-Powell-Reid grouping of the Jacobian's columns).
         steps = np.where(point + STEP <= upper, STEP, -STEP)
-        shifted = [point + np.eye(len(point))[i] * steps[i] for i in range(len(point))]
+        eye = np.eye(len(point))
+        shifted = [point + eye[i] * steps[i] for i in np.flatnonzero(~grouped)]
+        if grouped.any():
+            shifted.append(point + np.where(grouped, steps, 0.0))
         centre, *moved = search.evaluate([point, *shifted])
-        return np.column_stack([(f - centre) / s for f, s in zip(moved, steps, strict=True)])
+        columns = np.zeros((centre.size, len(point)))
+        for i, change in zip(np.flatnonzero(~grouped), moved, strict=False):
+            columns[:, i] = (change - centre) / steps[i]
+        if grouped.any():
+            change = (moved[-1] - centre)[:, None] / steps[None, :]
+            columns[:, grouped] = (change * rows)[:, grouped]
+        return columns
 
     stop: Literal["within", "converged", "budget"] = "converged"
     point = start
@@ -520,12 +708,13 @@ def calibrate_scenario(
     spent = search.spent + replications
     measured = base.scenario.horizon_days - base.scenario.warmup_days
     fits = tuple(
-        TargetFit(
-            target, _per_period(targets, target.metric, check.summaries[target.metric], measured)
-        )
+        TargetFit(target, _per_period(targets, target.metric, simulated(check, target), measured))
         for target in targets
     )
     fitted_parameters = tuple(
+        FittedParameter(parameter, multiplier, (key,), at_bound=False)
+        for parameter, multiplier, key in mix
+    ) + tuple(
         FittedParameter(
             parameter=parameter,
             multiplier=float(math.exp(value)),
@@ -548,10 +737,30 @@ def calibrate_scenario(
     )
 
 
+def _rows(targets: Targets, parameters: list[Parameter], base: Scenario) -> np.ndarray:
+    """How much of a grouped difference each target row gives each per-channel parameter: all
+    of it for its own channel's targets, none for another channel's, and for targets on every
+    lead the channel's share of arrivals."""
+    channels = base.population.channels
+    total = sum(channel.share for channel in channels) or 1.0
+    weight = {channel.name: channel.share / total for channel in channels}
+    rows = np.zeros((len(targets), len(parameters)))
+    for column, parameter in enumerate(parameters):
+        if not parameter.name.startswith("buyers."):
+            continue
+        channel = parameter.name.removeprefix("buyers.")
+        for row, target in enumerate(targets):
+            if target.channel is None:
+                rows[row, column] = weight[channel]
+            elif target.channel == channel:
+                rows[row, column] = 1.0
+    return rows
+
+
 def _start(base: Scenario, targets: Targets, names: list[str]) -> np.ndarray:
     """The search's first point: no change, except arrivals set from a ``leads`` target."""
     start = np.zeros(len(names))
-    leads = next((t for t in targets if t.metric == "leads"), None)
+    leads = next((t for t in targets.of_channel(None) if t.metric == "leads"), None)
     if leads is not None and "arrival_rate" in names and targets.period_days:
         wanted = leads.value / targets.period_days
         current = base.population.leads_per_day

@@ -13,6 +13,8 @@ Rules:
   :func:`mqlsim.experiments.tabular.parse_timestamps`), or a flag for exports without dates:
   ``1``/``true``/``yes`` (reached, when unknown) or ``0``/``false``/``no`` (not reached), in any
   case. Anything else is a problem: the cell counts as empty.
+* With ``day_first``, dates written day first (``31-12-2017``, ``31/12/2017 14:30``, as many
+  CRMs outside the US export them) are read as such; ISO dates read as always.
 * ``deal_value`` is a plain decimal number (no thousands separators or currency signs).
 * A lead on several rows is merged: each stage at its earliest date (reached if any row says
   so), the created date the earliest, the source and deal value from the last row that has one.
@@ -131,6 +133,7 @@ def read_lifecycle(
     lead_id: str | None = None,
     one_row_per_lead: bool = True,
     required: Sequence[str] = (),
+    day_first: bool = False,
 ) -> Lifecycle:
     """Read a lifecycle export (see the module docstring for the rules).
 
@@ -138,6 +141,7 @@ def read_lifecycle(
     leads in its own id column); ``required`` lists stages whose column must be present.
     Raises :class:`InputError` when the file cannot be read, has no id column, lacks a required
     stage column or has no usable row; other problems are returned in ``problems``.
+    ``day_first`` reads ``DD-MM-YYYY`` dates (see the module docstring).
     """
     names = columns or LifecycleColumns()
     label = str(path)
@@ -176,7 +180,9 @@ def read_lifecycle(
             grown.lead.append(lead)
             if "created" in present:
                 grown.created.append(
-                    _dates(chunk.columns[names.created], keep, lines, names.created, table)
+                    _dates(
+                        chunk.columns[names.created], keep, lines, names.created, table, day_first
+                    )
                 )
             if "source" in present:
                 values = take(chunk.columns[names.source], keep)
@@ -187,7 +193,9 @@ def read_lifecycle(
                 )
             for stage in stages:
                 column = names.stage_column(stage)
-                reached, at = _stage_cells(chunk.columns[column], keep, lines, column, table)
+                reached, at = _stage_cells(
+                    chunk.columns[column], keep, lines, column, table, day_first
+                )
                 grown.reached[stage].append(reached)
                 grown.at[stage].append(at)
         if not len(leads):
@@ -210,12 +218,29 @@ def _note_repeats(
             problems.note(line, f"lead {short(lead_id)} is also on line {seen}; rows merged")
 
 
+def _iso(texts: Any, day_first: bool) -> Any:
+    """``texts`` with day-first dates (``31-12-2017``, ``31/12/2017 14:30``) rewritten as ISO
+    when ``day_first``; unchanged otherwise."""
+    if not day_first:
+        return texts
+    return pc().replace_substring_regex(texts, pattern=_DAY_FIRST, replacement=r"\3-\2-\1\4")
+
+
+#: ``DD-MM-YYYY``, ``DD/MM/YYYY`` or ``DD.MM.YYYY``, then an optional time.
+_DAY_FIRST = r"^\s*(\d{2})[-/.](\d{2})[-/.](\d{4})((?:[T ].*)?)$"
+
+
 def _dates(
-    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
+    values: Sequence[str],
+    keep: np.ndarray,
+    lines: np.ndarray,
+    column: str,
+    table: CsvFile,
+    day_first: bool,
 ) -> np.ndarray:
     """Dates of the kept rows (NO_TIME where empty or unreadable, the latter a problem)."""
     texts = take(values, keep)
-    ns, ok = parse_timestamps(texts)
+    ns, ok = parse_timestamps(_iso(texts, day_first))
     for row in np.flatnonzero(~ok & ~is_empty(texts)):
         text = texts[int(row)].as_py()
         table.problems.note(int(lines[row]), partial(timestamp_problem, column, text))
@@ -238,7 +263,12 @@ def _numbers(
 
 
 def _stage_cells(
-    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
+    values: Sequence[str],
+    keep: np.ndarray,
+    lines: np.ndarray,
+    column: str,
+    table: CsvFile,
+    day_first: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Whether and when each kept row reached a stage, from a date or a yes/no flag."""
     texts = take(values, keep)
@@ -254,7 +284,7 @@ def _stage_cells(
     reached = flag_yes.copy()
     if dated.any():
         where = np.flatnonzero(dated)
-        ns, ok = parse_timestamps(take(texts, where))
+        ns, ok = parse_timestamps(_iso(take(texts, where), day_first))
         at[where] = ns
         reached[where] = ok
         for row in where[~ok]:

@@ -366,6 +366,7 @@ def _segment_arrays(
     m["mql_to_sal_rate"] = _ratios(m["sals"], m["mqls"])
     m["mql_to_sql_rate"] = _ratios(m["sqls"], m["mqls"])
     m["sql_to_won_rate"] = _ratios(m["deals_won"], m["sqls"])
+    m["mql_to_won_rate"] = _ratios(m["deals_won"], m["mqls"])
     m["pipeline_value"] = total(opportunity_label, deal_value[opportunity_lead])
     m["revenue_won"] = total(won_label, deal_value[won_lead])
 
@@ -468,6 +469,10 @@ def compute_metrics(
     first = in_period & (sales.pass_index == 0) & (pop.arrival[sales.lead] >= 0)
     m["time_to_mql_days_median"] = _quantile(
         sales.mql_time[first] - pop.arrival[sales.lead[first]], 0.5
+    )
+    won_episodes = in_period & won
+    m["days_mql_to_won_median"] = _quantile(
+        sales.close[won_episodes] - sales.mql_time[won_episodes], 0.5
     )
     touched = period.touched
     speed = (sales.first_touch[touched] - sales.mql_time[touched]) * HOURS_PER_DAY

@@ -15,9 +15,10 @@ from typing import Any
 
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value
 from mqlsim.experiments.calibrate import STOP_Z, Calibration, FittedParameter, TargetFit
+from mqlsim.experiments.export_targets import MATURITY, ExportTargets
 from mqlsim.render.tables import Document, Style, Table
 from mqlsim.scenario.models import Scenario
-from mqlsim.scenario.targets import PERIOD_TOTALS
+from mqlsim.scenario.targets import PERIOD_TOTALS, Target
 from mqlsim.scenario.toml_text import toml_key, toml_value
 
 FIT_COLUMNS: tuple[str, ...] = ("target", "wanted", "band", "simulated", "95 % CI", "within")
@@ -45,10 +46,12 @@ def simulated_text(fit: TargetFit) -> tuple[str, str]:
     return mean, f"{format_value(summary.ci_low, unit)} – {format_value(summary.ci_high, unit)}"
 
 
-def _target_label(calibration: Calibration, metric: str) -> str:
-    if metric in PERIOD_TOTALS:
-        return f"{metric} per {calibration.targets.period_days:g} days"
-    return metric
+def _target_label(calibration: Calibration, target: Target) -> str:
+    """``leads per 30 days``, ``email: mql_to_won_rate``."""
+    label = target.metric
+    if target.metric in PERIOD_TOTALS:
+        label = f"{label} per {calibration.targets.period_days:g} days"
+    return label if target.channel is None else f"{target.channel}: {label}"
 
 
 def multiplier_text(fitted: FittedParameter) -> str:
@@ -64,7 +67,7 @@ def fit_table(calibration: Calibration) -> Table:
         mean, interval = simulated_text(fit)
         rows.append(
             (
-                _target_label(calibration, fit.target.metric),
+                _target_label(calibration, fit.target),
                 fit.target.text(),
                 fit.target.band_text(),
                 mean,
@@ -95,10 +98,11 @@ def render_calibration(calibration: Calibration, out: str | None = None) -> Docu
     """The fit table, the fitted parameters, what the search cost and what to look at."""
     meta = calibration.check.scenario.scenario
     fit_seed = calibration.fitted.scenario.seed
-    outside = [fit.target.metric for fit in calibration.fits if not fit.within]
+    outside = [fit.target.key for fit in calibration.fits if not fit.within]
     written = f" → {out}" if out is not None else ""
     blocks: list[str | Table] = [
         f"{calibration.base.scenario.name}: calibrated to {calibration.targets.label}{written}",
+        *(f"  {line}" for line in (export_lines(calibration.export) if calibration.export else [])),
         f"  Check run: {meta.replications} replications on seed {meta.seed}, a seed the fit"
         f" did not use (it used {fit_seed}).",
         fit_table(calibration),
@@ -118,10 +122,56 @@ def render_calibration(calibration: Calibration, out: str | None = None) -> Docu
                 f"{fitted.parameter.name} ended at its bound ({multiplier_text(fitted)}): the"
                 " model cannot move further that way with the base scenario's other settings."
             )
+    if calibration.export is not None and calibration.export.problems:
+        styles[len(blocks)] = "bad"
+        blocks.append(
+            "Problems in the export (their cells read as empty; --strict refuses them):\n"
+            + "\n".join(calibration.export.problems)
+        )
     if outside:
         styles[len(blocks)] = "bad"
         blocks.append(f"Outside their bands: {', '.join(outside)}.")
     return Document(tuple(blocks), styles)
+
+
+def export_lines(export: ExportTargets) -> list[str]:
+    """How targets were computed from an export: the cohorts kept and why."""
+    day = export.day
+    stage = "created" if export.first_stage == "created" else f"reached {export.first_stage}"
+    return [
+        f"Cohorts: leads that {stage} from {day(export.since_ns)} to before"
+        f" {day(export.until_ns)}: {export.leads_kept:,} of {export.leads_read:,} leads.",
+        f"The window opens when the export first records its deepest stage and closes"
+        f" {export.maturity_days:.0f} days before its end: the time {MATURITY:.0%} of the"
+        " observed conversions took (younger leads have not had time to convert).",
+    ]
+
+
+def targets_toml(export: ExportTargets) -> str:
+    """The targets computed from an export as a targets file (docs/calibration.md), to read,
+    edit and give back with ``--targets``."""
+    targets = export.targets
+    lines = [
+        f"# Targets computed by `mqlsim calibrate --from-export` from {targets.label}.",
+        *(f"# {line}" for line in export_lines(export)),
+        "# Rates carry the leads they were measured on (n); medians their 95 % interval.",
+        "[targets]",
+        f"period_days = {toml_value(targets.period_days)}",
+    ]
+    for channel in (None, *targets.channels):
+        if channel is not None:
+            lines += ["", f"[targets.channel.{toml_key(channel)}]"]
+        for target in targets.of_channel(channel):
+            lines.append(f"{target.metric} = {_spec_text(target)}")
+    return "\n".join(lines) + "\n"
+
+
+def _spec_text(target: Target) -> str:
+    if target.form == "interval":
+        return f"{{ low = {target.low!r}, high = {target.high!r} }}"
+    if target.form == "measured":
+        return f"{{ value = {target.value!r}, n = {target.n} }}"
+    return repr(target.value)
 
 
 def fitted_toml(
@@ -192,11 +242,11 @@ def fitted_toml(
 def _parameter_comment(calibration: Calibration, fitted: FittedParameter) -> str:
     """``engagement ×0.70 (every organic activity rate...): lead_to_mql_rate 18.0 % wanted,
     18.0 % achieved``."""
-    achieved = {fit.target.metric: fit for fit in calibration.fits}
+    achieved = {fit.target.key: fit for fit in calibration.fits}
     parts = []
-    for metric in fitted.targets:
-        fit = achieved[metric]
-        label = _target_label(calibration, metric)
+    for key in fitted.targets:
+        fit = achieved[key]
+        label = _target_label(calibration, fit.target)
         parts.append(f"{label} {fit.target.text()} wanted, {simulated_text(fit)[0]} achieved")
     pinned = "; ".join(parts) if parts else "fitted jointly with the others"
     parameter = fitted.parameter

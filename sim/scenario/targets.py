@@ -33,7 +33,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationError, create_model, model_validator
 
 from mqlsim.core.errors import InputError
-from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES, format_value
+from mqlsim.core.metric_catalog import (
+    METRIC_BY_NAME,
+    METRIC_NAMES,
+    SEGMENT_METRICS,
+    format_value,
+)
 from mqlsim.core.schema import StrictModel
 from mqlsim.scenario.loading import key_line, read_toml, validation_lines
 
@@ -87,10 +92,12 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
     ("mql_to_sal_rate", "sals", "mqls"),
     ("mql_to_sql_rate", "sqls", "mqls"),
     ("sql_to_won_rate", "deals_won", "sqls"),
+    ("mql_to_won_rate", "deals_won", "mqls"),
 )
 #: ``(smaller, larger, why)``: pairs of targets whose order the model's definitions fix.
 ORDERED: tuple[tuple[str, str, str], ...] = (
     ("mql_to_sql_rate", "mql_to_sal_rate", "an SQL is an MQL that sales accepted"),
+    ("mql_to_won_rate", "mql_to_sql_rate", "a won deal was an SQL first"),
     ("mqls", "mql_events", "every MQL lead has at least one MQL event"),
     (
         "speed_to_lead_hours_median",
@@ -176,14 +183,9 @@ class HiddenSpec(StrictModel):
         )
 
 
-def _fields() -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "period_days": (
-            float | None,
-            Field(None, gt=0, description="Days the count targets are given per."),
-        )
-    }
-    for name in METRIC_NAMES:
+def _metric_fields(names: tuple[str, ...]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in names:
         if name in HIDDEN_METRICS:
             kind: type = HiddenSpec
         else:
@@ -192,8 +194,24 @@ def _fields() -> dict[str, Any]:
     return fields
 
 
-TargetsTable = create_model("TargetsTable", __base__=StrictModel, **_fields())
-"""``[targets]``: one optional field per catalogue metric, and ``period_days``."""
+ChannelTable = create_model("ChannelTable", __base__=StrictModel, **_metric_fields(SEGMENT_METRICS))
+"""``[targets.channel.NAME]``: one optional field per metric a breakdown by channel measures."""
+
+TargetsTable = create_model(
+    "TargetsTable",
+    __base__=StrictModel,
+    period_days=(
+        float | None,
+        Field(None, gt=0, description="Days the count targets are given per."),
+    ),
+    channel=(
+        dict[str, ChannelTable] | None,
+        Field(None, description="Targets of one channel, by the base scenario's channel name."),
+    ),
+    **_metric_fields(METRIC_NAMES),
+)
+"""``[targets]``: one optional field per catalogue metric, ``period_days`` and the per-channel
+tables ``[targets.channel.NAME]``."""
 
 
 class TargetsFile(StrictModel):
@@ -213,6 +231,13 @@ class Target:
     high: float
     form: Literal["value", "measured", "interval"]
     n: int | None = None
+    #: The channel the target is about (``[targets.channel.NAME]``); ``None``: every lead.
+    channel: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The target's key in the file: ``mql_to_won_rate``, ``channel.email.mql_to_won_rate``."""
+        return self.metric if self.channel is None else f"channel.{self.channel}.{self.metric}"
 
     def z(self, simulated: float) -> float:
         """How far ``simulated`` is from the value, in half-bands: within the band is at most 1
@@ -258,8 +283,17 @@ class Targets:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The metrics that have a target."""
-        return tuple(target.metric for target in self.items)
+        """The metrics that have a target for every lead (not per channel)."""
+        return tuple(target.metric for target in self.items if target.channel is None)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels that have targets, in file order."""
+        return tuple(dict.fromkeys(t.channel for t in self.items if t.channel is not None))
+
+    def of_channel(self, channel: str | None) -> tuple[Target, ...]:
+        """The targets about ``channel`` (``None``: those about every lead)."""
+        return tuple(target for target in self.items if target.channel == channel)
 
     def per_period(self, metric: str, value: float, measured_days: float) -> float:
         """A simulated ``value`` of ``metric`` over ``measured_days``, on the targets' scale:
@@ -289,8 +323,13 @@ def load_targets(path: str | os.PathLike[str]) -> Targets:
         _target(name, getattr(table, name))
         for name in METRIC_NAMES
         if getattr(table, name) is not None
+    ) + tuple(
+        _target(name, getattr(per_channel, name), channel)
+        for channel, per_channel in (table.channel or {}).items()
+        for name in SEGMENT_METRICS
+        if getattr(per_channel, name) is not None
     )
-    totals = [target.metric for target in items if target.metric in PERIOD_TOTALS]
+    totals = [target.key for target in items if target.metric in PERIOD_TOTALS]
     problems = []
     if not items:
         problems.append(
@@ -304,22 +343,27 @@ def load_targets(path: str | os.PathLike[str]) -> Targets:
         )
     targets = Targets(label=label, period_days=table.period_days, items=items)
     problems.extend(
-        f"{label}: {message}{where(first)}" for first, message in contradictions(targets)
+        f"{label}: {message}{where(*first.split('.'))}"
+        for first, message in contradictions(targets)
     )
     if problems:
         raise InputError(problems)
     return targets
 
 
-def _target(metric: str, spec: TargetSpec) -> Target:
+def _target(metric: str, spec: TargetSpec, channel: str | None = None) -> Target:
     if spec.low is not None and spec.high is not None:
-        return Target(metric, (spec.low + spec.high) / 2, spec.low, spec.high, "interval")
+        return Target(
+            metric, (spec.low + spec.high) / 2, spec.low, spec.high, "interval", channel=channel
+        )
     assert spec.value is not None  # TargetSpec checked the forms
     if spec.n is not None:
         low, high = wilson_interval(spec.value, spec.n)
-        return Target(metric, spec.value, low, high, "measured", spec.n)
+        return Target(metric, spec.value, low, high, "measured", spec.n, channel)
     half = DEFAULT_RELATIVE_TOLERANCE * spec.value
-    return Target(metric, spec.value, spec.value - half, spec.value + half, "value")
+    return Target(
+        metric, spec.value, spec.value - half, spec.value + half, "value", channel=channel
+    )
 
 
 def wilson_interval(rate: float, n: int, z: float = WILSON_Z) -> tuple[float, float]:
@@ -339,11 +383,18 @@ def contradictions(targets: Targets) -> list[tuple[str, str]]:
     the other pairs of :data:`ORDERED`), and a rate given with both of its counts must agree
     with their ratio.
     """
-    given = {target.metric: target for target in targets}
+    found: list[tuple[str, str]] = []
+    for channel in (None, *targets.channels):
+        found.extend(_contradictions({t.metric: t for t in targets.of_channel(channel)}))
+    return found
+
+
+def _contradictions(given: dict[str, Target]) -> list[tuple[str, str]]:
+    """:func:`contradictions` among the targets of one channel (or of every lead)."""
     found = []
 
     def shown(target: Target) -> str:
-        return f"targets.{target.metric} ({target.text()})"
+        return f"targets.{target.key} ({target.text()})"
 
     counts = [given[name] for name in FUNNEL_COUNTS if name in given]
     for position, later in enumerate(counts):
@@ -351,7 +402,7 @@ def contradictions(targets: Targets) -> list[tuple[str, str]]:
             if later.low > earlier.high:
                 found.append(
                     (
-                        later.metric,
+                        later.key,
                         f"{shown(later)} exceeds {shown(earlier)}: each funnel stage counts"
                         " leads of the stage before it",
                     )
@@ -359,7 +410,10 @@ def contradictions(targets: Targets) -> list[tuple[str, str]]:
     for smaller, larger, why in ORDERED:
         if smaller in given and larger in given and given[smaller].low > given[larger].high:
             found.append(
-                (smaller, f"{shown(given[smaller])} exceeds {shown(given[larger])}: {why}")
+                (
+                    given[smaller].key,
+                    f"{shown(given[smaller])} exceeds {shown(given[larger])}: {why}",
+                )
             )
     for rate, numerator, denominator in RATIOS:
         if not all(name in given for name in (rate, numerator, denominator)):
@@ -370,7 +424,7 @@ def contradictions(targets: Targets) -> list[tuple[str, str]]:
         if lowest > given[rate].high or highest < given[rate].low:
             found.append(
                 (
-                    rate,
+                    given[rate].key,
                     f"{shown(given[rate])} disagrees with {shown(top)} / {shown(bottom)}"
                     f" = {_show_value(top.value / bottom.value, 'share')} %: give two of the"
                     " three, or bands that overlap",
