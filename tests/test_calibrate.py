@@ -350,7 +350,7 @@ def test_the_docs_describe_every_parameter() -> None:
         assert f"| `{name}` | {parameter.transform} |" in page, name
 
 
-def test_channel_counts_set_shares_and_channel_rates_move_the_buyer_mix(tmp_path: Path) -> None:
+def test_channel_counts_set_shares_and_channel_rates_move_the_buyer_odds(tmp_path: Path) -> None:
     base = load_scenario(BASELINE)
     targets = load_targets(
         targets_file(
@@ -370,9 +370,13 @@ def test_channel_counts_set_shares_and_channel_rates_move_the_buyer_mix(tmp_path
     assert selected == [("buyers.events", ("channel.events.mql_to_won_rate",))]
     quality = channel_quality(base, "events")
     data = base.model_dump()
-    data["population"]["channels"][2]["persona_multipliers"]["researcher"] = 0.9
+    data["population"]["channels"][2]["buyer_odds"] = 1.5
     quality.apply(data, 2.0)
-    events = data["population"]["channels"][2]["persona_multipliers"]
-    assert (events["economic_buyer"], events["researcher"]) == (2.4, 0.45)
+    assert [channel["buyer_odds"] for channel in data["population"]["channels"]] == [
+        1.0,
+        1.0,
+        3.0,
+        1.0,
+    ]
     with pytest.raises(InputError, match="has no channel 'radio'"):
         channel_quality(base, "radio")

@@ -23,6 +23,7 @@ from mqlsim.model.population import (
     icp_points_of,
     observed_grade_of,
     persona_mix,
+    with_channel_odds,
 )
 from mqlsim.model.sales import SQL_OUTCOMES
 from mqlsim.policies import make_policy
@@ -241,6 +242,37 @@ def test_channels_bring_their_own_persona_mix(stocked) -> None:
         observed = np.bincount(pop.persona[members], minlength=mix.shape[1])
         keep = mix[index] > 0
         assert stats.chisquare(observed[keep], observed.sum() * mix[index][keep]).pvalue > ALPHA
+
+
+def test_a_channels_buyer_odds_multiply_the_odds_of_budget_and_authority_exactly() -> None:
+    channels = [{"name": "ads"}, {"name": "seo"}]
+    _, neutral = population(channels=channels)
+    _, explicit = population(channels=[{**c, "buyer_odds": 1.0} for c in channels])
+    _, boosted = population(channels=[{"name": "ads", "buyer_odds": 4.0}, {"name": "seo"}])
+    # Neutral odds are the model without the lever: the same leads, draw for draw.
+    for name in ("budget", "authority", "persona", "in_market", "propensity", "u_win"):
+        assert np.array_equal(getattr(neutral, name), getattr(explicit, name)), name
+    # The same uniforms decide (common random numbers): only ads' leads gain, nobody loses.
+    assert np.array_equal(boosted.persona, neutral.persona)
+    ads = neutral.channel == 0
+    for name in ("budget", "authority"):
+        before, after = getattr(neutral, name), getattr(boosted, name)
+        assert np.array_equal(after[~ads], before[~ads]) and np.all(after >= before), name
+    # Each persona's chance has its odds multiplied by exactly 4 (0 and 1 stay) ...
+    chances = with_channel_odds(0.2, np.array([1.0, 4.0, 0.25]))
+    assert chances[0] == 0.2
+    assert chances[1:] / (1 - chances[1:]) == pytest.approx([0.25 * 4, 0.25 / 4], rel=1e-12)
+    assert with_channel_odds(1.0, np.array([0.1]))[0] == 1.0
+    assert with_channel_odds(0.0, np.array([9.0]))[0] == 0.0
+    # ... and the leads drawn follow: per persona, the observed odds of budget among ads'
+    # leads are 4 times the persona's (its chance from the scenario), within sampling error.
+    scenario, _ = population()
+    for index, persona in enumerate(scenario.population.personas):
+        members = ads & (boosted.persona == index)
+        expected = with_channel_odds(persona.budget_probability, np.array([4.0]))[0]
+        observed = boosted.budget[members].mean()
+        spread = 4 * math.sqrt(expected * (1 - expected) / members.sum())
+        assert abs(observed - expected) <= spread + 1e-12, persona.name
 
 
 def test_unknown_persona_in_a_channel_mix_is_refused() -> None:

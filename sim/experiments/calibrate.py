@@ -13,7 +13,7 @@ nothing and is only matched.
 
 Per-channel targets (``[targets.channel.NAME]``) add per-channel parameters: a channel's count
 sets its share of arrivals in closed form (:func:`channel_mix`), a channel's rate pins its buyer
-mix (:func:`channel_quality`), whose Jacobian columns come from one difference of them all.
+odds (:func:`channel_quality`), whose Jacobian columns come from one difference of them all.
 
 The search is :func:`scipy.optimize.least_squares` (trust-region reflective, within the
 bounds) over the logarithms of the multipliers, on each target's residual in half-bands
@@ -63,8 +63,7 @@ Path = tuple[str | int, ...]
 class Parameter:
     """A hidden parameter: one multiplier applied to every key matching ``keys`` (dotted paths;
     ``*`` is every item of an array or every entry of a table), on the value (``scale``) or on
-    the odds of a probability (``odds``), between ``low`` and ``high``; ``inverse_keys`` are
-    divided by it (a weight moved from one persona to another)."""
+    the odds of a probability (``odds``), between ``low`` and ``high``."""
 
     name: str
     description: str
@@ -72,25 +71,21 @@ class Parameter:
     keys: tuple[str, ...]
     low: float
     high: float
-    inverse_keys: tuple[str, ...] = ()
 
     def paths(self, data: dict[str, Any]) -> list[Path]:
-        """The concrete key paths of ``keys`` and ``inverse_keys`` in a scenario's data (list
-        items by index)."""
+        """The concrete key paths of ``keys`` in a scenario's data (list items by index)."""
         found: list[Path] = []
-        for key in (*self.keys, *self.inverse_keys):
+        for key in self.keys:
             found.extend(_expand(data, (), key.split(".")))
         return found
 
     def apply(self, data: dict[str, Any], multiplier: float) -> None:
         """Multiply the parameter's keys in ``data`` (a scenario's ``model_dump()``) in place."""
-        inverse = {path for key in self.inverse_keys for path in _expand(data, (), key.split("."))}
         for path in self.paths(data):
             node: Any = data
             for part in path[:-1]:
                 node = node[part]
-            factor = 1.0 / multiplier if path in inverse else multiplier
-            node[path[-1]] = _transformed(node[path[-1]], factor, self.transform)
+            node[path[-1]] = _transformed(node[path[-1]], multiplier, self.transform)
 
 
 def _expand(node: Any, prefix: Path, parts: list[str]) -> list[Path]:
@@ -275,44 +270,19 @@ CHANNEL_COUNTS: tuple[str, ...] = ("leads", "mqls")
 
 
 def channel_quality(base: Scenario, channel: str) -> Parameter:
-    """The buyer mix of one channel (``buyers.NAME``): the weight, among that channel's leads,
-    of the persona likeliest to be a real buyer (in market, with budget and authority) times
-    the multiplier, and of the least likely one divided by it. It moves the channel's
-    conversion rates both ways and leaves its arrivals alone."""
+    """The buyer odds of one channel (``buyers.NAME``): a multiplier of the odds that a lead
+    of that channel has budget, and of the odds that it has authority
+    (``population.channels.NAME.buyer_odds``). It moves how many of the channel's MQLs sales
+    can qualify and win, and leaves its arrivals and who arrives alone."""
     index = _channel_index(base, channel)
-    best, worst = buyer_personas(base)
     return Parameter(
         f"buyers.{channel}",
-        f"{best} over {worst} among {channel}'s leads",
+        f"the odds of budget and authority among {channel}'s leads",
         "scale",
-        (f"population.channels.{index}.persona_multipliers.{best}",),
-        1 / 30,
-        30.0,
-        (f"population.channels.{index}.persona_multipliers.{worst}",),
+        (f"population.channels.{index}.buyer_odds",),
+        1 / 50,
+        50.0,
     )
-
-
-def buyer_personas(base: Scenario) -> tuple[str, str]:
-    """The personas likeliest and least likely to be a real buyer: in market, with budget and
-    authority."""
-    ranked = sorted(
-        base.population.personas,
-        key=lambda p: p.in_market_probability * p.budget_probability * p.authority_probability,
-    )
-    return ranked[-1].name, ranked[0].name
-
-
-def _with_buyer_weights(base: Scenario, channels: Sequence[str]) -> Scenario:
-    """``base`` with the multipliers of :func:`buyer_personas` written out (1 when implicit)
-    in each of ``channels``, so that their :func:`channel_quality` has keys to scale."""
-    if not channels:
-        return base
-    data = base.model_dump()
-    for channel in channels:
-        multipliers = data["population"]["channels"][_channel_index(base, channel)]
-        for persona in buyer_personas(base):
-            multipliers["persona_multipliers"].setdefault(persona, 1.0)
-    return Scenario.model_validate(data)
 
 
 def _channel_index(base: Scenario, channel: str) -> int:
@@ -628,7 +598,6 @@ def calibrate_scenario(
     started = time.perf_counter()
     mix = channel_mix(base, targets)
     mixed = apply_multipliers(base, {p.name: m for p, m, _ in mix}, [p for p, _, _ in mix])
-    mixed = _with_buyer_weights(mixed, targets.channels)
     selected = select_parameters(targets, parameters, base)
     fitted_here = [parameter for parameter, _ in selected]
     names = [parameter.name for parameter in fitted_here]

@@ -251,6 +251,16 @@ def persona_mix(config: PopulationConfig) -> np.ndarray:
     return np.array(rows)
 
 
+def with_channel_odds(probability: float, odds: np.ndarray) -> np.ndarray:
+    """Each lead's chance whose odds are its channel's ``odds`` times those of
+    ``probability`` (a persona's budget or authority chance): exactly ``probability`` where
+    the odds are 1, so a neutral channel draws as if the lever did not exist; 0 and 1 stay."""
+    if probability >= 1.0 or probability <= 0.0:
+        return np.full(odds.shape, probability)
+    scaled = probability / (1.0 - probability) * odds
+    return np.where(odds == 1.0, probability, scaled / (1.0 + scaled))
+
+
 def generate_population(
     config: PopulationConfig, meta: ScenarioMeta, streams: Streams, clock: ActivityClock
 ) -> Population:
@@ -272,6 +282,7 @@ def generate_population(
         members = np.flatnonzero(channel == index)
         persona[members] = rng.choice(mix.shape[1], size=members.size, p=mix[index])
     arrive_in_market = np.array([c.arrive_in_market_probability for c in config.channels])
+    buyer_odds = np.array([c.buyer_odds for c in config.channels])
     hand_raiser = rng.random(n) < arrive_in_market[channel]
     # Time to leave: a whole life for a lead arriving in the run; for an existing lead, what is
     # left of it at day 0, which has the same law (the hazard is constant).
@@ -304,8 +315,9 @@ def generate_population(
         in_market[members] = market
         window_start[members] = np.where(market, arrival[members] + delay, np.inf)
         window_end[members] = np.where(market, arrival[members] + delay + length, np.inf)
-        budget[members] = rng.random(size) < spec.budget_probability
-        authority[members] = rng.random(size) < spec.authority_probability
+        odds = buyer_odds[channel[members]]
+        budget[members] = rng.random(size) < with_channel_odds(spec.budget_probability, odds)
+        authority[members] = rng.random(size) < with_channel_odds(spec.authority_probability, odds)
         deal_value[members] = spec.deal_value_median * rng.lognormal(
             0.0, spec.deal_value_sigma, size
         )

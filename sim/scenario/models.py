@@ -120,6 +120,14 @@ class Channel(StrictModel):
             "conversion is a demo request and whose buying window starts at arrival."
         ),
     )
+    buyer_odds: Positive = Field(
+        1.0,
+        description=(
+            "Multiplier of the odds that a lead of this channel has budget, and of the odds "
+            "that it has authority (its persona's chances; 1 = as the persona): how many "
+            "real buyers a channel brings, whoever arrives."
+        ),
+    )
 
     @model_validator(mode="after")
     def _some_weekday_open(self) -> Channel:
