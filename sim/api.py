@@ -81,7 +81,7 @@ from mqlsim.scenario.loading import (
     resolve_scenario,
 )
 from mqlsim.scenario.models import Scenario
-from mqlsim.scenario.targets import Targets, load_targets
+from mqlsim.scenario.targets import load_targets
 
 ScenarioSource = str | os.PathLike[str] | Scenario
 CacheOption = bool | str | os.PathLike[str] | ReplicationCache
@@ -505,9 +505,12 @@ def calibrate(
         raise InputError(f"--out {out}: is a folder; expected a file name such as fitted.toml")
     listed = _with_run(overrides, replications, seed)
     loaded = load_scenario(_source(base), listed, plugins=_plugins(allow_plugins))
-    goals, export = _targets_of(
-        targets, from_export, mapping, day_first, since, until, period_days, strict
-    )
+    if from_export is None:
+        assert targets is not None  # exactly one of the two, checked above
+        goals, export = load_targets(targets), None
+    else:
+        export = _export_targets(from_export, mapping, day_first, since, until, period_days, strict)
+        goals = export.targets
     calibration = calibrate_scenario(
         loaded,
         goals,
@@ -536,24 +539,6 @@ def calibrate(
         text = fitted_toml(calibration, Path(extends).as_posix(), _override_paths(listed), header)
         _write_fitted(destination, text, calibration.fitted, str(base))
     return calibration
-
-
-def _targets_of(
-    targets: str | os.PathLike[str] | None,
-    from_export: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
-    mapping: str | os.PathLike[str] | ReplayMapping | None,
-    day_first: bool,
-    since: str | None,
-    until: str | None,
-    period_days: float,
-    strict: bool,
-) -> tuple[Targets, ExportTargets | None]:
-    """The targets of a file, or of an export with how they were computed."""
-    if from_export is None:
-        assert targets is not None
-        return load_targets(targets), None
-    export = _export_targets(from_export, mapping, day_first, since, until, period_days, strict)
-    return export.targets, export
 
 
 def _export_targets(
