@@ -25,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -241,9 +241,8 @@ def _dates(
     """Dates of the kept rows (NO_TIME where empty or unreadable, the latter a problem)."""
     texts = take(values, keep)
     ns, ok = parse_timestamps(_iso(texts, day_first))
-    for row in np.flatnonzero(~ok & ~is_empty(texts)):
-        text = texts[int(row)].as_py()
-        table.problems.note(int(lines[row]), partial(timestamp_problem, column, text))
+    # The message is made only if the problem is shown (a partial, as the notes take).
+    _note_unreadable(texts, ok, lines, table, lambda text: partial(timestamp_problem, column, text))
     return ns
 
 
@@ -253,13 +252,21 @@ def _numbers(
     """Numbers of the kept rows (nan where empty or unreadable, the latter a problem)."""
     texts = take(values, keep)
     numbers, ok = parse_numbers(texts)
-    for row in np.flatnonzero(~ok):
-        text = texts[int(row)].as_py()
-        table.problems.note(
-            int(lines[row]),
-            f"{column} {short(text)} is not a finite decimal number; treated as unknown",
-        )
+
+    def problem(text: str) -> str:
+        return f"{column} {short(text)} is not a finite decimal number; treated as unknown"
+
+    _note_unreadable(texts, ok, lines, table, problem)
     return numbers
+
+
+def _note_unreadable(
+    texts: Any, ok: np.ndarray, lines: np.ndarray, table: CsvFile, problem: Callable[[str], Any]
+) -> None:
+    """Note on its line each filled cell of ``texts`` that did not parse (``problem`` of its
+    text: a message, or a function that makes one)."""
+    for row in np.flatnonzero(~ok & ~is_empty(texts)):
+        table.problems.note(int(lines[row]), problem(texts[int(row)].as_py()))
 
 
 def _stage_cells(
