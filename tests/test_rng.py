@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.random import Generator, Philox, SeedSequence
 
-from mqlsim.core.rng import Purpose, Streams
+from mqlsim.core.rng import SALES_CHUNK, Purpose, Streams
 
 
 def philox_stream(seed: int, replication: int, purpose: Purpose, key: tuple[int, int]):
@@ -60,10 +60,27 @@ def test_a_key_outside_32_bits_is_refused(key: tuple[int, int]) -> None:
         Streams(7, 1).uniforms(Purpose.RECYCLED_TOUCHES, key, 1)
 
 
-def test_a_sales_block_is_drawn_once_per_pass_and_shared_through_the_store() -> None:
+def test_sales_draws_are_rows_of_one_draw_for_every_lead_of_the_pass() -> None:
+    # Chunks drawn by jumping the pass's generator give, bit for bit, the rows of one draw of
+    # the whole block, in whatever order leads ask (the last chunk included, and an odd number
+    # of draws per lead, where a lead's row starts inside a 64-bit output).
+    leads = 5 * SALES_CHUNK + 3
+    for draws_per_lead in (5, 15):
+        whole = (
+            Streams(7, 1)
+            .generator(Purpose.SALES, 2)
+            .random((leads, draws_per_lead), dtype=np.float32)
+        )
+        streams = Streams(7, 1)
+        for lead in [leads - 1, 0, 3 * SALES_CHUNK + 1, 1, SALES_CHUNK, SALES_CHUNK - 1]:
+            assert np.array_equal(streams.sales_draws(2, lead, draws_per_lead), whole[lead])
+
+
+def test_sales_draws_are_drawn_once_per_chunk_and_shared_through_the_store() -> None:
     store: dict = {}
-    first = Streams(7, 1, store).sales_block(0, 10, 5)
-    again = Streams(7, 1, store).sales_block(0, 10, 5)
-    assert again is first and not first.flags.writeable
-    assert np.array_equal(Streams(7, 1).sales_block(0, 10, 5), first)
-    assert not np.array_equal(Streams(7, 1).sales_block(1, 10, 5), first)
+    first = Streams(7, 1, store).sales_draws(0, 3, 5)
+    again = Streams(7, 1, store).sales_draws(0, 3, 5)
+    assert again.base is first.base and not first.flags.writeable
+    assert len(store) == 1  # one chunk of SALES_CHUNK leads, not the whole pass
+    assert np.array_equal(Streams(7, 1).sales_draws(0, 3, 5), first)
+    assert not np.array_equal(Streams(7, 1).sales_draws(1, 3, 5), first)

@@ -11,16 +11,22 @@ identity) or comes from the lead's own counter-based stream (:meth:`Streams.unif
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from numpy.random import PCG64, Generator, Philox, SeedSequence
 
 if TYPE_CHECKING:
+    from numpy.random._pcg64 import _PCG64State  # the stubs' type of PCG64.state
     from numpy.random._philox import _PhiloxState  # the stubs' type of Philox.state
 
 #: Each of the two numbers of a per-lead stream's key is below this.
 KEY_LIMIT = 1 << 32
+
+#: Leads per chunk of a sales pass's draws (:meth:`Streams.sales_draws`). Even, so that a
+#: chunk starts on a whole 64-bit output of its generator; small, because few leads of a
+#: database reach sales in a pass (at 100k leads, 10 % in the first, 3 % in the second).
+SALES_CHUNK = 16
 
 
 class Purpose(IntEnum):
@@ -44,13 +50,15 @@ class Streams:
     ) -> None:
         self.seed = seed
         self.replication = replication
-        #: Draws kept for reuse: the sales blocks, and with a shared store (runs of this
+        #: Draws kept for reuse: the sales chunks, and with a shared store (runs of this
         #: replication sharing it) the streams drawn by :meth:`uniforms` too.
         self._drawn: dict[tuple[int, ...], np.ndarray] = {} if drawn is None else drawn
         self._keep_streams = drawn is not None
         #: One Philox generator per purpose (with its state and key root), re-keyed for each
         #: per-lead stream.
         self._keyed: dict[Purpose, tuple[Generator, _PhiloxState, np.uint64]] = {}
+        #: Per sales pass, its generator and the generator's state before any draw.
+        self._sales_start: dict[int, tuple[Generator, _PCG64State]] = {}
 
     def generator(self, purpose: Purpose, *key: int) -> Generator:
         """A generator for ``purpose`` (and an optional finer key such as a pass)."""
@@ -102,17 +110,35 @@ class Streams:
         generator.bit_generator.state = state
         return generator.random((rows, 4))
 
-    def sales_block(self, pass_index: int, n_leads: int, draws_per_lead: int) -> np.ndarray:
-        """Uniforms for sales pass ``pass_index``: row ``i`` belongs to lead ``i``.
+    def sales_draws(self, pass_index: int, lead: int, draws_per_lead: int) -> np.ndarray:
+        """``lead``'s uniforms (float32) for sales pass ``pass_index``: row ``lead`` of
+        ``random((n, draws_per_lead), dtype=float32)`` drawn from the pass's generator, for
+        any ``n`` above ``lead``.
 
-        Drawn once per pass for every lead (vectorised), so which leads reach sales — a matter
-        of policy — does not change any lead's draws.
+        The pass's stream runs lead after lead, so which leads reach sales (a matter of
+        policy) shifts no lead's draws. Only the chunks of :data:`SALES_CHUNK` leads that
+        someone in them reaches are drawn: the generator jumps to a chunk's first number
+        (``PCG64.advance``), so a run holds the draws of the leads sales worked, not of the
+        whole database for every pass (at 3M leads, 180 MB a pass).
         """
-        key = (Purpose.SALES, pass_index, n_leads, draws_per_lead)
+        chunk, row = divmod(lead, SALES_CHUNK)
+        key = (Purpose.SALES, pass_index, draws_per_lead, chunk)
         block = self._drawn.get(key)
         if block is None:
-            rng = self.generator(Purpose.SALES, pass_index)
-            block = rng.random((n_leads, draws_per_lead), dtype=np.float32)
+            block = self._sales_chunk(pass_index, draws_per_lead, chunk)
             block.flags.writeable = False
             self._drawn[key] = block
-        return block
+        return block[row]
+
+    def _sales_chunk(self, pass_index: int, draws_per_lead: int, chunk: int) -> np.ndarray:
+        start = self._sales_start.get(pass_index)
+        if start is None:
+            generator = self.generator(Purpose.SALES, pass_index)
+            start = (generator, cast(PCG64, generator.bit_generator).state)
+            self._sales_start[pass_index] = start
+        generator, state = start
+        bit_generator = cast(PCG64, generator.bit_generator)
+        bit_generator.state = state
+        # Each 64-bit output gives two float32 uniforms, and a chunk starts on a whole one.
+        bit_generator.advance(chunk * SALES_CHUNK * draws_per_lead // 2)
+        return generator.random((SALES_CHUNK, draws_per_lead), dtype=np.float32)

@@ -76,9 +76,15 @@ class ActivityClock:
         """``W⁻¹(s)``: activity days to calendar days, the first moment ``W`` reaches ``s``
         (after a quiet stretch, its end)."""
         s = np.asarray(s, dtype=float)
-        week = np.floor(s / WEEK_DAYS)
-        within = s - week * WEEK_DAYS
-        return week * WEEK_DAYS + np.interp(within, self._inverse_activity, self._inverse_calendar)
+        # In place where possible: a million leads' journeys map tens of millions of times.
+        week_start = np.divide(s, WEEK_DAYS)
+        np.floor(week_start, out=week_start)
+        week_start *= WEEK_DAYS
+        within = np.subtract(s, week_start)
+        calendar = np.interp(within, self._inverse_activity, self._inverse_calendar)
+        del within
+        calendar += week_start
+        return calendar
 
     def active(self, t: np.ndarray) -> np.ndarray:
         """Whether each calendar time ``t`` falls in the active hours (exactly the times

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mqlsim.core.events import EventLog, positions, run_starts, spans
+from mqlsim.core.events import EventLog, positions, run_starts
 from mqlsim.core.vocabulary import ACTIVITY_CODE, CONTENT_ACTIVITIES, ORGANIC_ACTIVITIES
 from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.population import Population
@@ -135,12 +135,12 @@ def sorted_uniforms(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if busy.size == 0:
         return np.empty(0)
     kept = counts[busy]
-    gaps = rng.standard_exponential(int(kept.sum()) + busy.size)
-    sums = np.cumsum(gaps)
+    sums = np.cumsum(rng.standard_exponential(int(kept.sum()) + busy.size))
     ends = np.cumsum(kept + 1)  # one past each group's closing gap
     before = np.concatenate(([0.0], sums[ends[:-1] - 1]))
     total = sums[ends - 1] - before
-    partial = sums.take(spans(ends - kept - 1, kept))
+    partial = np.delete(sums, ends - 1)  # every partial sum but the groups' closing ones
+    del sums
     partial -= np.repeat(before, kept)
     partial /= np.repeat(total, kept)
     return partial
@@ -294,9 +294,10 @@ def organic_events(
         follow_activity[order],
     )
     lead = np.concatenate((lead, follow_lead))
-    time = clock.calendar_time(np.concatenate((time, follow_time)))
+    time = np.concatenate((time, follow_time))
     activity = np.concatenate((activity, follow_activity))
     del follow_lead, follow_time, follow_activity
+    time = clock.calendar_time(time)
     # Mapped back to calendar time, an event stays inside its lead's span (a guard against
     # rounding at the ends).
     np.clip(time, first.take(lead), np.nextafter(last.take(lead), -np.inf), out=time)

@@ -490,7 +490,7 @@ class SalesFloor:
         self._expiries: list[tuple[float, int]] = []  # (age limit, queue entry) of first touches
         self._expiry_at = math.inf
         self._expiry_alarm = 0
-        self._blocks: dict[int, np.ndarray] = {}  # sales draws by pass
+        self._draws_per_lead = 2 * config.max_attempts + 3
         self._episode_draws: dict[int, list[float]] = {}  # of episodes being worked
         for lane, count in enumerate(dedicated):
             for _ in range(count):
@@ -727,12 +727,7 @@ class SalesFloor:
         many attempt durations, a call duration, the discovery meeting's delay and the sales
         cycle's length (Python floats: cheaper to compute with than numpy scalars; kept for
         the episode's later attempts)."""
-        block = self._blocks.get(pass_index)
-        if block is None:
-            draws_per_lead = 2 * self.config.max_attempts + 3
-            block = self.streams.sales_block(pass_index, self.population.size, draws_per_lead)
-            self._blocks[pass_index] = block
-        return block[lead].tolist()
+        return self.streams.sales_draws(pass_index, lead, self._draws_per_lead).tolist()
 
     def _screen(self, lead: int, time: float, speed_hours: float, lane: int) -> Outcome:
         """The SDR's call of ``lead`` at ``time`` and its discovery meeting: ``REJECTED`` (sales
