@@ -821,7 +821,7 @@ def join_outcomes(
     labels = (*(base.sources if base else ()), *(lc.label for lc in lifecycles))
     return replace(
         grown,
-        outcome_problems=tuple(lc.problems for lc in lifecycles if lc.problems.count),
+        outcome_problems=tuple(p for lc in lifecycles for p in lc.problems if p.count),
         lead_ids=[*file.lead_ids, *extra],
         source=Segment(source, list(source_names)),
         outcomes=LeadOutcomes(tuple(stages), reached, at_ns, deal_value, labels),
