@@ -366,7 +366,7 @@ def _merge(label: str, grown: _Columns, files: list[_FileRead]) -> Lifecycle:
     n = len(grown.leads)
     lead = np.concatenate(grown.lead)
     sizes = [part.size for part in grown.lead]
-    source_code = _last_given(lead, _rows(grown.source, sizes, -1), n, -1)
+    source_code = last_given(lead, _rows(grown.source, sizes, -1), n, -1)
     source_names = grown.sources.names
     stages = tuple(stage for stage in STAGES if any(stage in file.stages for file in files))
     reached: dict[str, np.ndarray] = {}
@@ -382,7 +382,7 @@ def _merge(label: str, grown: _Columns, files: list[_FileRead]) -> Lifecycle:
         source=["" if code < 0 else source_names[int(code)] for code in source_code],
         reached=reached,
         at_ns=at_ns,
-        deal_value=_last_given(lead, _rows(grown.deal_value, sizes, np.nan), n, np.nan),
+        deal_value=last_given(lead, _rows(grown.deal_value, sizes, np.nan), n, np.nan),
         stages=stages,
         rows_read=sum(file.rows_read for file in files),
         problems=tuple(file.problems for file in files),
@@ -411,7 +411,7 @@ def _earliest(lead: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _last_given(lead: np.ndarray, values: np.ndarray, n: int, missing: float) -> np.ndarray:
+def last_given(lead: np.ndarray, values: np.ndarray, n: int, missing: float) -> np.ndarray:
     """Per lead, the value of its last row that has one (``missing``: none, and the marker of
     an empty cell in ``values``)."""
     out = np.full(n, missing)
