@@ -310,7 +310,12 @@ def replay(
     if strict:
         problems = [
             *_problems(file),
-            *(line for lifecycle in lifecycles for line in lifecycle.problems.error_lines()),
+            *(
+                line
+                for lifecycle in lifecycles
+                for problems in lifecycle.problems
+                for line in problems.error_lines()
+            ),
         ]
         if problems:
             raise InputError(problems)

@@ -115,6 +115,45 @@ def test_an_export_in_two_files_is_joined_on_the_lead_id(tmp_path: Path) -> None
     ]
 
 
+def test_files_join_as_one_file_of_their_rows_in_the_order_given(tmp_path: Path) -> None:
+    """A lead in several files merges as a lead on several rows of one: each stage at its
+    earliest date, reached if any file says so, the source and deal value of the last file
+    that gives one. Problems name their own file and line; a lead in two files is the join,
+    not a problem, while a lead twice in one file still is."""
+    first, second = tmp_path / "contacts.csv", tmp_path / "deals.csv"
+    first.write_text(
+        "Record ID,Original Source,Became a Customer Date,Recent Deal Amount\n"
+        "A,ads,2024-03-05,100\n"
+        "B,seo,,\n"
+        "C,,yes,\n",
+        encoding="utf-8",
+    )
+    second.write_text(
+        "Record ID,Original Source,Became a Customer Date,Recent Deal Amount\n"
+        "A,email,2024-03-01,250\n"
+        "B,,2024-13-01,\n"  # line 3: not a date
+        "D,ads,,\n"
+        "D,,,7\n",  # line 5: D again in this file
+        encoding="utf-8",
+    )
+    lifecycle, problems = read_exports([first, second])
+    assert lifecycle.lead_ids == ["A", "B", "C", "D"]
+    assert lifecycle.source == ["email", "seo", "", "ads"]  # the last file that gives one
+    assert lifecycle.deal_value[[0, 3]].tolist() == [250.0, 7.0]
+    assert lifecycle.reached["customer"].tolist() == [True, False, True, False]
+    assert lifecycle.at_ns["customer"][0] == read_exports([second])[0].at_ns["customer"][0]
+    assert [file.label for file in lifecycle.problems] == [str(first), str(second)]
+    assert problems == (
+        f"{second}:3: Became a Customer Date '2024-13-01' is not an ISO-8601 date and time"
+        " (e.g. 2024-03-01T14:30:00Z); or yes/no; treated as not reached",
+        f"{second}:5: lead 'D' is also on line 4; rows merged",
+    )
+    # The other order: the other file's source and value win; the earliest date still counts.
+    swapped, _ = read_exports([second, first])
+    assert (swapped.source[0], swapped.deal_value[0]) == ("ads", 100.0)
+    assert swapped.at_ns["customer"][0] == lifecycle.at_ns["customer"][0]
+
+
 def test_bad_rows_are_reported_with_their_lines(tmp_path: Path) -> None:
     export = tmp_path / "contacts.csv"
     write_export(export)

@@ -53,7 +53,7 @@ def test_a_hubspot_export_reads_with_no_mapping(tmp_path) -> None:
     assert lifecycle.reached["customer"].tolist() == [False, True, False]
     assert lifecycle.at_ns["customer"].tolist() == [NO_TIME, ns("2024-02-01"), NO_TIME]
     assert np.isnan(lifecycle.deal_value[[0, 2]]).all() and lifecycle.deal_value[1] == 1200.5
-    assert lifecycle.problems.count == 0
+    assert [file.count for file in lifecycle.problems] == [0]
 
 
 def test_mapped_columns_and_flags_without_dates(tmp_path) -> None:
@@ -82,7 +82,7 @@ def test_problems_are_named_by_their_line_and_cells_count_as_empty(tmp_path) -> 
         ).encode()
     )
     lifecycle = read_lifecycle(path)
-    assert lifecycle.problems.lines() == [
+    assert [line for file in lifecycle.problems for line in file.lines()] == [
         f"{path}:2: Became a Customer Date '2024-02-30' is not an ISO-8601 date and time (e.g."
         " 2024-03-01T14:30:00Z); or yes/no; treated as not reached",
         f"{path}:4: expected 8 fields, found 9",
@@ -111,7 +111,7 @@ def test_an_activity_log_with_lifecycle_columns_merges_its_rows(tmp_path) -> Non
         ],
     )
     lifecycle = read_lifecycle(path, lead_id="lead_id", one_row_per_lead=False)
-    assert lifecycle.problems.count == 0
+    assert [file.count for file in lifecycle.problems] == [0]
     assert lifecycle.at_ns["customer"].tolist() == [ns("2024-02-15")]  # the earliest date
 
 

@@ -93,7 +93,7 @@ def test_the_recorded_lifecycle_is_the_simulations_own_record(recorded) -> None:
     won = lifecycle.reached["customer"]
     assert np.all(np.isfinite(lifecycle.deal_value[lifecycle.reached["opportunity"]]))
     np.testing.assert_allclose(lifecycle.deal_value[won], pop.deal_value[won], atol=0.005)
-    assert lifecycle.problems.count == 0
+    assert [file.count for file in lifecycle.problems] == [0]
 
 
 @pytest.mark.parametrize(("policy_a", "policy_b"), [(MATRIX, LOOSE), (BASELINE, MATRIX)])

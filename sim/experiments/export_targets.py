@@ -2,8 +2,9 @@
 
 The export is read by :func:`mqlsim.experiments.lifecycle.read_lifecycle` (one row per lead,
 HubSpot's column names by default); an export in several files (contacts and deals, say) is
-joined on the lead id. From it, :func:`targets_from_export` computes what the targets file of
-docs/calibration.md holds, with the counts they were measured on:
+joined on the lead id there, by the rule that merges a lead's rows within one file. From it,
+:func:`targets_from_export` computes what the targets file of docs/calibration.md holds, with
+the counts they were measured on:
 
 * **Cohorts.** Leads are counted by the date they entered the first stage the export records
   (created, else MQL: an export of MQLs only, such as Olist's, starts there), inside one
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mqlsim.core.errors import InputError
-from mqlsim.experiments.lifecycle import STAGES, Lifecycle, LifecycleColumns, read_lifecycle
+from mqlsim.experiments.lifecycle import Lifecycle, LifecycleColumns, read_lifecycle
 from mqlsim.experiments.tabular import NO_TIME, NS_PER_DAY
 from mqlsim.scenario.targets import (
     DEFAULT_RELATIVE_TOLERANCE,
@@ -89,80 +90,14 @@ def read_exports(
     *,
     day_first: bool = False,
 ) -> tuple[Lifecycle, tuple[str, ...]]:
-    """Read one or more lifecycle export files and join them on the lead id; returns the
-    joined lifecycle and every file's problems (``FILE:LINE: ...``)."""
+    """Read one or more lifecycle export files, joined on the lead id (as
+    :func:`~mqlsim.experiments.lifecycle.read_lifecycle` merges a lead's rows); returns the
+    lifecycle and every file's problems (``FILE:LINE: ...``)."""
     if not paths:
         raise InputError("--from-export: expected at least one lifecycle export file")
-    parts = [read_lifecycle(path, columns, day_first=day_first) for path in paths]
-    problems = tuple(line for part in parts for line in part.problems.error_lines())
-    return (parts[0] if len(parts) == 1 else join_lifecycles(parts)), problems
-
-
-def join_lifecycles(parts: Sequence[Lifecycle]) -> Lifecycle:
-    """Several lifecycles as one, joined on the lead id: each stage at its earliest date
-    (reached if any part says so), the created date the earliest, the source and deal value
-    from the last part that has one."""
-    ids = [lead for part in parts for lead in part.lead_ids]
-    names, first, lead = np.unique(
-        np.array(ids, dtype=object), return_index=True, return_inverse=True
-    )
-    order = np.argsort(first, kind="stable")  # leads in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    lead = rank[lead]
-    n = order.size
-    stages = tuple(stage for stage in STAGES if any(stage in part.stages for part in parts))
-    created = _earliest(lead, [part.created_ns for part in parts], n)
-    reached = {stage: np.zeros(n, dtype=bool) for stage in stages}
-    at_ns = {}
-    for stage in stages:
-        times = [
-            part.at_ns[stage] if stage in part.stages else np.full(part.n_leads, NO_TIME)
-            for part in parts
-        ]
-        at_ns[stage] = _earliest(lead, times, n)
-        flags = np.concatenate(
-            [
-                part.reached[stage] if stage in part.stages else np.zeros(part.n_leads, bool)
-                for part in parts
-            ]
-        )
-        reached[stage][lead[flags]] = True
-    source = [""] * n
-    deal_value = np.full(n, np.nan)
-    for index, (part_source, value) in enumerate(
-        zip(
-            (s for part in parts for s in part.source),
-            np.concatenate([part.deal_value for part in parts]),
-            strict=True,
-        )
-    ):
-        if part_source:
-            source[lead[index]] = part_source
-        if not math.isnan(value):
-            deal_value[lead[index]] = value
-    return Lifecycle(
-        label=" + ".join(part.label for part in parts),
-        lead_ids=[str(names[i]) for i in order],
-        created_ns=created,
-        source=source,
-        reached=reached,
-        at_ns=at_ns,
-        deal_value=deal_value,
-        stages=stages,
-        rows_read=sum(part.rows_read for part in parts),
-        problems=parts[0].problems,
-    )
-
-
-def _earliest(lead: np.ndarray, times: list[np.ndarray], n: int) -> np.ndarray:
-    """Per lead, the earliest of ``times`` (NO_TIME where none)."""
-    values = np.concatenate(times)
-    latest = np.iinfo(np.int64).max
-    out = np.full(n, latest, dtype=np.int64)
-    np.minimum.at(out, lead, np.where(values == NO_TIME, latest, values))
-    out[out == latest] = NO_TIME
-    return out
+    lifecycle = read_lifecycle(paths, columns, day_first=day_first)
+    problems = tuple(line for file in lifecycle.problems for line in file.error_lines())
+    return lifecycle, problems
 
 
 def targets_from_export(

@@ -19,6 +19,10 @@ Rules:
 * A lead on several rows is merged: each stage at its earliest date (reached if any row says
   so), the created date the earliest, the source and deal value from the last row that has one.
   In an export (``one_row_per_lead``) each repeated row is also a problem.
+* An export in several files (contacts and deals, say) is joined on the lead id by the same
+  rule, as the rows of one file read in the order the files are given: the source and deal
+  value come from the last file that gives one. A lead in several files is no problem; a lead
+  repeated within one file still is.
 * Problems carry the line they were found on; the header is line 1.
 """
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -93,8 +97,9 @@ class Lifecycle:
 
     ``reached[stage]`` says whether the lead reached ``stage``; ``at_ns[stage]`` when, in
     nanoseconds since 1970 UTC (:data:`~mqlsim.experiments.tabular.NO_TIME` where not reached or
-    not dated). ``stages`` are the stages the file has a column for; ``source`` is "" where
-    unknown; ``deal_value`` is ``nan`` where unknown.
+    not dated). ``stages`` are the stages a file read has a column for; ``source`` is "" where
+    unknown; ``deal_value`` is ``nan`` where unknown; ``problems`` are each file's, in the order
+    read.
     """
 
     label: str
@@ -106,7 +111,7 @@ class Lifecycle:
     deal_value: np.ndarray
     stages: tuple[str, ...]
     rows_read: int
-    problems: Problems
+    problems: tuple[Problems, ...]
 
     @property
     def n_leads(self) -> int:
@@ -116,18 +121,35 @@ class Lifecycle:
 
 @dataclass
 class _Columns:
-    """The growing per-lead columns while reading."""
+    """The per-row columns read so far, from one file or several: leads and sources numbered
+    across every file, and for each column one array per chunk of rows (aligned with
+    ``lead``), ``None`` where the chunk's file has no such column."""
 
-    created: list[np.ndarray]
-    deal_value: list[np.ndarray]
-    source: list[np.ndarray]
-    reached: dict[str, list[np.ndarray]]
-    at: dict[str, list[np.ndarray]]
-    lead: list[np.ndarray]
+    leads: Interner = field(default_factory=Interner)
+    sources: Interner = field(default_factory=Interner)
+    lead: list[np.ndarray] = field(default_factory=list)
+    created: list[np.ndarray | None] = field(default_factory=list)
+    source: list[np.ndarray | None] = field(default_factory=list)
+    deal_value: list[np.ndarray | None] = field(default_factory=list)
+    reached: dict[str, list[np.ndarray | None]] = field(
+        default_factory=lambda: {stage: [] for stage in STAGES}
+    )
+    at: dict[str, list[np.ndarray | None]] = field(
+        default_factory=lambda: {stage: [] for stage in STAGES}
+    )
+
+
+@dataclass(frozen=True)
+class _FileRead:
+    """What reading one file added: its stages, its problems and its data rows."""
+
+    stages: tuple[str, ...]
+    problems: Problems
+    rows_read: int
 
 
 def read_lifecycle(
-    path: str | os.PathLike[str],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     columns: LifecycleColumns | None = None,
     *,
     lead_id: str | None = None,
@@ -135,17 +157,41 @@ def read_lifecycle(
     required: Sequence[str] = (),
     day_first: bool = False,
 ) -> Lifecycle:
-    """Read a lifecycle export (see the module docstring for the rules).
+    """Read a lifecycle export, in one file or several (see the module docstring for the
+    rules; several files are joined on the lead id as if they were one, in the order given).
 
     ``lead_id`` overrides the id column (an activity log carrying lifecycle columns names its
-    leads in its own id column); ``required`` lists stages whose column must be present.
-    Raises :class:`InputError` when the file cannot be read, has no id column, lacks a required
-    stage column or has no usable row; other problems are returned in ``problems``.
+    leads in its own id column); ``required`` lists stages whose column each file must have.
+    Raises :class:`InputError` when a file cannot be read, has no id column, lacks a required
+    stage column or has no usable row; other problems are returned in ``problems``, one
+    :class:`~mqlsim.experiments.tabular.Problems` per file.
     ``day_first`` reads ``DD-MM-YYYY`` dates (see the module docstring).
     """
+    files = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if not files:
+        raise ValueError("read_lifecycle: no file given")
     names = columns or LifecycleColumns()
+    grown = _Columns()
+    read = [
+        _read_file(
+            path, names, grown, lead_id or names.lead_id, one_row_per_lead, required, day_first
+        )
+        for path in files
+    ]
+    return _merge(" + ".join(str(path) for path in files), grown, read)
+
+
+def _read_file(
+    path: str | os.PathLike[str],
+    names: LifecycleColumns,
+    grown: _Columns,
+    id_column: str,
+    one_row_per_lead: bool,
+    required: Sequence[str],
+    day_first: bool,
+) -> _FileRead:
+    """Add the rows of one file to ``grown``."""
     label = str(path)
-    id_column = lead_id or names.lead_id
     with CsvFile(path, label, f"with {id_column!r} and lifecycle date columns") as table:
         header = table.header
         missing = [
@@ -164,43 +210,53 @@ def read_lifecycle(
         }
         present = {key: column for key, column in optional.items() if column in header}
         read = [id_column, *present.values(), *(names.stage_column(s) for s in stages)]
-        leads, sources = Interner(), Interner()
         first_line: dict[int, int] = {}
-        grown = _Columns([], [], [], {s: [] for s in stages}, {s: [] for s in stages}, [])
+        kept_rows = 0
         for chunk in table.chunks(list(dict.fromkeys(read))):
             ids = chunk.columns[id_column]
             empty_id = is_empty(ids)
             for row in np.flatnonzero(empty_id):
                 table.problems.note(int(chunk.line[row]), f"{id_column} is empty; row skipped")
             keep = np.flatnonzero(~empty_id)
+            kept_rows += keep.size
             lines = chunk.line[keep]
-            lead = leads.numbers(take(ids, keep))
+            lead = grown.leads.numbers(take(ids, keep))
             if one_row_per_lead:
                 _note_repeats(lead, lines, first_line, take(ids, keep), table.problems)
             grown.lead.append(lead)
-            if "created" in present:
-                grown.created.append(
-                    _dates(
-                        chunk.columns[names.created], keep, lines, names.created, table, day_first
+            grown.created.append(
+                _dates(chunk.columns[names.created], keep, lines, names.created, table, day_first)
+                if "created" in present
+                else None
+            )
+            grown.source.append(
+                grown.sources.numbers(take(chunk.columns[names.source], keep), empty=-1)
+                if "source" in present
+                else None
+            )
+            grown.deal_value.append(
+                _numbers(chunk.columns[names.deal_value], keep, lines, names.deal_value, table)
+                if "deal_value" in present
+                else None
+            )
+            for stage in STAGES:
+                reached, at = (
+                    _stage_cells(
+                        chunk.columns[names.stage_column(stage)],
+                        keep,
+                        lines,
+                        names.stage_column(stage),
+                        table,
+                        day_first,
                     )
-                )
-            if "source" in present:
-                values = take(chunk.columns[names.source], keep)
-                grown.source.append(sources.numbers(values, empty=-1))
-            if "deal_value" in present:
-                grown.deal_value.append(
-                    _numbers(chunk.columns[names.deal_value], keep, lines, names.deal_value, table)
-                )
-            for stage in stages:
-                column = names.stage_column(stage)
-                reached, at = _stage_cells(
-                    chunk.columns[column], keep, lines, column, table, day_first
+                    if stage in stages
+                    else (None, None)
                 )
                 grown.reached[stage].append(reached)
                 grown.at[stage].append(at)
-        if not len(leads):
+        if not kept_rows:
             raise InputError([f"{label}: no lead with an id", *table.problems.error_lines()])
-        return _merge(label, leads.names, sources.names, grown, stages, table)
+        return _FileRead(stages, table.problems, table.rows_read)
 
 
 def _note_repeats(
@@ -305,68 +361,60 @@ def _stage_problem(column: str, text: str) -> str:
     return timestamp_problem(column, text) + "; or yes/no; treated as not reached"
 
 
-def _merge(
-    label: str,
-    lead_ids: list[str],
-    source_names: list[str],
-    grown: _Columns,
-    stages: tuple[str, ...],
-    table: CsvFile,
-) -> Lifecycle:
-    """One entry per lead from the rows read (several rows of a lead merged)."""
-    n = len(lead_ids)
+def _merge(label: str, grown: _Columns, files: list[_FileRead]) -> Lifecycle:
+    """One entry per lead from the rows of every file (several rows of a lead merged)."""
+    n = len(grown.leads)
     lead = np.concatenate(grown.lead)
-    created = np.full(n, NO_TIME, dtype=np.int64)
-    if grown.created:
-        values = np.concatenate(grown.created)
-        dated = values != NO_TIME
-        _earliest(created, lead[dated], values[dated])
-    deal_value = _last_given(lead, grown.deal_value, n, np.nan)
-    source_code = _last_given(lead, grown.source, n, -1)
-    source = ["" if code < 0 else source_names[int(code)] for code in source_code]
+    sizes = [part.size for part in grown.lead]
+    source_code = last_given(lead, _rows(grown.source, sizes, -1), n, -1)
+    source_names = grown.sources.names
+    stages = tuple(stage for stage in STAGES if any(stage in file.stages for file in files))
     reached: dict[str, np.ndarray] = {}
     at_ns: dict[str, np.ndarray] = {}
     for stage in stages:
-        rows_reached = np.concatenate(grown.reached[stage])
-        rows_at = np.concatenate(grown.at[stage])
         reached[stage] = np.zeros(n, dtype=bool)
-        reached[stage][lead[rows_reached]] = True
-        at = np.full(n, NO_TIME, dtype=np.int64)
-        dated = rows_at != NO_TIME
-        _earliest(at, lead[dated], rows_at[dated])
-        at_ns[stage] = at
+        reached[stage][lead[_rows(grown.reached[stage], sizes, False)]] = True
+        at_ns[stage] = _earliest(lead, _rows(grown.at[stage], sizes, NO_TIME), n)
     return Lifecycle(
         label=label,
-        lead_ids=lead_ids,
-        created_ns=created,
-        source=source,
+        lead_ids=grown.leads.names,
+        created_ns=_earliest(lead, _rows(grown.created, sizes, NO_TIME), n),
+        source=["" if code < 0 else source_names[int(code)] for code in source_code],
         reached=reached,
         at_ns=at_ns,
-        deal_value=deal_value,
+        deal_value=last_given(lead, _rows(grown.deal_value, sizes, np.nan), n, np.nan),
         stages=stages,
-        rows_read=table.rows_read,
-        problems=table.problems,
+        rows_read=sum(file.rows_read for file in files),
+        problems=tuple(file.problems for file in files),
     )
 
 
-def _earliest(target: np.ndarray, lead: np.ndarray, values: np.ndarray) -> None:
-    """``target[l]`` = the smallest of ``values`` of lead ``l`` (leads without one unchanged,
-    :data:`NO_TIME` standing for "none yet")."""
-    if not lead.size:
-        return
+def _rows(parts: list[np.ndarray | None], sizes: list[int], missing: float) -> np.ndarray:
+    """One column's values of every row read, ``missing`` for the rows of files without it."""
+    return np.concatenate(
+        [
+            np.full(size, missing) if part is None else part
+            for part, size in zip(parts, sizes, strict=True)
+        ]
+    )
+
+
+def _earliest(lead: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per lead, the smallest of its ``values`` (:data:`NO_TIME`, "no date", where none)."""
+    out = np.full(n, NO_TIME, dtype=np.int64)
+    dated = values != NO_TIME
+    lead, values = lead[dated], values[dated]
     order = np.lexsort((values, lead))
     first = np.ones(order.size, dtype=bool)
     first[1:] = lead[order][1:] != lead[order][:-1]
-    target[lead[order][first]] = values[order][first]
+    out[lead[order][first]] = values[order][first]
+    return out
 
 
-def _last_given(lead: np.ndarray, parts: list[np.ndarray], n: int, missing: float) -> np.ndarray:
+def last_given(lead: np.ndarray, values: np.ndarray, n: int, missing: float) -> np.ndarray:
     """Per lead, the value of its last row that has one (``missing``: none, and the marker of
-    an empty cell in ``parts``)."""
+    an empty cell in ``values``)."""
     out = np.full(n, missing)
-    if not parts:
-        return out
-    values = np.concatenate(parts)
     given = np.flatnonzero(~np.isnan(values) if np.isnan(missing) else values != missing)
     owners, from_end = np.unique(lead[given][::-1], return_index=True)
     out[owners] = values[given[given.size - 1 - from_end]]

@@ -44,7 +44,7 @@ import numpy as np
 from mqlsim.core.errors import InputError, did_you_mean
 from mqlsim.core.events import EventLog
 from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, FIT_ATTRIBUTES, GRADE_LABELS
-from mqlsim.experiments.lifecycle import STAGES, Lifecycle, read_lifecycle
+from mqlsim.experiments.lifecycle import STAGES, Lifecycle, last_given, read_lifecycle
 from mqlsim.experiments.mapping import IGNORE, ReplayMapping, SnapshotColumns, check_leakage
 from mqlsim.experiments.tabular import (
     NO_TIME,
@@ -536,11 +536,11 @@ def _outcome_rows(
         first = rows[np.unique(lead[rows], return_index=True)[1]]
         at[lead[first]] = ns[first]
         at_ns[stage] = at
-    deal_value = np.full(n, np.nan)
-    if values is not None:
-        rows = np.flatnonzero(is_outcome & ~np.isnan(values))
-        owners, from_end = np.unique(lead[rows][::-1], return_index=True)
-        deal_value[owners] = values[rows[rows.size - 1 - from_end]]
+    deal_value = (
+        np.full(n, np.nan)
+        if values is None
+        else last_given(lead[is_outcome], values[is_outcome], n, np.nan)
+    )
     return LeadOutcomes(tuple(stages), reached, at_ns, deal_value, (f"{label} (outcome rows)",))
 
 
@@ -821,7 +821,7 @@ def join_outcomes(
     labels = (*(base.sources if base else ()), *(lc.label for lc in lifecycles))
     return replace(
         grown,
-        outcome_problems=tuple(lc.problems for lc in lifecycles if lc.problems.count),
+        outcome_problems=tuple(p for lc in lifecycles for p in lc.problems if p.count),
         lead_ids=[*file.lead_ids, *extra],
         source=Segment(source, list(source_names)),
         outcomes=LeadOutcomes(tuple(stages), reached, at_ns, deal_value, labels),
