@@ -18,7 +18,9 @@ reported.
 2. **Parallelism**: ``run_experiment`` of 8 replications with ``workers`` 1 and 2 (no cache,
    wall seconds, imports excluded), on the shipped baseline and at 100k leads.
 3. **Sweep**: a 20-point sweep of ``policy.threshold`` at 100k leads, one replication a point,
-   ``workers=1``, no cache, against one run at 100k (wall and CPU seconds, both).
+   no cache, against one run at 100k: with every core (as ``mqlsim sweep`` runs by default,
+   and as the issue's "now" figure was taken: 8.1 s with 2 workers against a 1.05 s run) and
+   with ``workers=1`` (wall and CPU seconds, both).
 4. **Start-up**: ``mqlsim --help`` and ``mqlsim validate scenarios/baseline.toml`` against
    ``python -c "import numpy"`` (wall seconds of the whole process; best of ``5 × repeat``).
 5. **Report**: ``mqlsim report loose strict`` against ``mqlsim compare loose strict`` (every
@@ -212,9 +214,11 @@ def measure_parallel(leads: int | None, workers: int) -> dict[str, Any]:
     return {**figures, "workers": workers, "replications": PARALLEL_REPLICATIONS}
 
 
-def measure_sweep(leads: int, points: int) -> dict[str, Any]:
+def measure_sweep(leads: int, points: int, workers: int | None) -> dict[str, Any]:
     """A ``points``-value sweep of ``policy.threshold`` (50, 55, …) at ``leads`` leads, one
-    replication a point, in this process, without the cache."""
+    replication a point, on ``workers`` processes (``None``: every core; 1: in this process),
+    without the cache (CPU seconds include the workers')."""
+    from mqlsim.experiments.runner import default_workers
     from mqlsim.experiments.sweep import parse_param, run_sweep, sweep_scenarios
 
     per_day = baseline_with(leads).population.leads_per_day
@@ -223,11 +227,19 @@ def measure_sweep(leads: int, points: int) -> dict[str, Any]:
 
     def sweep() -> int:
         base, axes, grid = sweep_scenarios(str(BASELINE), overrides, [param])
-        run_sweep(base, axes, grid, workers=1, cache=None)
+        run_sweep(base, axes, grid, workers=workers, cache=None)
         return len(grid)
 
     count, figures = _timed(sweep)
-    return {**figures, "leads": leads, "points": count, "peak_rss_mb": peak_rss_mb()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["cpu_seconds"] += children.ru_utime + children.ru_stime
+    return {
+        **figures,
+        "leads": leads,
+        "points": count,
+        "workers": workers or default_workers(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def measure_before(code: str) -> dict[str, Any]:
@@ -428,16 +440,20 @@ def collect(targets: Sequence[str], repeat: int) -> dict[str, Any]:
             )
     if "sweep" in targets:
         run = run_at(COST_LEADS)
-        swept = best_of(repeat, "sweep", str(COST_LEADS), str(SWEEP_POINTS))
-        swept["ratio_to_one_run"] = swept["seconds"] / run["seconds"]
-        swept["cpu_ratio_to_one_run"] = swept["cpu_seconds"] / run["cpu_seconds"]
-        figures["sweep"] = swept
-        _say(
-            f"target 3, sweep of {swept['points']} thresholds at {COST_LEADS:,} leads:"
-            f" {swept['seconds']:.1f} s = {swept['ratio_to_one_run']:.1f}× one run"
-            f" ({swept['cpu_ratio_to_one_run']:.1f}× in CPU seconds; target ≤ 6×)",
-            swept,
-        )
+        figures["sweep"] = {}
+        for label, workers in (("all_cores", "all"), ("one_worker", "1")):
+            swept = best_of(repeat, "sweep", str(COST_LEADS), str(SWEEP_POINTS), workers)
+            swept["ratio_to_one_run"] = swept["seconds"] / run["seconds"]
+            swept["cpu_ratio_to_one_run"] = swept["cpu_seconds"] / run["cpu_seconds"]
+            figures["sweep"][label] = swept
+            goal = "target ≤ 6×" if label == "all_cores" else "for reference"
+            _say(
+                f"target 3, sweep of {swept['points']} thresholds at {COST_LEADS:,} leads,"
+                f" {swept['workers']} worker(s): {swept['seconds']:.1f} s ="
+                f" {swept['ratio_to_one_run']:.1f}× one run"
+                f" ({swept['cpu_ratio_to_one_run']:.1f}× in CPU seconds; {goal})",
+                swept,
+            )
     if "startup" in targets:
         mqlsim = [sys.executable, "-m", "mqlsim"]
         startup = interleaved(
@@ -551,7 +567,7 @@ def run_child(kind: str, rest: list[str]) -> dict[str, Any]:
     if kind == "parallel":
         return measure_parallel(int(rest[1]) if len(rest) > 1 else None, int(rest[0]))
     if kind == "sweep":
-        return measure_sweep(int(rest[0]), int(rest[1]))
+        return measure_sweep(int(rest[0]), int(rest[1]), None if rest[2] == "all" else int(rest[2]))
     if kind == "before":
         return measure_before(rest[0])
     if kind == "calibrate":

@@ -21,7 +21,13 @@ from mqlsim.core.errors import MqlsimWarning
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.experiments import cache as cache_module
 from mqlsim.experiments.cache import Measured, ReplicationCache, default_cache_dir, scenario_key
-from mqlsim.experiments.runner import MAX_BATCH, batches, run_experiment, run_experiments
+from mqlsim.experiments.runner import (
+    MAX_BATCH,
+    batches,
+    pool_tasks,
+    run_experiment,
+    run_experiments,
+)
 from mqlsim.model.engine import run_replication
 from mqlsim.scenario.loading import load_scenario
 from mqlsim.scenario.models import Scenario
@@ -154,6 +160,19 @@ def test_batches_keep_order_and_size(items: int, slots: int, sizes: list[int]) -
     parts = batches(list(range(items)), slots)
     assert [len(part) for part in parts] == sizes
     assert [item for part in parts for item in part] == list(range(items))
+
+
+def test_fewer_stages_than_slots_are_dealt_to_the_slots_in_turn() -> None:
+    # A sweep of one replication: one stage, each slot computes it once.
+    assert pool_tasks(list(range(7)), ["s"] * 7, 2) == [[0, 2, 4, 6], [1, 3, 5]]
+    assert pool_tasks(list(range(3)), ["s", "s", "t"], 4) == [[0], [1], [2]]
+    # At most MAX_BATCH a task.
+    dealt = pool_tasks(list(range(2 * MAX_BATCH + 2)), ["s"] * (2 * MAX_BATCH + 2), 2)
+    assert [len(task) for task in dealt] == [MAX_BATCH, 1, MAX_BATCH, 1]
+    assert sorted(item for task in dealt for item in task) == list(range(2 * MAX_BATCH + 2))
+    # As many stages as slots or more: by size, as batches.
+    shares = [0, 0, 1, 1, 2, 2]
+    assert pool_tasks(list(range(6)), shares, 2) == batches(list(range(6)), 2)
 
 
 def test_one_worker_or_one_replication_runs_in_this_process(counting: Counting) -> None:

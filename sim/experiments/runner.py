@@ -301,7 +301,8 @@ def _run_pending(
                 finish(index, replication, replicated)
             return
         futures: dict[Future[list[Replicated]], list[tuple[int, int]]] = {}
-        for part in batches(pending, slots):
+        shares = [(stages[index], replication) for index, replication in pending]
+        for part in pool_tasks(pending, shares, slots):
             batch = [(scenarios[index], replication) for index, replication in part]
             futures[executor.submit(run_batch, batch, detail)] = part
         for future in as_completed(futures):
@@ -358,6 +359,28 @@ def run_batch(batch: Batch, detail: int | None = None) -> list[Replicated]:
     """Each ``(scenario, replication)`` of ``batch``, measured (replication ``detail`` with
     its whole result): one task of a pool."""
     return list(_measure_sharing(batch, detail))
+
+
+def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list[list[T]]:
+    """The pool's tasks for ``items``, where ``shares[i]`` names the shared stage of item ``i``
+    and items sharing one are consecutive.
+
+    With at least as many stages as slots, :func:`batches` (by size). With fewer (a sweep or a
+    compare of one replication), each stage's items are dealt to the slots in turn, at most
+    :data:`MAX_BATCH` to a task: each slot computes a stage once instead of once per batch
+    of about four per slot, and a sweep's heavier points (the loose thresholds, next to each
+    other in the grid) spread over the slots.
+    """
+    starts = [i for i in range(len(items)) if i == 0 or shares[i] != shares[i - 1]]
+    if len(starts) >= slots:
+        return batches(items, slots)
+    tasks = []
+    for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
+        members = items[start:end]
+        for slot in range(min(slots, len(members))):
+            dealt = members[slot::slots]
+            tasks.extend(dealt[i : i + MAX_BATCH] for i in range(0, len(dealt), MAX_BATCH))
+    return tasks
 
 
 def batches(items: Sequence[T], slots: int) -> list[list[T]]:
