@@ -376,7 +376,16 @@ def _executor(
         with _dask_executor(scheduler) as dask:
             yield dask
         return
-    slots = min(workers or default_workers(), tasks)
+    with local_pool(workers, tasks) as local:
+        yield local
+
+
+@contextmanager
+def local_pool(workers: int | None, tasks: int) -> Iterator[tuple[Executor | None, int]]:
+    """A process pool of ``workers`` (default: every core), at most one per task, and its
+    number of slots; ``None`` and 1 when one would do (run in this process). On Ctrl-C or an
+    error the workers are ended at once, none left behind."""
+    slots = max(1, min(workers or default_workers(), tasks))
     if slots == 1:
         yield None, 1
         return
