@@ -126,7 +126,10 @@ def build_reports(
     if param is None:
         scenarios = [load_scenario(source, paired, plugins=plugins) for source in sources]
         # Replication 0 of each comes back whole: the figures draw it without running it again.
-        results = run_experiments(scenarios, progress, detail=0, **execution)
+        # This process loads matplotlib while the replications run in their workers.
+        results = run_experiments(
+            scenarios, progress, detail=0, meanwhile=_load_figures, **execution
+        )
         figures = _figures(results, execution.get("workers"))
         return [
             ScenarioReport(
@@ -202,6 +205,11 @@ def _start(base: Scenario, param: Param) -> int:
 def _segments(result: ExperimentResult) -> dict[str, dict[str, dict[str, MetricSummary]]]:
     """Every breakdown of ``result``, by dimension."""
     return {dimension: result.segment_summaries(dimension) for dimension in DIMENSIONS}
+
+
+def _load_figures() -> None:
+    """Load :mod:`mqlsim.render.figures` (and matplotlib) into this process."""
+    importlib.import_module("mqlsim.render.figures")
 
 
 def _figures(results: Sequence[ExperimentResult], workers: int | None) -> list[dict[str, str]]:
