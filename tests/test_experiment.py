@@ -132,6 +132,27 @@ def test_the_replication_asked_for_comes_back_whole_unless_cached(
     assert run_experiment(small(), workers=workers).detail is None  # none asked for
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_meanwhile_runs_once_before_any_replication_is_waited_for(
+    workers: int, tmp_path: Path
+) -> None:
+    """A report loads matplotlib in ``meanwhile``: once, before a replication is collected (with
+    workers, while they run), and also when the cache holds them all."""
+    done: list[int] = []
+    calls: list[int] = []
+
+    def progress(finished: int, total: int) -> None:
+        done.append(finished)
+
+    cache = ReplicationCache(tmp_path / "meanwhile")
+    run_experiments(
+        [small()], progress, workers=workers, cache=cache, meanwhile=lambda: calls.append(len(done))
+    )
+    assert calls == [0] and done[-1] == small().scenario.replications
+    run_experiments([small()], workers=workers, cache=cache, meanwhile=lambda: calls.append(-1))
+    assert calls == [0, -1]
+
+
 def test_the_pool_sends_replications_in_batches(monkeypatch, scenario: Scenario, serial) -> None:
     sizes: list[int] = []
     original = mqlsim.experiments.runner.batches

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mqlsim.cli import main
-from mqlsim.experiments.runner import ExperimentResult, run_experiment
+from mqlsim.experiments.runner import ExperimentResult, run_experiments
 from mqlsim.experiments.summary import summarize_rows
 from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_param
 from mqlsim.render.figures import (
@@ -27,10 +27,12 @@ from mqlsim.render.figures import (
     over_time_headline,
     render,
     rep_hours_headline,
+    run_figure_svgs,
+    share_axes,
+    svg_text,
     trade_off_figure,
     truth_data,
     truth_headline,
-    weekly_data,
     write_figures,
 )
 from mqlsim.scenario.loading import load_scenario
@@ -46,28 +48,39 @@ SMALL = [
 ]
 
 
+def _result(path: str, overrides: list[str]) -> ExperimentResult:
+    """A run of ``path`` that keeps replication 0 whole (``detail``)."""
+    (result,) = run_experiments([load_scenario(path, overrides)], workers=1, detail=0)
+    return result
+
+
 def _run(path: str, overrides: list[str]) -> RunData:
-    result = run_experiment(load_scenario(path, overrides), workers=1)
-    return RunData.from_experiment(result)
+    return RunData.from_experiments([_result(path, overrides)])[0]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> RunData:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MQLSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return _run(BASELINE, SMALL)
+def result() -> ExperimentResult:
+    return _result(BASELINE, SMALL)
 
 
 @pytest.fixture(scope="module")
-def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> RunData:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MQLSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        return _run(str(ROOT / "scenarios" / "policy_matrix.toml"), SMALL)
+def run(result: ExperimentResult) -> RunData:
+    return RunData.from_experiments([result])[0]
 
 
-def test_the_detailed_replication_is_the_row_it_stands_for(run: RunData) -> None:
-    assert run.detail.metrics == run.rows[0]
-    assert run.rows[0] != run.rows[1]
+@pytest.fixture(scope="module")
+def matrix_result() -> ExperimentResult:
+    return _result(str(ROOT / "scenarios" / "policy_matrix.toml"), SMALL)
+
+
+def test_the_detailed_replication_is_the_row_it_stands_for(
+    result: ExperimentResult, run: RunData
+) -> None:
+    assert result.detail is not None and result.detail.metrics == result.replications[0]
+    assert run.rows == tuple(result.replications) and run.rows[0] != run.rows[1]
+    again = RunData.from_experiment(result)  # replication 0 re-run: the same records
+    assert np.array_equal(again.weekly.queue_length, run.weekly.queue_length)
+    assert np.array_equal(again.truth.score, run.truth.score)  # type: ignore[arg-type]
 
 
 class TestData:
@@ -97,8 +110,8 @@ class TestData:
         assert sum(count.mean for count in data.counts) == pytest.approx(data.total.mean)
 
     def test_weekly_series_add_up_to_the_metrics(self, run: RunData) -> None:
-        weekly = weekly_data(run.scenario, run.detail)
-        row = run.detail.metrics
+        weekly = run.weekly
+        row = run.rows[0]
         assert weekly.edges[0] == 40 and weekly.edges[-1] == 150
         assert np.all(weekly.days[:-1] == 7) and weekly.days[-1] == 110 % 7
         assert (weekly.first_mqls + weekly.re_mqls).sum() == row["mql_events"]
@@ -114,41 +127,41 @@ class TestData:
         assert medians.size > 10 and np.all(weekly.speed_p90 >= weekly.speed_median)
 
     def test_whole_weeks_leave_out_the_part_week(self, run: RunData) -> None:
-        weekly = weekly_data(run.scenario, run.detail)
+        weekly = run.weekly
         whole = weekly.whole_weeks()
         assert whole.edges.size == weekly.edges.size - 1 and np.all(whole.days == 7)
         assert np.array_equal(whole.first_mqls, weekly.first_mqls[:-1])
         assert np.array_equal(whole.hours_at_work, weekly.hours_at_work[:-1])
 
     def test_truth_covers_the_leads_of_the_period(self, run: RunData) -> None:
-        data = truth_data(run.scenario, run.detail)
-        row = run.detail.metrics
+        data = run.truth
+        row = run.rows[0]
         assert data.in_market.size == data.mql.size == row["leads"]
         assert 0 < data.mql.sum() <= row["mqls"]
         assert 0 < data.in_market.sum() < data.in_market.size
 
     def test_score_reaches_the_threshold_exactly_for_the_mqls(self, run: RunData) -> None:
-        data = truth_data(run.scenario, run.detail)
+        data = run.truth
         assert data.thresholds == {"threshold": 100.0}
         assert data.score is not None and data.bar is not None
         assert np.array_equal(data.score >= data.bar, data.mql)
 
-    def test_matrix_bars_are_the_cells_of_each_grade(self, matrix_run: RunData) -> None:
-        data = truth_data(matrix_run.scenario, matrix_run.detail)
+    def test_matrix_bars_are_the_cells_of_each_grade(self, matrix_result: ExperimentResult) -> None:
+        detail = matrix_result.detail
+        assert detail is not None
+        data = truth_data(matrix_result.scenario, detail)
         assert data.thresholds == {"grade A, B": 50.0, "grade C": 90.0}
         assert data.score is not None and data.bar is not None
         assert np.array_equal(data.score >= data.bar, data.mql)
-        grade = matrix_run.detail.population.grade[
-            (matrix_run.detail.population.arrival >= 40)
-            & (matrix_run.detail.population.arrival < 150)
-        ]
+        population = detail.population
+        grade = population.grade[(population.arrival >= 40) & (population.arrival < 150)]
         assert np.all(np.isinf(data.bar[grade == 3])) and not data.mql[grade == 3].any()
 
     def test_a_policy_without_a_score_has_no_distribution(self) -> None:
         small = _run(str(ROOT / "scenarios" / "policy_trigger.toml"), SMALL)
-        data = truth_data(small.scenario, small.detail)
+        data = small.truth
         assert data.score is None and data.bar is None and data.thresholds == {}
-        assert data.mql.size == small.detail.metrics["leads"]
+        assert data.mql.size == small.rows[0]["leads"]
         svg = render(figures(small)["policy_vs_truth"], "svg").decode()
         assert "qualifies by rule, not by one" in svg
 
@@ -248,6 +261,20 @@ class TestDrawing:
         assert "threshold 100" in svgs["policy_vs_truth"]
         for text in ("threshold=60", "threshold=100", "wasted_sales_hours", "20–40 % (healthy)"):
             assert text in svgs[TRADE_OFF]
+
+    def test_drawn_in_worker_processes_or_here_the_same_text(
+        self, run: RunData, matrix_result: ExperimentResult
+    ) -> None:
+        """The report draws each figure name in a pool: the same text as in this process, the
+        same figure of two runs sharing its axes as :func:`share_axes` gives them."""
+        runs = [run, *RunData.from_experiments([matrix_result])]
+        pooled = run_figure_svgs(runs, workers=2)
+        assert pooled == run_figure_svgs(runs, workers=1)
+        assert [list(svgs) for svgs in pooled] == [list(RUN_FIGURES)] * 2
+        drawn = [figures(each) for each in runs]
+        for name in RUN_FIGURES:
+            share_axes([each[name] for each in drawn])
+            assert [svgs[name] for svgs in pooled] == [svg_text(each[name], name) for each in drawn]
 
     def test_trade_off_alone(self, run: RunData) -> None:
         assert list(figure_svgs(sweep=_sweep(run))) == [TRADE_OFF]

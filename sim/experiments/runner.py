@@ -186,6 +186,7 @@ def run_experiments(
     cache: ReplicationCache | None = None,
     max_memory: int | None = None,
     detail: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[ExperimentResult]:
     """Run every replication of every scenario, all of them sharing one pool; one result each.
 
@@ -201,7 +202,9 @@ def run_experiments(
 
     With ``detail``, each result keeps that replication's whole
     :class:`~mqlsim.model.engine.ReplicationResult` (``ExperimentResult.detail``) if it ran
-    here: a report draws its figures from it instead of simulating it again.
+    here: a report draws its figures from it instead of simulating it again. ``meanwhile()``
+    is called in this process once the replications are sent to their workers, before waiting
+    for them (a report loads matplotlib then); without workers, before they run.
 
     Raises :class:`InputError` when the run cannot fit or the scheduler cannot be reached or
     has no workers, and :class:`Interrupted` on Ctrl-C, saying how many replications are kept
@@ -245,7 +248,11 @@ def run_experiments(
 
     try:
         if pending:
-            _run_pending(scenarios, pending, group, finish, workers, scheduler, max_memory, detail)
+            _run_pending(
+                scenarios, pending, group, finish, workers, scheduler, max_memory, detail, meanwhile
+            )
+        elif meanwhile is not None:
+            meanwhile()
     except KeyboardInterrupt:
         if cache is None:
             kept = (
@@ -285,15 +292,19 @@ def _run_pending(
     scheduler: str | None,
     max_memory: int | None,
     detail: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> None:
     """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
     shared stage of each scenario); ``finish`` each as it arrives, with its whole result if it
-    is replication ``detail``."""
+    is replication ``detail``; ``meanwhile()`` once they are sent (see
+    :func:`run_experiments`)."""
     with _executor(workers, scheduler, len(pending)) as (executor, slots):
         # Worker processes start with the first task: nothing has started yet.
         local = scheduler is None
         check_budget(scenarios, pending, slots, max_memory, local=local, stages=stages)
         if executor is None:
+            if meanwhile is not None:
+                meanwhile()
             batch = [(scenarios[index], replication) for index, replication in pending]
             for (index, replication), replicated in zip(
                 pending, _measure_sharing(batch, detail), strict=True
@@ -305,6 +316,8 @@ def _run_pending(
         for part in pool_tasks(pending, shares, slots):
             batch = [(scenarios[index], replication) for index, replication in part]
             futures[executor.submit(run_batch, batch, detail)] = part
+        if meanwhile is not None:
+            meanwhile()
         for future in as_completed(futures):
             for where, replicated in zip(futures[future], future.result(), strict=True):
                 finish(*where, replicated)
@@ -399,7 +412,16 @@ def _executor(
         with _dask_executor(scheduler) as dask:
             yield dask
         return
-    slots = min(workers or default_workers(), tasks)
+    with local_pool(workers, tasks) as local:
+        yield local
+
+
+@contextmanager
+def local_pool(workers: int | None, tasks: int) -> Iterator[tuple[Executor | None, int]]:
+    """A process pool of ``workers`` (default: every core), at most one per task, and its
+    number of slots; ``None`` and 1 when one would do (run in this process). On Ctrl-C or an
+    error the workers are ended at once, none left behind."""
+    slots = max(1, min(workers or default_workers(), tasks))
     if slots == 1:
         yield None, 1
         return

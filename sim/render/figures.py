@@ -35,7 +35,7 @@ from matplotlib.patches import Patch
 from mqlsim.core.atomic import write_together
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, UNIT_FORMATS
 from mqlsim.core.vocabulary import GRADE_LABELS
-from mqlsim.experiments.runner import ExperimentResult
+from mqlsim.experiments.runner import ExperimentResult, local_pool
 from mqlsim.experiments.summary import MetricSummary, summarize
 from mqlsim.experiments.sweep import HEALTHY_BAND, Sweep, setting_label
 from mqlsim.model.engine import (
@@ -106,54 +106,6 @@ _METADATA: dict[str, dict[str, None]] = {
     "png": {"Software": None},
     "svg": {"Date": None, "Creator": None},
 }
-
-
-# --------------------------------------------------------------------------- input
-
-
-@dataclass(frozen=True)
-class RunData:
-    """What the run figures draw: every replication's metric row, and one replication in full.
-
-    ``rows[r]`` is replication ``r``'s metric row (as in :class:`ExperimentResult`); ``detail``
-    is the :class:`ReplicationResult` of replication ``replication``, whose metrics are
-    ``rows[replication]``.
-    """
-
-    scenario: Scenario
-    rows: tuple[Mapping[str, float], ...]
-    detail: ReplicationResult
-    replication: int = 0
-
-    @classmethod
-    def from_experiment(
-        cls, result: ExperimentResult, replication: int = 0, stage: SharedStage | None = None
-    ) -> RunData:
-        """Re-run ``replication`` of ``result`` in this process for its records (a replication
-        depends only on the scenario and its index, so its metrics are the row's, bit for bit),
-        from its shared ``stage`` if given (see :func:`from_experiments`)."""
-        detail = run_replication(result.scenario, replication, stage)
-        return cls(result.scenario, tuple(result.replications), detail, replication)
-
-    @classmethod
-    def from_experiments(cls, results: Sequence[ExperimentResult]) -> list[RunData]:
-        """Replication 0 of each of ``results``: its ``detail`` when the run kept it, else
-        :meth:`from_experiment`; those re-run that differ only in their policy (a comparison of
-        two thresholds, say) share one computed stage."""
-        again = [result for result in results if result.detail is None]
-        keys = [stage_key(result.scenario) for result in again]
-        stages: dict[str, SharedStage] = {}
-        runs = []
-        for result in results:
-            rows = tuple(result.replications)
-            if result.detail is not None:
-                runs.append(cls(result.scenario, rows, result.detail, 0))
-                continue
-            key = stage_key(result.scenario)
-            if key not in stages and keys.count(key) > 1:
-                stages[key] = shared_stage(result.scenario, 0)
-            runs.append(cls.from_experiment(result, 0, stages.get(key)))
-        return runs
 
 
 # --------------------------------------------------------------------------- data
@@ -419,6 +371,68 @@ def truth_data(scenario: Scenario, result: ReplicationResult) -> TruthData:
     best = np.full(cohort.size, -np.inf)
     np.maximum.at(best, view.events.lead, np.where(np.isnan(score), -np.inf, score))
     return TruthData(in_market, mql, best, bar_by_grade[view.grade], thresholds)
+
+
+# --------------------------------------------------------------------------- input
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the run figures draw: every replication's metric row, and the records of one.
+
+    ``rows[r]`` is replication ``r``'s metric row (as in :class:`ExperimentResult`);
+    ``weekly`` and ``truth`` are the data steps (:func:`weekly_data`, :func:`truth_data`) of
+    replication ``replication``. Small and picklable: the figures can be drawn in another
+    process (:func:`run_figure_svgs`).
+    """
+
+    scenario: Scenario
+    rows: tuple[Mapping[str, float], ...]
+    weekly: WeeklyData
+    truth: TruthData
+    replication: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        scenario: Scenario,
+        rows: Sequence[Mapping[str, float]],
+        detail: ReplicationResult,
+        replication: int = 0,
+    ) -> RunData:
+        """The figures' data of ``scenario``'s ``rows``, with ``detail`` the whole result of
+        replication ``replication`` (whose metrics are ``rows[replication]``)."""
+        weekly, truth = weekly_data(scenario, detail), truth_data(scenario, detail)
+        return cls(scenario, tuple(rows), weekly, truth, replication)
+
+    @classmethod
+    def from_experiment(
+        cls, result: ExperimentResult, replication: int = 0, stage: SharedStage | None = None
+    ) -> RunData:
+        """Re-run ``replication`` of ``result`` in this process for its records (a replication
+        depends only on the scenario and its index, so its metrics are the row's, bit for bit),
+        from its shared ``stage`` if given (see :func:`from_experiments`)."""
+        detail = run_replication(result.scenario, replication, stage)
+        return cls.of(result.scenario, result.replications, detail, replication)
+
+    @classmethod
+    def from_experiments(cls, results: Sequence[ExperimentResult]) -> list[RunData]:
+        """Replication 0 of each of ``results``: its ``detail`` when the run kept it, else
+        :meth:`from_experiment`; those re-run that differ only in their policy (a comparison of
+        two thresholds, say) share one computed stage."""
+        again = [result for result in results if result.detail is None]
+        keys = [stage_key(result.scenario) for result in again]
+        stages: dict[str, SharedStage] = {}
+        runs = []
+        for result in results:
+            if result.detail is not None:
+                runs.append(cls.of(result.scenario, result.replications, result.detail))
+                continue
+            key = stage_key(result.scenario)
+            if key not in stages and keys.count(key) > 1:
+                stages[key] = shared_stage(result.scenario, 0)
+            runs.append(cls.from_experiment(result, 0, stages.get(key)))
+        return runs
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -730,7 +744,7 @@ def _part_week_note(weekly: WeeklyData, whole: WeeklyData) -> str:
 def rep_hours_figure(run: RunData) -> Figure:
     """Rep hours on MQLs over every replication (sales_hours: wasted_sales_hours and the rest)
     beside the idle hours; and one replication week by week."""
-    weekly = weekly_data(run.scenario, run.detail)
+    weekly = run.weekly
     whole = weekly.whole_weeks()
     headline = rep_hours_headline(run.rows)
     spent, wasted = headline.metrics["sales_hours"], headline.metrics["wasted_sales_hours"]
@@ -802,7 +816,7 @@ def rep_hours_figure(run: RunData) -> Figure:
 
 def over_time_figure(run: RunData) -> Figure:
     """MQLs per week, queue length, and speed to lead (weekly median and p90) against the SLA."""
-    weekly = weekly_data(run.scenario, run.detail)
+    weekly = run.weekly
     whole = weekly.whole_weeks()
     sla = run.scenario.sales.sla_hours
     title = over_time_headline(run).text
@@ -849,7 +863,7 @@ def truth_figure(run: RunData) -> Figure:
     """The policy against the hidden truth: mql_precision and mql_recall (means over every
     replication, as the tables give them), and the score distributions of leads with and
     without a buying window, with the threshold(s)."""
-    data = truth_data(run.scenario, run.detail)
+    data = run.truth
     headline = truth_headline(run.rows)
     _, horizon = _period(run.scenario)
     subtitle = (
@@ -1083,14 +1097,22 @@ def render(figure: Figure, fmt: str, name: str = "") -> bytes:
     return buffer.getvalue()
 
 
+#: The drawing of each run figure, by name, in the order of :data:`RUN_FIGURES`.
+RUN_DRAWERS: dict[str, Callable[[RunData], Figure]] = dict(
+    zip(
+        RUN_FIGURES,
+        (funnel_figure, missed_figure, rep_hours_figure, over_time_figure, truth_figure),
+        strict=True,
+    )
+)
+
+
 def figures(run: RunData | None = None, sweep: Sweep | None = None) -> dict[str, Figure]:
     """The run figures of :data:`RUN_FIGURES` (with ``run``) and :data:`TRADE_OFF` (with
     ``sweep``), by name, in reading order."""
     drawn: dict[str, Figure] = {}
     if run is not None:
-        drawers = (funnel_figure, missed_figure, rep_hours_figure, over_time_figure, truth_figure)
-        for name, draw in zip(RUN_FIGURES, drawers, strict=True):
-            drawn[name] = draw(run)
+        drawn = {name: draw(run) for name, draw in RUN_DRAWERS.items()}
     if sweep is not None:
         drawn[TRADE_OFF] = trade_off_figure(sweep)
     return drawn
@@ -1155,3 +1177,25 @@ def figure_svgs(run: RunData | None = None, sweep: Sweep | None = None) -> dict[
     reuses them: prefix ids when one page inlines several runs. Same inputs, same text.
     """
     return {name: svg_text(figure, name) for name, figure in figures(run, sweep).items()}
+
+
+def shared_svgs(name: str, runs: Sequence[RunData]) -> list[str]:
+    """Run figure ``name`` of each of ``runs`` as SVG text (:func:`svg_text`), all sharing their
+    axes (:func:`share_axes`): one task of :func:`run_figure_svgs`."""
+    drawn = [RUN_DRAWERS[name](run) for run in runs]
+    share_axes(drawn)
+    return [svg_text(figure, name) for figure in drawn]
+
+
+def run_figure_svgs(runs: Sequence[RunData], workers: int | None = None) -> list[dict[str, str]]:
+    """Each of ``runs``' figures as SVG text by name, in reading order; the same figure of
+    every run shares its axes. Each figure name is drawn in a process of a local pool of
+    ``workers`` (default: every core; 1: in this process): drawing is most of a report's time
+    after its simulation, and the same text comes out wherever it is drawn."""
+    with local_pool(workers, len(RUN_FIGURES)) as (pool, _):
+        if pool is None:
+            drawn = {name: shared_svgs(name, runs) for name in RUN_FIGURES}
+        else:
+            tasks = {name: pool.submit(shared_svgs, name, runs) for name in RUN_FIGURES}
+            drawn = {name: task.result() for name, task in tasks.items()}
+    return [{name: drawn[name][index] for name in RUN_FIGURES} for index in range(len(runs))]

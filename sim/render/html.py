@@ -126,8 +126,11 @@ def build_reports(
     if param is None:
         scenarios = [load_scenario(source, paired, plugins=plugins) for source in sources]
         # Replication 0 of each comes back whole: the figures draw it without running it again.
-        results = run_experiments(scenarios, progress, detail=0, **execution)
-        figures = _figures(results)
+        # This process loads matplotlib while the replications run in their workers.
+        results = run_experiments(
+            scenarios, progress, detail=0, meanwhile=_load_figures, **execution
+        )
+        figures = _figures(results, execution.get("workers"))
         return [
             ScenarioReport(
                 path,
@@ -146,7 +149,7 @@ def build_reports(
     start = _start(loaded[0][0], param)
     size = len(param.values)
     columns = [everything.points[k * size : (k + 1) * size] for k in range(len(sources))]
-    figures = _figures([points[start].result for points in columns])
+    figures = _figures([points[start].result for points in columns], execution.get("workers"))
     trade_offs = _trade_offs(
         [
             Sweep(base=base, params=(param,), objective=None, points=points)
@@ -204,15 +207,17 @@ def _segments(result: ExperimentResult) -> dict[str, dict[str, dict[str, MetricS
     return {dimension: result.segment_summaries(dimension) for dimension in DIMENSIONS}
 
 
-def _figures(results: Sequence[ExperimentResult]) -> list[dict[str, str]]:
-    """Each result's run figures (records of its replication 0) as SVG text, by name; the same
-    figure of every result shares its axes."""
-    from mqlsim.render.figures import RunData, figures, share_axes, svg_text  # loads matplotlib
+def _load_figures() -> None:
+    """Load :mod:`mqlsim.render.figures` (and matplotlib) into this process."""
+    importlib.import_module("mqlsim.render.figures")
 
-    drawn = [figures(run=run) for run in RunData.from_experiments(results)]
-    for name in drawn[0]:
-        share_axes([figure[name] for figure in drawn])
-    return [{name: svg_text(figure, name) for name, figure in each.items()} for each in drawn]
+
+def _figures(results: Sequence[ExperimentResult], workers: int | None) -> list[dict[str, str]]:
+    """Each result's run figures (records of its replication 0) as SVG text, by name; the same
+    figure of every result shares its axes. Drawn in ``workers`` local processes."""
+    from mqlsim.render.figures import RunData, run_figure_svgs  # loads matplotlib
+
+    return run_figure_svgs(RunData.from_experiments(results), workers)
 
 
 def _trade_offs(sweeps: Sequence[Sweep], current: int) -> list[str]:
