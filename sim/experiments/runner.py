@@ -387,7 +387,7 @@ def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list
     starts = [i for i in range(len(items)) if i == 0 or shares[i] != shares[i - 1]]
     if len(starts) >= slots:
         return batches(items, slots)
-    tasks = []
+    tasks: list[list[T]] = []
     for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
         members = items[start:end]
         for slot in range(min(slots, len(members))):
