@@ -43,10 +43,11 @@ SMALL = [
     "scenario.warmup_days=60",
     "scenario.replications=4",
 ]
-#: The recovery tests' base: the small base with two replications per evaluation, not four.
-#: The truth and the fit both measure half the leads (their noise grows by about 1.4); at the
-#: tests' fixed seeds every multiplier is still recovered within the same tolerance, by the
-#: margins their docstrings give, for a quarter to a third less CPU time.
+#: The small base with two replications per evaluation, not four, for the recovery tests and
+#: the command's file test. The truth and the fit both measure half the leads (their noise
+#: grows by about 1.4); at the tests' fixed seeds every multiplier is still recovered within
+#: the same tolerance, by the margins their docstrings give, for a quarter to a third less
+#: CPU time.
 RECOVERY = [*SMALL, "scenario.replications=2"]
 
 
@@ -200,9 +201,11 @@ def test_a_spent_budget_keeps_the_best_point_and_says_so(tmp_path: Path) -> None
 def test_the_command_writes_a_scenario_that_extends_the_base_and_reproduces(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """What the file holds and that it is the same bytes whatever the workers: neither needs
+    more than two replications per evaluation (two workers still share each one)."""
     targets = targets_file(tmp_path, "period_days = 30\nleads = 700\nlead_to_mql_rate = 0.2\n")
     out = tmp_path / "fit" / "fitted.toml"
-    sets = [item for setting in [*SMALL, "sales.reps=4"] for item in ("--set", setting)]
+    sets = [item for setting in [*RECOVERY, "sales.reps=4"] for item in ("--set", setting)]
     command = ["calibrate", str(BASELINE), "--targets", str(targets), *sets, "--out", str(out)]
     assert main([*command, "--workers", "1", "--no-cache"]) == 0
     printed = capsys.readouterr().out
@@ -216,7 +219,7 @@ def test_the_command_writes_a_scenario_that_extends_the_base_and_reproduces(
     data = tomllib.loads(out.read_text(encoding="utf-8"))
     assert (out.parent / data.pop("extends")).resolve() == BASELINE
     fitted = load_scenario(out)
-    base = load_scenario(BASELINE, [*SMALL, "sales.reps=4"])
+    base = load_scenario(BASELINE, [*RECOVERY, "sales.reps=4"])
     assert changed(base, fitted) == {("population", "leads_per_day")} | {
         ("journeys", "organic_rates_per_day", activity)
         for activity in base.journeys.organic_rates_per_day
@@ -225,7 +228,7 @@ def test_the_command_writes_a_scenario_that_extends_the_base_and_reproduces(
     assert set(data) == {"population", "journeys", "sales", "scenario"}
     assert set(data["population"]) == {"leads_per_day"}
     assert data["sales"] == {"reps": 4}
-    assert data["scenario"] == {"horizon_days": 240, "warmup_days": 60, "replications": 4}
+    assert data["scenario"] == {"horizon_days": 240, "warmup_days": 60, "replications": 2}
     text = out.read_text(encoding="utf-8")
     assert "# arrival_rate ×" in text and "leads per 30 days 700 wanted" in text
     assert "reps = 4  # given, not fitted" in text
