@@ -118,6 +118,13 @@ def trigger_run() -> ReplicationResult:
     return run(TRIGGER)
 
 
+@pytest.fixture(scope="module")
+def history_run() -> ReplicationResult:
+    """The trigger cadence with a score that keeps its history across recycles (two tests
+    read it: it is simulated once)."""
+    return run(TRIGGER, "policy.reset_on_recycle=false")
+
+
 def single_run_leads(result: ReplicationResult) -> np.ndarray:
     """Touch mask of leads that never reached sales, before or during the run: their touches
     are one nurture run."""
@@ -215,24 +222,25 @@ def test_frequent_touches_raise_the_unsubscribe_rate() -> None:
 
 
 def test_batches_change_nothing_with_follow_ups_sunset_and_history(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, history_run: ReplicationResult
 ) -> None:
-    """As in tests/test_recycling.py, with this cadence and a score that keeps its history."""
-    scenario = load_scenario(TRIGGER, [*SMALL, "policy.reset_on_recycle=false"])
-    results = []
-    for batch_days in (0.01, 30.0):
-        monkeypatch.setattr(mqlsim.model.engine, "RECYCLE_BATCH_DAYS", batch_days)
-        results.append(run_replication(scenario, 0))
+    """As in tests/test_recycling.py, with this cadence and a score that keeps its history:
+    batches of 0.01 day (one lead each) against the engine's 30-day batches, which
+    ``history_run`` already simulated."""
+    assert mqlsim.model.engine.RECYCLE_BATCH_DAYS == 30.0  # what history_run was batched by
+    monkeypatch.setattr(mqlsim.model.engine, "RECYCLE_BATCH_DAYS", 0.01)
+    results = [run(TRIGGER, "policy.reset_on_recycle=false"), history_run]
     assert (results[0].sales.pass_index > 0).sum() > 20
     assert results[1].metrics == results[0].metrics
     np.testing.assert_array_equal(results[1].sales.lead, results[0].sales.lead)
     np.testing.assert_allclose(results[1].sales.mql_time, results[0].sales.mql_time, rtol=1e-12)
 
 
-def test_history_brings_recycled_leads_back_sooner() -> None:
+def test_history_brings_recycled_leads_back_sooner(
+    trigger_run: ReplicationResult, history_run: ReplicationResult
+) -> None:
     """With the history counting, a recycled lead needs less to be MQL again."""
-    reset = run(TRIGGER)
-    history = run(TRIGGER, "policy.reset_on_recycle=false")
+    reset, history = trigger_run, history_run
     assert history.metrics["mql_events"] > reset.metrics["mql_events"]
     # First MQLs do not depend on it: the first run starts at arrival either way.
     first = reset.sales.pass_index == 0

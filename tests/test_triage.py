@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 import mqlsim
 from mqlsim.core.errors import InputError
 from mqlsim.core.vocabulary import LANES
+from mqlsim.experiments.cache import ReplicationCache
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import ExperimentResult, run_experiments
 from mqlsim.model.engine import run_replication
@@ -34,6 +36,12 @@ WORKERS = max(1, min(2, os.cpu_count() or 1))
 pytestmark = pytest.mark.slow
 
 
+#: The module's replication cache: comparisons that share a scenario simulate its replications
+#: once (the shipped baseline's first five are also the fast lane's reference). A replication
+#: read from the cache is the one a fresh run makes (tests/test_cache_trust.py).
+SHARED = tempfile.TemporaryDirectory(prefix="mqlsim-triage-")
+
+
 @cache
 def paired(
     a: tuple[str, tuple[str, ...]], b: tuple[str, tuple[str, ...]], replications: int = 5
@@ -41,7 +49,8 @@ def paired(
     """B against A, metric by metric, each a (scenario file, overrides) pair."""
     count = f"scenario.replications={replications}"
     scenarios = [load_scenario(SCENARIOS / name, [*overrides, count]) for name, overrides in (a, b)]
-    a_result, b_result = run_experiments(scenarios, workers=WORKERS)
+    store = ReplicationCache(SHARED.name)
+    a_result, b_result = run_experiments(scenarios, workers=WORKERS, cache=store)
     return compare_rows(a_result.replications, b_result.replications)
 
 
