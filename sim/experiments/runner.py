@@ -389,7 +389,7 @@ def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list
         return batches(items, slots)
     tasks: list[list[T]] = []
     for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
-        members = items[start:end]
+        members = list(items[start:end])
         for slot in range(min(slots, len(members))):
             dealt = members[slot::slots]
             tasks.extend(dealt[i : i + MAX_BATCH] for i in range(0, len(dealt), MAX_BATCH))
