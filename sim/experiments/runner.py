@@ -379,20 +379,22 @@ def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list
     and items sharing one are consecutive.
 
     With at least as many stages as slots, :func:`batches` (by size). With fewer (a sweep or a
-    compare of one replication), each stage's items are dealt to the slots in turn, at most
-    :data:`MAX_BATCH` to a task: each slot computes a stage once instead of once per batch
-    of about four per slot, and a sweep's heavier points (the loose thresholds, next to each
-    other in the grid) spread over the slots.
+    compare of one replication), each stage's items are dealt to the slots in turn, back and
+    forth (0, 1, 1, 0, 0, 1... on two slots), at most :data:`MAX_BATCH` to a task: each slot
+    computes a stage once instead of once per batch of about four per slot, and a sweep's
+    points, heavier at one end of the grid (the loose thresholds), weigh the same on each slot.
     """
     starts = [i for i in range(len(items)) if i == 0 or shares[i] != shares[i - 1]]
     if len(starts) >= slots:
         return batches(items, slots)
     tasks: list[list[T]] = []
     for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
-        members = list(items[start:end])
-        for slot in range(min(slots, len(members))):
-            dealt = members[slot::slots]
-            tasks.extend(dealt[i : i + MAX_BATCH] for i in range(0, len(dealt), MAX_BATCH))
+        dealt: list[list[T]] = [[] for _ in range(min(slots, end - start))]
+        for position, item in enumerate(items[start:end]):
+            turn, seat = divmod(position, slots)
+            dealt[seat if turn % 2 == 0 else slots - 1 - seat].append(item)
+        for hand in dealt:
+            tasks.extend(hand[i : i + MAX_BATCH] for i in range(0, len(hand), MAX_BATCH))
     return tasks
 
 
