@@ -2,32 +2,23 @@
 
 ``PolicyConfig`` and ``CadenceConfig`` are the types of a scenario's ``[policy]`` and
 ``[nurture]`` sections: any registered kind, told apart by its ``kind`` key, or a plug-in
-(:mod:`mqlsim.policies.plugins`) for a kind that names third-party code.
+(:mod:`mqlsim.policies.plugins`) for a kind that names third-party code. The sections live in
+:mod:`mqlsim.policies.sections`, which imports neither numpy nor any family's behaviour: a
+family's module (``policies/score.py``...) is imported when a policy of its kind is built.
 """
 
-import importlib
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from mqlsim.policies.base import CADENCES, POLICIES, config_union, make_cadence, make_policy
 from mqlsim.policies.plugins import PluginCadenceConfig, PluginPolicyConfig
-
-#: Modules of the built-in policies and cadences, in the order the docs list them; importing a
-#: module registers what it defines. Add a new family's module here.
-MODULES = (
-    "score",
-    "trigger",
-    "content",
-    "handraise",
-    "pql",
-    "matrix",
-    "predictive",
-    "combine",
-    "gate",
-    "nurture",
+from mqlsim.policies.sections import (
+    CADENCES,
+    POLICIES,
+    DripNurtureConfig,
+    ScorePolicyConfig,
+    config_union,
+    make_cadence,
+    make_policy,
 )
-for _module in MODULES:
-    importlib.import_module(f"mqlsim.policies.{_module}")
 
 PolicyConfig: Any = config_union(POLICIES, PluginPolicyConfig)
 CadenceConfig: Any = config_union(CADENCES, PluginCadenceConfig)
@@ -39,20 +30,19 @@ for _model, _ in POLICIES.values():
         _model.model_rebuild(_types_namespace={"PolicyConfig": PolicyConfig})
 
 
-def default_policy() -> Any:
+def default_policy() -> ScorePolicyConfig:
     """The baseline's policy: a points score."""
-    # The registered model gives ``kind`` a default; the base class it is typed as has none.
-    return cast(Callable[[], Any], POLICIES["score"][0])()
+    return ScorePolicyConfig()
 
 
-def default_cadence() -> Any:
+def default_cadence() -> DripNurtureConfig:
     """The baseline's cadence: a weekly drip."""
-    # The registered model gives ``kind`` a default; the base class it is typed as has none.
-    return cast(Callable[[], Any], CADENCES["drip"][0])()
+    return DripNurtureConfig()
 
 
 __all__ = [
-    "MODULES",
+    "CADENCES",
+    "POLICIES",
     "CadenceConfig",
     "PolicyConfig",
     "default_cadence",

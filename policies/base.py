@@ -1,42 +1,23 @@
-"""The plug-in interfaces: MQL policies and nurture cadences, and their registries.
+"""The plug-in interfaces: MQL policies and nurture cadences, and what they read and return.
 
 A policy reads what marketing can see of a group of leads — their activity events and
 observable fit, never the hidden intent — and says whether and when each lead becomes an MQL.
 It works on whole arrays of leads at once, so the same code runs inside the simulator and on a
-recorded event log. A cadence says when a lead that is being nurtured receives touches.
+recorded event log. A cadence says when a lead that is being nurtured receives touches. Their
+settings, the scenario's ``[policy]`` and ``[nurture]`` sections, are in
+:mod:`mqlsim.policies.sections`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import (
-    TYPE_CHECKING,
-    Annotated,
-    Any,
-    ClassVar,
-    Literal,
-    Protocol,
-    Union,
-    get_args,
-    runtime_checkable,
-)
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import Discriminator, Tag, ValidationError, WrapValidator
 
 from mqlsim.core.events import EventLog
-from mqlsim.core.schema import StrictModel
-from mqlsim.core.vocabulary import FIT_ATTRIBUTES
 
-if TYPE_CHECKING:
-    from pydantic_core import InitErrorDetails
-
-#: An explicit fit field a policy may read (a key of :data:`mqlsim.core.vocabulary.FIT_ATTRIBUTES`).
-FitAttribute = Literal["job_level", "company_size", "industry", "region"]
-assert get_args(FitAttribute) == tuple(FIT_ATTRIBUTES)
 #: The fit code of a field the lead did not disclose (it earns 0 ICP points).
 MISSING_CODE = -1
 
@@ -223,167 +204,3 @@ class Cadence(Protocol):
         """Which of the planned touches (sorted as above) are sent, given which were answered
         (opened): for each lead, a prefix of its touches, where the run stops (a sunset)."""
         ...
-
-
-class PolicyConfigBase(StrictModel):
-    """Base of every policy family's ``[policy]`` section; ``kind`` names the family.
-
-    ``extra_bytes_per_lead`` and ``extra_seconds_per_lead`` are what the family adds to a
-    replication beyond the policy-independent work, measured (for the estimates a run makes
-    before it starts, sim/experiments/budget.py); most families add nothing to speak of.
-    """
-
-    extra_bytes_per_lead: ClassVar[float] = 0.0
-    extra_seconds_per_lead: ClassVar[float] = 0.0
-
-    kind: str
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """Raise ``ValueError`` if the policy cannot run over ``horizon_days`` (default: it can)."""
-
-    def sources_named(self) -> set[str]:
-        """The lead sources (channel names) the policy's settings name (default: none)."""
-        return set()
-
-    def untimed_parts(self) -> list[str]:
-        """What of the policy depends on when events happened, so that a lead snapshot (one
-        row per lead, no times; docs/replay.md) cannot evaluate it: one phrase per part, ``[]``
-        when nothing does. Every built-in family says; a plug-in cannot be told apart."""
-        return [f"{self.kind}: a plug-in, which may use event times in ways mqlsim cannot see"]
-
-    def build(self) -> Policy:
-        """The policy this section describes (by default, its registered family's)."""
-        return POLICIES[self.kind][1](self)
-
-
-class CadenceConfigBase(StrictModel):
-    """Base of every cadence's ``[nurture]`` section; ``kind`` names the cadence."""
-
-    kind: str
-
-    def planned_touches_per_lead(self) -> float:
-        """How many touches the cadence plans per lead and nurture run at most (arrays of
-        this many entries per lead are allocated), for a run's size estimate; 0 if unknown."""
-        return 0.0
-
-    def build(self) -> Cadence:
-        """The cadence this section describes (by default, its registered kind's)."""
-        return CADENCES[self.kind][1](self)
-
-
-PolicyFactory = Callable[[Any], Policy]
-CadenceFactory = Callable[[Any], Cadence]
-#: kind -> (configuration model, factory that builds the policy from a validated config)
-POLICIES: dict[str, tuple[type[PolicyConfigBase], PolicyFactory]] = {}
-CADENCES: dict[str, tuple[type[CadenceConfigBase], CadenceFactory]] = {}
-
-
-def register_policy(
-    kind: str, config: type[PolicyConfigBase]
-) -> Callable[[PolicyFactory], PolicyFactory]:
-    """Class decorator: make a policy available as ``policy.kind = kind``, configured by
-    ``config``."""
-
-    def add(factory: PolicyFactory) -> PolicyFactory:
-        POLICIES[kind] = (config, factory)
-        return factory
-
-    return add
-
-
-def register_cadence(
-    kind: str, config: type[CadenceConfigBase]
-) -> Callable[[CadenceFactory], CadenceFactory]:
-    """Class decorator: make a cadence available as ``nurture.kind = kind``."""
-
-    def add(factory: CadenceFactory) -> CadenceFactory:
-        CADENCES[kind] = (config, factory)
-        return factory
-
-    return add
-
-
-class PluginDispatch(Protocol):
-    """What :func:`config_union` needs of the model of sections that name third-party code."""
-
-    #: The entry-point group searched for plain names (``mqlsim.policies``...).
-    group: ClassVar[str]
-
-    @classmethod
-    def claims(cls, kind: str) -> bool:
-        """Whether ``kind`` names a plug-in rather than a misspelt built-in kind."""
-        ...
-
-
-def config_union(
-    registry: Mapping[str, tuple[type[StrictModel], Any]], plugin: type[PluginDispatch]
-) -> Any:
-    """The type of a section that may be any registered kind or a plug-in, told apart by ``kind``.
-
-    A kind in ``registry`` selects its model; any other kind that ``plugin`` claims selects
-    ``plugin``; anything else is one error at ``kind`` that lists the registered kinds.
-    """
-    members = tuple(Annotated[model, Tag(kind)] for kind, (model, _) in registry.items())
-
-    def tag(value: Any) -> str | None:
-        kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
-        if not isinstance(kind, str):  # a list or table is unhashable: never a registry key
-            return None
-        if kind in registry:
-            return kind
-        if isinstance(value, plugin) or plugin.claims(kind):
-            return plugin.__name__
-        return None
-
-    def explain_kind(value: Any, handler: Callable[[Any], Any]) -> Any:
-        try:
-            return handler(value)
-        except ValidationError as error:
-            problems = error.errors()
-            if len(problems) != 1 or problems[0]["type"] != "union_tag_not_found":
-                raise
-            raise _unknown_kind(value, list(registry), plugin.group) from None
-
-    # Annotated as a value: a union built at run time, not a type alias a checker could read.
-    union: Any = Union[(*members, Annotated[plugin, Tag(plugin.__name__)])]
-    return Annotated[union, Discriminator(tag), WrapValidator(explain_kind)]
-
-
-def _unknown_kind(value: Any, kinds: list[str], group: str) -> ValidationError:
-    """The error for a section without a known ``kind``: at ``kind``, listing the choices."""
-    if not isinstance(value, dict):
-        line: InitErrorDetails = {"type": "dict_type", "loc": (), "input": value}
-        return ValidationError.from_exception_data("kind", [line])
-    found = value.get("kind")
-    listed = ", ".join(repr(kind) for kind in kinds)
-    choices = (
-        f"one of {listed}, or a plug-in ('package.module:Class' or an entry point of group {group})"
-    )
-    if found is None:
-        message = f"required key is missing: {choices}"
-    elif not isinstance(found, str):
-        message = f"expected a string, {choices}, found {_shown(found)}"
-    else:
-        message = f"expected {choices}, found {_shown(found)}"
-        close = difflib.get_close_matches(str(found), kinds, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-    error = ValueError(message)
-    line = {"type": "value_error", "loc": ("kind",), "input": found, "ctx": {"error": error}}
-    return ValidationError.from_exception_data("kind", [line])
-
-
-def _shown(value: object) -> str:
-    """``value`` in an error line, cut to 60 characters (a file may hold anything there)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def make_policy(config: PolicyConfigBase) -> Policy:
-    """The policy a validated ``[policy]`` section describes."""
-    return config.build()
-
-
-def make_cadence(config: CadenceConfigBase) -> Cadence:
-    """The cadence a validated ``[nurture]`` section describes."""
-    return config.build()

@@ -21,60 +21,17 @@ each first fired and its own reason in brackets, e.g.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
 
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
-    make_policy,
-    register_policy,
     rule_codes,
     rule_names,
 )
-
-if TYPE_CHECKING:
-    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
-
-
-class CombinationConfig(PolicyConfigBase):
-    """Rules combined by `any_of` or `all_of`."""
-
-    rules: list[PolicyConfig] = Field(
-        min_length=1, description="The combined rules: policy tables, each with its own kind."
-    )
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """Every rule must fit the horizon."""
-        for rule in self.rules:
-            rule.check_horizon(horizon_days)
-
-    def sources_named(self) -> set[str]:
-        """The sources any rule names."""
-        return set().union(*(rule.sources_named() for rule in self.rules))
-
-    def untimed_parts(self) -> list[str]:
-        """Each rule's, named by its place."""
-        return [
-            f"rules.{index}: {part}"
-            for index, rule in enumerate(self.rules)
-            for part in rule.untimed_parts()
-        ]
-
-
-class AnyOfPolicyConfig(CombinationConfig):
-    """`[policy]` with `kind = "any_of"`: MQL when the first of `rules` fires."""
-
-    kind: Literal["any_of"] = Field("any_of", description="Policy family.")
-
-
-class AllOfPolicyConfig(CombinationConfig):
-    """`[policy]` with `kind = "all_of"`: MQL once every one of `rules` has fired."""
-
-    kind: Literal["all_of"] = Field("all_of", description="Policy family.")
+from mqlsim.policies.sections import CombinationConfig, make_policy
 
 
 class Combination(ABC):
@@ -136,7 +93,6 @@ class Combination(ABC):
         return f"{self.name}: " + ", ".join(parts)
 
 
-@register_policy("any_of", AnyOfPolicyConfig)
 class AnyOfPolicy(Combination):
     """MQL at the earliest first firing of any rule."""
 
@@ -148,7 +104,6 @@ class AnyOfPolicy(Combination):
         return np.fmin.reduce(times, axis=0)
 
 
-@register_policy("all_of", AllOfPolicyConfig)
 class AllOfPolicy(Combination):
     """MQL at the latest first firing, once every rule has fired."""
 

@@ -18,57 +18,17 @@ rule first holds).
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import numpy as np
-from pydantic import Field, model_validator
 
-from mqlsim.core.schema import PositiveOrInfinite
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, BOTTOM_OF_FUNNEL, Activity
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
+from mqlsim.policies.sections import ContentPolicyConfig
 
 
-class ContentPolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "content"`: MQL at `distinct_assets` different `assets` within
-    `window_days` (each asset's latest download in the window (t - window_days, t])."""
-
-    kind: Literal["content"] = Field("content", description="Policy family.")
-    assets: list[Activity] = Field(
-        default_factory=lambda: list(BOTTOM_OF_FUNNEL),
-        min_length=1,
-        description="The activities that count as assets (each counts once).",
-    )
-    distinct_assets: int = Field(3, ge=1, description="Different assets needed within the window.")
-    window_days: PositiveOrInfinite = Field(
-        14.0, description="Length of the window the assets must fall in; inf for no limit."
-    )
-
-    def untimed_parts(self) -> list[str]:
-        """The window, unless it is unlimited."""
-        if math.isinf(self.window_days):
-            return []
-        return [f"content window ({self.window_days:g} days): assets count in any span"]
-
-    @model_validator(mode="after")
-    def _reachable(self) -> ContentPolicyConfig:
-        if len(set(self.assets)) != len(self.assets):
-            raise ValueError("assets must not repeat an activity")
-        if self.distinct_assets > len(self.assets):
-            raise ValueError(
-                f"distinct_assets ({self.distinct_assets}) must not exceed the number of assets "
-                f"({len(self.assets)}), or the rule can never fire"
-            )
-        return self
-
-
-@register_policy("content", ContentPolicyConfig)
 class ContentPolicy:
     """MQL at the first asset event with ``distinct_assets`` different assets in the window."""
 

@@ -10,56 +10,18 @@ is empty for the lead or absent from the log.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
 import numpy as np
-from pydantic import Field
 
 from mqlsim.policies.base import (
     MISSING_CODE,
-    FitAttribute,
     LeadView,
-    PolicyConfigBase,
     Qualification,
-    make_policy,
-    register_policy,
     rule_codes,
     rule_names,
 )
-
-if TYPE_CHECKING:
-    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
+from mqlsim.policies.sections import GatePolicyConfig, make_policy
 
 
-def _default_required_fields() -> list[FitAttribute]:
-    return ["job_level", "company_size"]
-
-
-class GatePolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "gate"`: the wrapped `rule`, for leads whose `required_fields`
-    are known."""
-
-    kind: Literal["gate"] = Field("gate", description="Policy family.")
-    required_fields: list[FitAttribute] = Field(
-        default_factory=_default_required_fields,
-        description="Fit fields a lead must have for the rule to make it MQL.",
-    )
-    rule: PolicyConfig = Field(description="The gated policy: a policy table with its own kind.")
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """The gated rule must fit the horizon."""
-        self.rule.check_horizon(horizon_days)
-
-    def sources_named(self) -> set[str]:
-        """The sources the gated rule names."""
-        return self.rule.sources_named()
-
-    def untimed_parts(self) -> list[str]:
-        """The gated rule's (the gate reads fit, which has no time)."""
-        return [f"rule: {part}" for part in self.rule.untimed_parts()]
-
-
-@register_policy("gate", GatePolicyConfig)
 class GatePolicy:
     """The wrapped rule's decision for leads with every required field, none for the others."""
 

@@ -14,40 +14,17 @@ scored lead when sales works by score; equal among themselves).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import Field
 
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, HAND_RAISES, Activity
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
+from mqlsim.policies.sections import HandRaisePolicyConfig
 
 
-class HandRaisePolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "handraise"`: MQL at the first of `activities` (a hand-raise)."""
-
-    kind: Literal["handraise"] = Field("handraise", description="Policy family.")
-    activities: list[Activity] = Field(
-        default_factory=lambda: list(HAND_RAISES),
-        min_length=1,
-        description=(
-            "Activities that are hand-raises; form_fill makes every simulated lead an MQL "
-            "(its arrival is a form fill)."
-        ),
-    )
-
-    def untimed_parts(self) -> list[str]:
-        """Nothing: a hand-raise qualifies whenever it happened."""
-        return []
-
-
-@register_policy("handraise", HandRaisePolicyConfig)
 class HandRaisePolicy:
     """MQL at the lead's first hand-raise."""
 

@@ -13,74 +13,18 @@ cell (scores only decay between events). The priority is the score at that event
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import numpy as np
-from pydantic import Field, field_validator
 
-from mqlsim.core.schema import ScoreOrNever
-from mqlsim.core.vocabulary import GRADES, Grade
+from mqlsim.core.vocabulary import GRADES
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
-from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import MatrixPolicyConfig
 
 
-def _default_cells() -> dict[Grade, float]:
-    return {"A": 50.0, "B": 50.0, "C": 90.0}
-
-
-class MatrixPolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "matrix"`: MQL when the engagement score reaches the cell of the
-    lead's fit grade."""
-
-    kind: Literal["matrix"] = Field("matrix", description="Policy family.")
-    cells: dict[Grade, ScoreOrNever] = Field(
-        default_factory=_default_cells,
-        description="Per fit grade, the engagement score at or above which the lead becomes "
-        "MQL; a grade not listed, or set to `inf`, never qualifies. Like every table this one "
-        "merges over its defaults, so a file turns a default grade off with `C = inf`.",
-    )
-    engagement: ScorePolicyConfig = Field(
-        default_factory=lambda: ScorePolicyConfig(grade_points={}),
-        description="The engagement score: a score policy's points, caps and decay. It has no "
-        "grade_points (the grade is the other axis) and its threshold is unused (the cells are "
-        "the thresholds).",
-    )
-
-    @field_validator("engagement", mode="before")
-    @classmethod
-    def _without_grade_points(cls, engagement: Any) -> Any:
-        """An engagement table starts from no grade points (a score's default has some)."""
-        if isinstance(engagement, dict):
-            return {"grade_points": {}, **engagement}
-        return engagement
-
-    @field_validator("engagement")
-    @classmethod
-    def _no_grade_points(cls, engagement: ScorePolicyConfig) -> ScorePolicyConfig:
-        if engagement.grade_points:
-            raise ValueError("grade_points must be empty: the matrix's other axis is the grade")
-        return engagement
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """The engagement score's decay must fit the horizon."""
-        self.engagement.check_horizon(horizon_days)
-
-    def sources_named(self) -> set[str]:
-        """The sources the engagement score gives points."""
-        return self.engagement.sources_named()
-
-    def untimed_parts(self) -> list[str]:
-        """The engagement score's decay."""
-        return [f"engagement {part}" for part in self.engagement.untimed_parts()]
-
-
-@register_policy("matrix", MatrixPolicyConfig)
 class MatrixPolicy:
     """MQL when the engagement score reaches the cell of the lead's grade."""
 

@@ -21,62 +21,15 @@ so each touch's fate depends only on earlier touches, their answers and organic 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import Field, field_validator
 
 from mqlsim.core.events import EventLog
-from mqlsim.core.schema import NonNegative, Positive
-from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE, Activity
-from mqlsim.policies.base import CadenceConfigBase, register_cadence
+from mqlsim.core.vocabulary import ACTIVITIES, ACTIVITY_CODE
+from mqlsim.policies.sections import DripNurtureConfig, NoNurtureConfig
 
-#: Activities that answer touches: they cannot trigger follow-ups.
-_ANSWERS = ("email_open", "email_click", "unsubscribe")
 _WEEK_DAYS = 7.0
 
 
-class DripNurtureConfig(CadenceConfigBase):
-    """`[nurture]` with `kind = "drip"`: a touch every N days (at most M), plus optional
-    follow-ups after organic activity, a weekly cap and a sunset."""
-
-    kind: Literal["drip"] = Field("drip", description="Cadence family.")
-    interval_days: Positive = Field(7.0, description="Days between drip touches.")
-    max_touches: int = Field(8, ge=0, le=1000, description="Drip touches per nurture run.")
-    follow_ups: dict[Activity, Positive] = Field(
-        default_factory=dict,
-        description=(
-            "Days after an organic activity at which a follow-up touch is sent, e.g. "
-            "`{ pricing_page = 1.0 }`; touch answers (opens, clicks, unsubscribes) never trigger."
-        ),
-    )
-    max_touches_per_week: int = Field(
-        0, ge=0, description="Most touches of a run per calendar week, Monday-Sunday (0: no cap)."
-    )
-    sunset_after_unanswered: int = Field(
-        0, ge=0, description="The run stops after this many unopened touches in a row (0: never)."
-    )
-    recycle_cooldown_days: NonNegative = Field(
-        14.0, description="Days after a recycle before nurture resumes."
-    )
-
-    def planned_touches_per_lead(self) -> float:
-        """Every drip touch is planned at once, before the horizon cuts them."""
-        return float(self.max_touches)
-
-    @field_validator("follow_ups")
-    @classmethod
-    def _organic_triggers(cls, follow_ups: dict[str, float]) -> dict[str, float]:
-        answers = [activity for activity in follow_ups if activity in _ANSWERS]
-        if answers:
-            raise ValueError(
-                f"{', '.join(answers)} answer touches and cannot trigger follow-ups "
-                "(only organic activity does)"
-            )
-        return follow_ups
-
-
-@register_cadence("drip", DripNurtureConfig)
 class DripCadence:
     """A drip every ``interval_days`` (at most ``max_touches``), follow-ups after organic
     activity, at most ``max_touches_per_week`` a week, stopped by a sunset."""
@@ -125,16 +78,6 @@ class DripCadence:
         return before == before[first]
 
 
-class NoNurtureConfig(CadenceConfigBase):
-    """`[nurture]` with `kind = "none"`: no touches; leads act on their own."""
-
-    kind: Literal["none"] = Field("none", description="Cadence family.")
-    recycle_cooldown_days: NonNegative = Field(
-        14.0, description="Days after a recycle before the lead may become MQL again."
-    )
-
-
-@register_cadence("none", NoNurtureConfig)
 class NoCadence:
     """No touches: every lead's activity is organic."""
 

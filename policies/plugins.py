@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from mqlsim.core.schema import NonNegative, StrictModel
-from mqlsim.policies.base import CadenceConfigBase, PolicyConfigBase
+from mqlsim.policies.sections import CadenceConfigBase, PolicyConfigBase
 
 POLICY_GROUP = "mqlsim.policies"
 CADENCE_GROUP = "mqlsim.cadences"

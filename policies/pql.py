@@ -17,47 +17,21 @@ inf`` counts every usage after the first sign-up. The priority is the usage coun
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import numpy as np
-from pydantic import Field
 
-from mqlsim.core.schema import PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITY_CODE
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
+from mqlsim.policies.sections import PqlPolicyConfig
 from mqlsim.policies.trigger import days
 
 _SIGNUP = ACTIVITY_CODE["trial_signup"]
 _USAGE = ACTIVITY_CODE["product_usage"]
 
 
-class PqlPolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "pql"`: MQL at `usage_events` product-usage events within the
-    first `window_days` after a trial sign-up."""
-
-    kind: Literal["pql"] = Field("pql", description="Policy family.")
-    usage_events: int = Field(3, ge=1, description="Product-usage events needed in the window.")
-    window_days: PositiveOrInfinite = Field(
-        7.0, description="Days from a trial sign-up during which usage counts; inf for no limit."
-    )
-
-    def untimed_parts(self) -> list[str]:
-        """The trial: usage counts only after a sign-up, and inside its first days."""
-        window = "" if math.isinf(self.window_days) else f", {self.window_days:g}-day window"
-        return [
-            f"trial timing (usage after a trial_signup{window}): usage counts whenever it "
-            "happened, once the lead has a trial_signup"
-        ]
-
-
-@register_policy("pql", PqlPolicyConfig)
 class PqlPolicy:
     """MQL at the first usage event that brings a trial's early usage to ``usage_events``."""
 

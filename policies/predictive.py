@@ -56,37 +56,29 @@ The reason lists the largest contributions `w·x` to the log-odds, e.g.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
+from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
 
 from mqlsim.core.errors import InputError
-from mqlsim.core.schema import NonNegative, Positive, PositiveOrInfinite
 from mqlsim.core.vocabulary import ACTIVITIES, GRADES, Activity
 from mqlsim.policies.base import (
-    POLICIES,
     History,
     LeadView,
     Policy,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    make_policy,
-    register_policy,
 )
-from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import (
+    FEATURES,
+    PredictivePolicyConfig,
+    ScorePolicyConfig,
+    make_policy,
+)
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from mqlsim.policies import PolicyConfig  # resolved by policies/__init__.py once all are known
-
-#: The model's features, in the order of its weight vectors.
-FEATURES: tuple[str, ...] = (*ACTIVITIES, *(f"grade_{grade}" for grade in GRADES), "intercept")
 _GRADE_COLUMNS = slice(len(ACTIVITIES), len(ACTIVITIES) + len(GRADES))
 _INTERCEPT = len(FEATURES) - 1
 #: An episode's MQL time is the SimPy clock, which can differ from the time of the event that
@@ -94,112 +86,6 @@ _INTERCEPT = len(FEATURES) - 1
 _CLOCK_TOLERANCE_DAYS = 1e-9
 #: Most contributions a reason lists (besides the intercept).
 _SHOWN = 6
-
-
-def _baseline_score() -> PolicyConfigBase:
-    # The registered model gives ``kind`` a default; the base class it is typed as has none.
-    return cast("Callable[[], PolicyConfigBase]", POLICIES["score"][0])()
-
-
-class PredictivePolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "predictive"`: MQL when a logistic model's probability of an SQL
-    reaches `cutoff`; the model is fitted on the run's own sales outcomes, or given as `weights`."""
-
-    # Its training examples, measured on policy_predictive.toml at 40-200 leads a day
-    # (docs/experiments.md, "Memory and time").
-    extra_bytes_per_lead: ClassVar[float] = 8_000.0
-    extra_seconds_per_lead: ClassVar[float] = 5e-4
-
-    kind: Literal["predictive"] = Field("predictive", description="Policy family.")
-    cutoff: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
-        0.3, description="Predicted probability at or above which the lead becomes MQL."
-    )
-    feature_half_life_days: PositiveOrInfinite = Field(
-        30.0, description="Activity counts halve every this many days (inf: plain counts)."
-    )
-    bootstrap: PolicyConfig = Field(
-        default_factory=_baseline_score,
-        description=(
-            "The policy in force until the first fit: a policy table with its own kind "
-            "(default: the baseline's score)."
-        ),
-    )
-    training_days: Positive = Field(120.0, description="Day of the first fit.")
-    retrain_every_days: PositiveOrInfinite = Field(
-        math.inf, description="Days between later fits on all outcomes observed so far; inf: none."
-    )
-    label_window_days: Positive = Field(
-        30.0,
-        description=(
-            "An example (an MQL, or a lead's moment) counts as positive when sales found the "
-            "lead an SQL within this many days of it; only examples at least this old at a "
-            "fit are used."
-        ),
-    )
-    training_examples: Literal["all_leads", "mql_episodes"] = Field(
-        "all_leads",
-        description=(
-            '"all_leads": each lead of the history at up to max_examples_per_lead of its '
-            "moments, positive when sales found it an SQL within label_window_days; "
-            '"mql_episodes": only the MQL episodes, at their MQL.'
-        ),
-    )
-    max_examples_per_lead: int = Field(
-        10,
-        ge=1,
-        description='With "all_leads": most moments of one lead used in a fit, evenly spaced.',
-    )
-    min_training_mqls: int = Field(
-        100, ge=1, description="Fewest labelled MQLs a fit needs; with fewer, no new version."
-    )
-    l2_penalty: NonNegative = Field(
-        1.0, description="Weight of the L2 penalty on the weights (not the intercept)."
-    )
-    weights: dict[str, float] | None = Field(
-        None,
-        description=(
-            "A fitted model: weight by feature (activity names, `grade_A` ... `grade_D`, "
-            "`intercept`; missing = 0). With it there is no bootstrap and no training."
-        ),
-    )
-
-    @field_validator("weights")
-    @classmethod
-    def _known_features(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
-        for name, value in (weights or {}).items():
-            if name not in FEATURES:
-                close = difflib.get_close_matches(name, FEATURES, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ValueError(
-                    f"unknown feature {name!r}{hint}; expected activity names, grade_A ... "
-                    "grade_D or intercept"
-                )
-            if not math.isfinite(value):
-                raise ValueError(f"{name}: expected a finite weight, found {value}")
-        return weights
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """Decay weights must stay representable, and the bootstrap must fit the horizon."""
-        if horizon_days / self.feature_half_life_days > 1000:
-            raise ValueError(
-                "policy.feature_half_life_days must be at least horizon_days / 1000 "
-                f"({horizon_days / 1000:g})"
-            )
-        if self.weights is None:
-            self.bootstrap.check_horizon(horizon_days)
-
-    def sources_named(self) -> set[str]:
-        """The sources the bootstrap names (the model reads no source)."""
-        return set() if self.weights is not None else self.bootstrap.sources_named()
-
-    def untimed_parts(self) -> list[str]:
-        """The features' decay (a model without ``weights`` needs a simulation anyway)."""
-        if math.isinf(self.feature_half_life_days):
-            return []
-        return [
-            f"feature decay (feature_half_life_days = {self.feature_half_life_days:g}): "
-            "every event counts in full"
-        ]
 
 
 def fit_logistic(
@@ -289,7 +175,6 @@ def _decayed_score(points: dict[Activity, float], half_life_days: float) -> Scor
     return ScorePolicy(config)
 
 
-@register_policy("predictive", PredictivePolicyConfig)
 class PredictivePolicy:
     """MQL when the version in force predicts an SQL with probability at least ``cutoff``."""
 

@@ -35,33 +35,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
 
 from mqlsim.core.events import EventLog, run_starts
-from mqlsim.core.schema import NonNegative, Positive, PositiveOrInfinite, StrictModel
 from mqlsim.core.vocabulary import (
     ACTIVITIES,
     ACTIVITY_CODE,
     FIT_ATTRIBUTES,
     GRADES,
-    Activity,
-    CompanySize,
-    Grade,
-    Industry,
-    JobLevel,
-    Region,
 )
 from mqlsim.policies.base import (
     MISSING_CODE,
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
+from mqlsim.policies.sections import ScorePolicyConfig
 
 _NO_CAP = np.iinfo(np.int32).max
 _SCORE_DECIMALS = 9
@@ -71,181 +61,6 @@ _BLOCK_CELLS = 1 << 22
 _FINE_WIDTH_EVENTS = 1 << 17
 #: About how many events :meth:`ScorePolicy.qualify` scores at a time (whole leads).
 _CHUNK_EVENTS = 1 << 21
-
-
-def _default_points() -> dict[Activity, float]:
-    return {
-        "web_visit": 1,
-        "pricing_page": 30,
-        "blog_post": 1,
-        "case_study": 20,
-        "comparison_guide": 25,
-        "roi_calculator": 25,
-        "implementation_guide": 25,
-        "webinar_registered": 5,
-        "webinar_attended": 50,
-        "email_open": 0,
-        "email_click": 3,
-        "form_fill": 5,
-        "demo_request": 100,
-        "trial_signup": 60,
-        "product_usage": 5,
-        "unsubscribe": -40,
-    }
-
-
-def _default_frequency_caps() -> dict[Activity, int]:
-    return {
-        "web_visit": 10,
-        "blog_post": 5,
-        "email_open": 5,
-        "email_click": 5,
-        "product_usage": 10,
-    }
-
-
-def _default_grade_points() -> dict[Grade, float]:
-    return {"A": 15, "B": 5, "C": 0, "D": -10}
-
-
-class ScoreGroup(StrictModel):
-    """A group of activities whose earned points together never exceed `cap_points`."""
-
-    activities: list[Activity] = Field(min_length=1, description="The activities in the group.")
-    cap_points: NonNegative = Field(
-        description="Most points the group's activities earn together since the score started."
-    )
-
-
-class FitPoints(StrictModel):
-    """Points for explicit fit data, added to the grade points (missing or unknown = 0).
-    Express disqualifiers here: e.g. `job_level = { student = -30 }`."""
-
-    job_level: dict[JobLevel, float] = Field(default_factory=dict, description="By job level.")
-    company_size: dict[CompanySize, float] = Field(
-        default_factory=dict, description="By company size."
-    )
-    industry: dict[Industry, float] = Field(default_factory=dict, description="By industry.")
-    region: dict[Region, float] = Field(default_factory=dict, description="By region.")
-
-
-class ScorePolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "score"`: points per activity, caps, decay, fit points."""
-
-    kind: Literal["score"] = Field("score", description="Policy family.")
-    threshold: float = Field(100.0, description="Score at or above which the lead becomes MQL.")
-    points: dict[Activity, float] = Field(
-        default_factory=_default_points,
-        description="Points per activity; negative points subtract (missing = 0).",
-    )
-    frequency_caps: dict[Activity, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=_default_frequency_caps,
-        description="Most occurrences of an activity that earn points (missing = no cap).",
-    )
-    groups: dict[str, ScoreGroup] = Field(
-        default_factory=dict,
-        description=(
-            "Named groups of activities, each `{ activities = [...], cap_points = N }`: "
-            "together they earn at most `cap_points` since the score started; the event that "
-            "reaches the cap earns the rest up to it. An activity belongs to at most one group, "
-            "and grouped activities may not have negative points."
-        ),
-    )
-    decay: Literal["half_life", "linear", "window"] = Field(
-        "half_life",
-        description=(
-            "How points fade: `half_life` (halve every `decay_half_life_days`), `linear` "
-            "(lose `decay_points_per_period` every `decay_period_days`, never below 0) or "
-            "`window` (positive points count for `decay_window_days`)."
-        ),
-    )
-    decay_half_life_days: PositiveOrInfinite = Field(
-        60.0, description="With decay = half_life: points halve every this many days; inf: never."
-    )
-    decay_points_per_period: NonNegative = Field(
-        10.0, description="With decay = linear: points lost at the end of every period."
-    )
-    decay_period_days: Positive = Field(
-        30.0, description="With decay = linear: length of a period, from the score's start."
-    )
-    decay_window_days: Positive = Field(
-        90.0, description="With decay = window: days a positive point counts after its event."
-    )
-    grade_points: dict[Grade, float] = Field(
-        default_factory=_default_grade_points,
-        description="Fit points by ICP grade, added to the score (not listed, or unknown: 0).",
-    )
-    fit_points: FitPoints = Field(
-        default_factory=FitPoints, description="Fit points by explicit fit data (below)."
-    )
-    source_points: dict[str, float] = Field(
-        default_factory=dict,
-        description=(
-            "Fit points by the lead's source: a channel name of `population.channels` in a "
-            "simulation, a value of the log's `source` column in `mqlsim replay` (missing = 0)."
-        ),
-    )
-    value_points: dict[Activity, float] = Field(
-        default_factory=dict,
-        description=(
-            "Points per unit of an event's recorded `value` (a replayed log's `value` column, "
-            "e.g. 0.05 per second on a page), added to the activity's points and capped with "
-            "them; events without a value, and every simulated event, earn none (missing = 0)."
-        ),
-    )
-    reset_on_recycle: bool = Field(
-        True,
-        description=(
-            "A recycled lead's score starts afresh when nurture resumes; false: its history "
-            "keeps counting (an MQL still needs an event after the resume)."
-        ),
-    )
-
-    @model_validator(mode="after")
-    def _groups_are_disjoint_and_positive(self) -> ScorePolicyConfig:
-        seen: dict[str, str] = {}
-        for name, group in self.groups.items():
-            for activity in group.activities:
-                if activity in seen:
-                    raise ValueError(
-                        f"groups: {activity} is in both {seen[activity]!r} and {name!r}"
-                    )
-                seen[activity] = name
-                if self.points.get(activity, 0.0) < 0:
-                    raise ValueError(
-                        f"groups.{name}: {activity} has negative points; a group caps "
-                        "positive points only"
-                    )
-                if self.value_points.get(activity, 0.0) != 0:
-                    raise ValueError(
-                        f"groups.{name}: {activity} has value_points; a group caps fixed "
-                        "points per event only"
-                    )
-        return self
-
-    def sources_named(self) -> set[str]:
-        """The sources given points."""
-        return set(self.source_points)
-
-    def untimed_parts(self) -> list[str]:
-        """Decay is the score's only use of time; caps and groups count occurrences."""
-        if self.decay == "half_life" and np.isinf(self.decay_half_life_days):
-            return []
-        setting = {
-            "half_life": f"decay_half_life_days = {self.decay_half_life_days:g}",
-            "linear": f"{self.decay_points_per_period:g} points every "
-            f"{self.decay_period_days:g} days",
-            "window": f"decay_window_days = {self.decay_window_days:g}",
-        }[self.decay]
-        return [f"score decay ({self.decay}, {setting}): every point counts in full"]
-
-    def check_horizon(self, horizon_days: float) -> None:
-        """Half-life weights must stay representable: at most 1000 half-lives per horizon."""
-        if self.decay == "half_life" and horizon_days / self.decay_half_life_days > 1000:
-            raise ValueError(
-                "policy.decay_half_life_days must be at least horizon_days / 1000 "
-                f"({horizon_days / 1000:g})"
-            )
 
 
 def _running_count(group: np.ndarray, occurrence: np.ndarray | None = None) -> np.ndarray:
@@ -300,7 +115,6 @@ def _lead_range(view: LeadView, first: int, last: int) -> LeadView:
     )
 
 
-@register_policy("score", ScorePolicyConfig)
 class ScorePolicy:
     """MQL when the lead score reaches ``threshold``."""
 

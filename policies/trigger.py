@@ -16,21 +16,15 @@ window).
 
 from __future__ import annotations
 
-import math
-from typing import Literal
-
 import numpy as np
-from pydantic import Field
 
-from mqlsim.core.schema import PositiveOrInfinite
-from mqlsim.core.vocabulary import ACTIVITY_CODE, Activity
+from mqlsim.core.vocabulary import ACTIVITY_CODE
 from mqlsim.policies.base import (
     LeadView,
-    PolicyConfigBase,
     Qualification,
     first_hits,
-    register_policy,
 )
+from mqlsim.policies.sections import TriggerPolicyConfig
 
 
 def days(times: np.ndarray) -> str:
@@ -38,25 +32,6 @@ def days(times: np.ndarray) -> str:
     return ", ".join(f"{t:.1f}" for t in times)
 
 
-class TriggerPolicyConfig(PolicyConfigBase):
-    """`[policy]` with `kind = "trigger"`: MQL at `count` occurrences of `activity` within
-    `window_days` (all of them in the window (t - window_days, t])."""
-
-    kind: Literal["trigger"] = Field("trigger", description="Policy family.")
-    activity: Activity = Field("pricing_page", description="The activity that is counted.")
-    count: int = Field(3, ge=1, description="Occurrences needed within the window.")
-    window_days: PositiveOrInfinite = Field(
-        7.0, description="Length of the window the occurrences must fall in; inf for no limit."
-    )
-
-    def untimed_parts(self) -> list[str]:
-        """The window, unless it is unlimited."""
-        if math.isinf(self.window_days):
-            return []
-        return [f"trigger window ({self.window_days:g} days): occurrences count in any span"]
-
-
-@register_policy("trigger", TriggerPolicyConfig)
 class TriggerPolicy:
     """MQL at the first ``count``-th occurrence of ``activity`` within ``window_days``."""
 

@@ -232,7 +232,8 @@ def test_commands_that_draw_nothing_load_neither_matplotlib_nor_scipy_stats(
 
 
 #: What `mqlsim --help` and `mqlsim validate` must not load: the simulator and the API module
-#: (scipy, SimPy, the experiments) and rich (plain output).
+#: (scipy, SimPy, the experiments), rich (plain output), and numpy with the policy families'
+#: code (checking a file reads their settings only: policies/sections.py).
 _NOT_AT_START = (
     "mqlsim.api",
     "mqlsim.model.engine",
@@ -240,11 +241,22 @@ _NOT_AT_START = (
     "scipy",
     "simpy",
     "rich",
+    "numpy",
+    "mqlsim.core.events",
+    "mqlsim.policies.base",
+    "mqlsim.policies.score",
+    "mqlsim.policies.nurture",
 )
 
 
 @pytest.mark.parametrize(
-    ("argv", "exit_code"), [(["--help"], 0), (["validate", "scenarios/baseline.toml"], 0)]
+    ("argv", "exit_code"),
+    [
+        (["--help"], 0),
+        (["validate", "scenarios/baseline.toml"], 0),
+        (["validate", "scenarios/policy_predictive.toml", "scenarios/policy_gate.toml"], 0),
+        (["validate", "scenarios/baseline.toml", "--set", "policy.threshold=high"], 2),
+    ],
 )
 def test_help_and_validate_load_only_what_they_use(argv: list[str], exit_code: int) -> None:
     """Start-up is most of what these two cost (docs/performance.md, start-up)."""

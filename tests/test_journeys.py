@@ -26,7 +26,8 @@ from mqlsim.model.population import (
     grade_of,
     icp_points_of,
 )
-from mqlsim.policies.nurture import DripCadence, DripNurtureConfig
+from mqlsim.policies.nurture import DripCadence
+from mqlsim.policies.sections import DripNurtureConfig
 from mqlsim.scenario.loading import load_scenario
 from mqlsim.scenario.models import (
     ICP,

@@ -8,7 +8,8 @@ import pytest
 import mqlsim.policies.score as score_module
 from mqlsim.core.events import EventLog
 from mqlsim.policies.base import LeadView
-from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import ScorePolicyConfig
 
 
 def random_log(rng: np.random.Generator, n_leads: int, size: int, grid: float) -> EventLog:

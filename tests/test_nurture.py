@@ -24,7 +24,8 @@ from mqlsim.model.engine import (
 from mqlsim.model.journeys import history_start
 from mqlsim.policies import make_policy
 from mqlsim.policies.base import LeadView
-from mqlsim.policies.nurture import DripCadence, DripNurtureConfig
+from mqlsim.policies.nurture import DripCadence
+from mqlsim.policies.sections import DripNurtureConfig
 from mqlsim.scenario.loading import load_scenario
 from tests.builders import event_log
 

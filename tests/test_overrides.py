@@ -12,7 +12,7 @@ import pytest
 import mqlsim
 from mqlsim.cli import main
 from mqlsim.core.errors import InputError
-from mqlsim.policies.score import _default_points
+from mqlsim.policies.sections import _default_points
 from mqlsim.scenario.loading import load_scenario, resolve_scenario
 from mqlsim.scenario.models import Scenario
 

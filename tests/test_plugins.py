@@ -22,7 +22,8 @@ from mqlsim.core.errors import InputError
 from mqlsim.core.events import EventLog
 from mqlsim.core.vocabulary import ACTIVITY_CODE
 from mqlsim.experiments.cache import scenario_key
-from mqlsim.policies.base import LeadView, make_cadence, make_policy
+from mqlsim.policies.base import LeadView
+from mqlsim.policies.sections import make_cadence, make_policy
 from mqlsim.scenario.loading import load_scenario
 
 HERE = Path(__file__).resolve().parent

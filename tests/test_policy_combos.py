@@ -16,10 +16,14 @@ from mqlsim.core.vocabulary import FIT_ATTRIBUTES, GRADES
 from mqlsim.model.calendar import ActivityClock
 from mqlsim.model.population import generate_population, icp_points_of
 from mqlsim.policies import PolicyConfig
-from mqlsim.policies.base import MISSING_CODE, LeadView, make_policy
-from mqlsim.policies.combine import AllOfPolicyConfig, AnyOfPolicyConfig
-from mqlsim.policies.gate import GatePolicyConfig
-from mqlsim.policies.matrix import MatrixPolicyConfig
+from mqlsim.policies.base import MISSING_CODE, LeadView
+from mqlsim.policies.sections import (
+    AllOfPolicyConfig,
+    AnyOfPolicyConfig,
+    GatePolicyConfig,
+    MatrixPolicyConfig,
+    make_policy,
+)
 from mqlsim.scenario.loading import load_scenario
 from mqlsim.scenario.models import JourneysConfig, PopulationConfig, Scenario, ScenarioMeta
 from tests.builders import event_log, generated_view

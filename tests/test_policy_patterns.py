@@ -19,10 +19,16 @@ from pydantic import ValidationError
 from mqlsim.cli import main
 from mqlsim.core.vocabulary import ACTIVITIES
 from mqlsim.policies.base import LeadView, Qualification
-from mqlsim.policies.content import ContentPolicy, ContentPolicyConfig
-from mqlsim.policies.handraise import HandRaisePolicy, HandRaisePolicyConfig
-from mqlsim.policies.pql import PqlPolicy, PqlPolicyConfig
-from mqlsim.policies.trigger import TriggerPolicy, TriggerPolicyConfig
+from mqlsim.policies.content import ContentPolicy
+from mqlsim.policies.handraise import HandRaisePolicy
+from mqlsim.policies.pql import PqlPolicy
+from mqlsim.policies.sections import (
+    ContentPolicyConfig,
+    HandRaisePolicyConfig,
+    PqlPolicyConfig,
+    TriggerPolicyConfig,
+)
+from mqlsim.policies.trigger import TriggerPolicy
 from mqlsim.scenario.loading import load_scenario
 from tests.builders import event_log, generated_view
 

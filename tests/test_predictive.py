@@ -21,13 +21,9 @@ from mqlsim.model.engine import ReplicationResult, run_replication
 from mqlsim.model.journeys import history_start
 from mqlsim.policies import make_policy
 from mqlsim.policies.base import History, LeadView, Qualification
-from mqlsim.policies.predictive import (
-    FEATURES,
-    PredictivePolicy,
-    PredictivePolicyConfig,
-    fit_logistic,
-)
+from mqlsim.policies.predictive import PredictivePolicy, fit_logistic
 from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import FEATURES, PredictivePolicyConfig
 from mqlsim.render.output import RESULTS_FILE, write_outputs
 from mqlsim.scenario.loading import load_scenario
 from mqlsim.scenario.models import PopulationConfig

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from mqlsim.core.vocabulary import FIT_ATTRIBUTES, GRADES
 from mqlsim.policies.base import MISSING_CODE, LeadView
-from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import ScorePolicyConfig
 from tests.builders import event_log
 
 INF = float("inf")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from mqlsim.core.vocabulary import ACTIVITIES, GRADES
 from mqlsim.policies.base import LeadView
-from mqlsim.policies.score import ScorePolicy, ScorePolicyConfig
+from mqlsim.policies.score import ScorePolicy
+from mqlsim.policies.sections import ScorePolicyConfig
 from tests.builders import event_log, generated_view
 
 INF = float("inf")

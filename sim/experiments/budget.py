@@ -6,7 +6,7 @@ measured on the 2-core reference machine (18 runs from 15,000 to 365,000 leads a
 12 million events; docs/experiments.md, "Memory and time", has the table): the memory
 estimates came within 0.9-1.5 times the peak measured for every run above 100 MB, the times
 within 0.7-2 times. A policy family may add its own cost per lead (``extra_bytes_per_lead``
-and ``extra_seconds_per_lead`` of :class:`mqlsim.policies.base.PolicyConfigBase`; the
+and ``extra_seconds_per_lead`` of :class:`mqlsim.policies.sections.PolicyConfigBase`; the
 predictive policy does).
 
 A run whose replications running at once would need more memory than the limit (this
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mqlsim.core.errors import InputError, MqlsimWarning
 from mqlsim.model.footprint import Footprint, footprint
-from mqlsim.policies.base import PolicyConfigBase
+from mqlsim.policies.sections import PolicyConfigBase
 from mqlsim.scenario.models import Scenario
 
 BYTES_PER_EVENT = 48

@@ -23,7 +23,7 @@ when it leaves. Outside its window it emits events at its persona's organic rate
 burst adds ``multiplier × tau`` days' worth from arrival. Webinar registrations and trials add
 attendance and usage; every lead whose arrival falls in its span has its arrival conversion.
 Nurture adds the touches its cadence plans at once for each lead
-(:meth:`mqlsim.policies.base.CadenceConfigBase.planned_touches_per_lead`).
+(:meth:`mqlsim.policies.sections.CadenceConfigBase.planned_touches_per_lead`).
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ keys, types, defaults and meanings; generating the pages from them keeps them fr
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import json
 import math
 import re
-import sys
 import types
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,8 +24,8 @@ from pydantic.fields import FieldInfo
 
 from mqlsim.core import vocabulary
 from mqlsim.policies import POLICIES
-from mqlsim.policies.base import FitAttribute, PolicyConfigBase
 from mqlsim.policies.plugins import PluginPolicyConfig
+from mqlsim.policies.sections import FitAttribute, PolicyConfigBase
 from mqlsim.scenario.models import Scenario
 from mqlsim.scenario.toml_text import toml_key, toml_value
 
@@ -338,15 +338,16 @@ mqlsim never name one.
 def render_policies() -> str:
     """The policy families page as Markdown: one section per family module."""
     modules: dict[str, list[str]] = {}
-    for kind, (_, factory) in POLICIES.items():
-        modules.setdefault(factory.__module__, []).append(kind)
+    for kind, (_, policy) in POLICIES.items():
+        modules.setdefault(policy.partition(":")[0], []).append(kind)
     contents = " · ".join(
         f"[{', '.join(f'`{k}`' for k in kinds)}](#{_anchor(kinds)})" for kinds in modules.values()
     )
     parts = [_POLICIES_INTRO, f"Families: {contents} · [plug-ins](#plug-ins)\n"]
     for module, kinds in modules.items():
         title = ", ".join(f"`{kind}`" for kind in kinds)
-        parts.append(f"## {title}\n\n{_markdown(sys.modules[module].__doc__ or '')}\n")
+        docstring = importlib.import_module(module).__doc__ or ""
+        parts.append(f"## {title}\n\n{_markdown(docstring)}\n")
         examples = [
             f"[`scenarios/{name}`](../scenarios/{name})"
             for name in (f"policy_{kind}.toml" for kind in kinds)

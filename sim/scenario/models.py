@@ -30,7 +30,7 @@ from mqlsim.core.vocabulary import (
     Region,
 )
 from mqlsim.policies import CadenceConfig, PolicyConfig, default_cadence, default_policy
-from mqlsim.policies.base import FitAttribute
+from mqlsim.policies.sections import FitAttribute
 
 
 class ScenarioMeta(StrictModel):
