@@ -2,11 +2,12 @@
 
 :func:`mqlsim.model.footprint.footprint` gives a replication's expected leads, activity events
 and planned nurture touches; the constants below turn them into bytes and seconds. They were
-measured on the 2-core reference machine (18 runs from 15,000 to 365,000 leads and up to
-12 million events; docs/experiments.md, "Memory and time", has the table): the memory
-estimates came within 0.9-1.5 times the peak measured for every run above 100 MB, the times
-within 0.7-2 times. A policy family may add its own cost per lead (``extra_bytes_per_lead``
-and ``extra_seconds_per_lead`` of :class:`mqlsim.policies.sections.PolicyConfigBase`; the
+measured on the 2-core reference machine (17 runs from 72,000 to 3 million leads and up to
+51 million events; docs/experiments.md, "Memory and time", has the table): the memory
+estimates came within 0.76-1.85 times the peak measured (1.06-1.54 for all but a
+buying-window-heavy run and the predictive policy), the times within 0.67-2.5 times. A
+policy family may add its own cost per lead (``extra_bytes_per_lead`` and
+``extra_seconds_per_lead`` of :class:`mqlsim.policies.sections.PolicyConfigBase`; the
 predictive policy does).
 
 A run whose replications running at once would need more memory than the limit (this
@@ -31,7 +32,7 @@ from mqlsim.policies.sections import PolicyConfigBase
 from mqlsim.scenario.models import Scenario
 
 BYTES_PER_EVENT = 48
-BYTES_PER_TOUCH = 10
+BYTES_PER_TOUCH = 40
 BYTES_PER_LEAD = 250
 BYTES_PER_REPLICATION = 32 << 20
 #: A worker process (the interpreter, numpy, SimPy) before it runs anything.

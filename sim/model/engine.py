@@ -220,8 +220,11 @@ def send_times(clock: ActivityClock, time: np.ndarray, lead: np.ndarray) -> np.n
     """When marketing sends what it planned for ``time`` to ``lead``: at that time inside the
     leads' active hours; outside them, at the next opening plus the lead's own offset (a tool
     works through its backlog over a while)."""
-    opening = clock.next_active(time)
-    return np.where(opening > time, opening + _lead_offset(clock, lead), time)
+    sent = clock.next_active(time)
+    moved = sent > time
+    sent += _lead_offset(clock, lead)
+    np.copyto(sent, time, where=~moved)
+    return sent
 
 
 def planned_touches(
