@@ -220,35 +220,23 @@ def _read_file(
             keep = np.flatnonzero(~empty_id)
             kept_rows += keep.size
             lines = chunk.line[keep]
+            kept = _KeptRows(chunk.columns, keep, lines, table, day_first)
             lead = grown.leads.numbers(take(ids, keep))
             if one_row_per_lead:
                 _note_repeats(lead, lines, first_line, take(ids, keep), table.problems)
             grown.lead.append(lead)
-            grown.created.append(
-                _dates(chunk.columns[names.created], keep, lines, names.created, table, day_first)
-                if "created" in present
-                else None
-            )
+            grown.created.append(_dates(kept, names.created) if "created" in present else None)
             grown.source.append(
                 grown.sources.numbers(take(chunk.columns[names.source], keep), empty=-1)
                 if "source" in present
                 else None
             )
             grown.deal_value.append(
-                _numbers(chunk.columns[names.deal_value], keep, lines, names.deal_value, table)
-                if "deal_value" in present
-                else None
+                _numbers(kept, names.deal_value) if "deal_value" in present else None
             )
             for stage in STAGES:
                 reached, at = (
-                    _stage_cells(
-                        chunk.columns[names.stage_column(stage)],
-                        keep,
-                        lines,
-                        names.stage_column(stage),
-                        table,
-                        day_first,
-                    )
+                    _stage_cells(kept, names.stage_column(stage))
                     if stage in stages
                     else (None, None)
                 )
@@ -286,55 +274,64 @@ def _iso(texts: Any, day_first: bool) -> Any:
 _DAY_FIRST = r"^\s*(\d{2})[-/.](\d{2})[-/.](\d{4})((?:[T ].*)?)$"
 
 
-def _dates(
-    values: Sequence[str],
-    keep: np.ndarray,
-    lines: np.ndarray,
-    column: str,
-    table: CsvFile,
-    day_first: bool,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class _KeptRows:
+    """The rows of one chunk of a file that have a lead id: where their cells are read, and
+    where a cell that does not parse is noted (on its line)."""
+
+    columns: Any  # column name -> the chunk's cells
+    keep: np.ndarray
+    lines: np.ndarray
+    table: CsvFile
+    day_first: bool
+
+    def texts(self, column: str) -> Any:
+        """The kept rows' cells of ``column``."""
+        return take(self.columns[column], self.keep)
+
+    def note_unreadable(
+        self,
+        texts: Any,
+        ok: np.ndarray,
+        problem: Callable[[str], Any],
+        where: np.ndarray | None = None,
+    ) -> None:
+        """Note on its line each filled cell of ``texts`` that did not parse (``problem`` of its
+        text: a message, or a function that makes one); ``texts`` are the kept rows, or those
+        at ``where`` among them."""
+        lines = self.lines if where is None else self.lines[where]
+        for row in np.flatnonzero(~ok & ~is_empty(texts)):
+            self.table.problems.note(int(lines[row]), problem(texts[int(row)].as_py()))
+
+    def timestamps(self, texts: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``texts`` as timestamps (ns) and whether each parsed, day first if so read."""
+        return parse_timestamps(_iso(texts, self.day_first))
+
+
+def _dates(kept: _KeptRows, column: str) -> np.ndarray:
     """Dates of the kept rows (NO_TIME where empty or unreadable, the latter a problem)."""
-    texts = take(values, keep)
-    ns, ok = parse_timestamps(_iso(texts, day_first))
+    texts = kept.texts(column)
+    ns, ok = kept.timestamps(texts)
     # The message is made only if the problem is shown (a partial, as the notes take).
-    _note_unreadable(texts, ok, lines, table, lambda text: partial(timestamp_problem, column, text))
+    kept.note_unreadable(texts, ok, lambda text: partial(timestamp_problem, column, text))
     return ns
 
 
-def _numbers(
-    values: Sequence[str], keep: np.ndarray, lines: np.ndarray, column: str, table: CsvFile
-) -> np.ndarray:
+def _numbers(kept: _KeptRows, column: str) -> np.ndarray:
     """Numbers of the kept rows (nan where empty or unreadable, the latter a problem)."""
-    texts = take(values, keep)
+    texts = kept.texts(column)
     numbers, ok = parse_numbers(texts)
 
     def problem(text: str) -> str:
         return f"{column} {short(text)} is not a finite decimal number; treated as unknown"
 
-    _note_unreadable(texts, ok, lines, table, problem)
+    kept.note_unreadable(texts, ok, problem)
     return numbers
 
 
-def _note_unreadable(
-    texts: Any, ok: np.ndarray, lines: np.ndarray, table: CsvFile, problem: Callable[[str], Any]
-) -> None:
-    """Note on its line each filled cell of ``texts`` that did not parse (``problem`` of its
-    text: a message, or a function that makes one)."""
-    for row in np.flatnonzero(~ok & ~is_empty(texts)):
-        table.problems.note(int(lines[row]), problem(texts[int(row)].as_py()))
-
-
-def _stage_cells(
-    values: Sequence[str],
-    keep: np.ndarray,
-    lines: np.ndarray,
-    column: str,
-    table: CsvFile,
-    day_first: bool,
-) -> tuple[np.ndarray, np.ndarray]:
+def _stage_cells(kept: _KeptRows, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Whether and when each kept row reached a stage, from a date or a yes/no flag."""
-    texts = take(values, keep)
+    texts = kept.texts(column)
     folded = codes(
         pc().utf8_lower(pc().utf8_trim_whitespace(texts)),
         dict.fromkeys(_YES, 1) | dict.fromkeys(_NO, 0),
@@ -347,12 +344,13 @@ def _stage_cells(
     reached = flag_yes.copy()
     if dated.any():
         where = np.flatnonzero(dated)
-        ns, ok = parse_timestamps(_iso(take(texts, where), day_first))
+        dated_texts = take(texts, where)
+        ns, ok = kept.timestamps(dated_texts)
         at[where] = ns
         reached[where] = ok
-        for row in where[~ok]:
-            text = texts[int(row)].as_py()
-            table.problems.note(int(lines[row]), partial(_stage_problem, column, text))
+        kept.note_unreadable(
+            dated_texts, ok, lambda text: partial(_stage_problem, column, text), where
+        )
     return reached, at
 
 
