@@ -14,7 +14,7 @@ from mqlsim.cli import main
 from mqlsim.core.metric_catalog import METRIC_BY_NAME, METRIC_NAMES
 from mqlsim.model.engine import ReplicationResult, _touches_of, run_replication
 from mqlsim.model.journeys import Touches
-from mqlsim.model.metrics import FinalState
+from mqlsim.model.metrics import FinalState, distinct
 from mqlsim.model.sales import RECYCLED_OUTCOMES, SQL_OUTCOMES, Outcome
 from mqlsim.scenario.loading import load_scenario
 
@@ -344,3 +344,11 @@ def test_rate_definitions(small: ReplicationResult) -> None:
     assert m["revenue_won"] <= m["pipeline_value"]
     assert m["speed_to_lead_hours_median"] <= m["speed_to_lead_hours_p90"]
     assert m["time_to_mql_days"] >= 0
+
+
+@pytest.mark.parametrize("bound", [50, 100_000_000])  # marked in a table, or sorted
+def test_distinct_is_numpy_unique(bound: int) -> None:
+    """The metrics' count of distinct leads gives what ``np.unique`` gives, either way."""
+    values = np.random.default_rng(7).integers(0, bound, 400)
+    assert np.array_equal(distinct(values, bound), np.unique(values))
+    assert distinct(values[:0], bound).size == 0
