@@ -41,29 +41,25 @@ class PqlPolicy:
     def trials(self, view: LeadView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Counted usage events, each one's trial sign-up (-1: none) and usage count so far.
 
-        The earliest sign-up whose window is still open is found for every usage event at once:
-        window ends ``s + window_days`` and usage times are sorted together, lead by lead (a
-        sign-up first at equal values: a usage exactly at the end is outside), and each usage
-        takes the next sign-up after it in that order.
+        A usage event's trial is the earliest sign-up of its lead whose window is still open:
+        the first of the lead's sign-ups whose window end ``s + window_days`` is after the
+        usage's time (the sign-ups come sorted by lead and time, so their window ends are
+        sorted within each lead), found for every usage event at once by :func:`_first_after`.
         """
         events = view.events
         counted = events.time >= view.since[events.lead]
         signup = np.flatnonzero(counted & (events.activity == _SIGNUP))
         is_usage = counted & (events.activity == _USAGE)
         usage = np.flatnonzero(is_usage)
-        lead = np.concatenate((events.lead[signup], events.lead[usage]))
-        value = np.concatenate((events.time[signup] + self.config.window_days, events.time[usage]))
-        is_query = np.arange(lead.size) >= signup.size
-        order = np.lexsort((is_query, value, lead))
-        # Sign-up numbers rise along the order, so a running minimum from the end gives, at
-        # each position, the next sign-up at or after it.
-        none = signup.size
-        following = np.minimum.accumulate(np.where(is_query[order], none, order)[::-1])[::-1]
-        queries = is_query[order]
-        nearest = np.empty(usage.size, dtype=np.int64)
-        nearest[order[queries] - signup.size] = following[queries]
+        nearest = _first_after(
+            events.lead[signup],
+            events.time[signup] + self.config.window_days,
+            events.lead[usage],
+            events.time[usage],
+        )
         trial = np.append(signup, -1)[nearest]
-        # A next sign-up logged after the usage (this lead's or a later lead's) is no trial.
+        # A next sign-up logged after the usage (a later lead's, when the lead has none left
+        # open) is no trial.
         valid = (trial >= 0) & (trial < usage)
         trial = np.where(valid, trial, -1)
         usages_up_to = np.cumsum(is_usage)
@@ -90,3 +86,23 @@ class PqlPolicy:
             f"pql: {count[k]} product_usage events within {self.config.window_days:g} days of "
             f"the trial_signup on day {time[trial[k]]:.1f} (days {days(time[used])})"
         )
+
+
+def _first_after(
+    lead: np.ndarray, end: np.ndarray, query_lead: np.ndarray, query_time: np.ndarray
+) -> np.ndarray:
+    """For each query, the first position ``j`` (``lead`` sorted, ``end`` sorted within each
+    lead) with ``(lead[j], end[j]) > (query_lead, query_time)`` in lexicographic order:
+    the query's lead's first window end after its time, or else the next lead's first
+    (``lead.size``: none). A binary search in each query's lead's run, for all queries at
+    once: about log2 of the most sign-ups of one lead steps."""
+    low = np.searchsorted(lead, query_lead, "left")
+    high = np.searchsorted(lead, query_lead, "right")
+    searching = low < high
+    while np.any(searching):
+        middle = (low + high) // 2
+        after = end.take(np.minimum(middle, lead.size - 1)) > query_time
+        np.copyto(high, middle, where=searching & after)
+        np.copyto(low, middle + 1, where=searching & ~after)
+        searching = low < high
+    return low
