@@ -18,7 +18,9 @@ import pytest
 import mqlsim
 from mqlsim.core.errors import InputError
 from mqlsim.core.metric_catalog import METRIC_BY_NAME
+from mqlsim.experiments.cache import ReplicationCache
 from mqlsim.experiments.gates import parse_gate
+from mqlsim.experiments.runner import run_experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 #: docs/replay.md's gates judge two policies on a recorded log, not two scenarios: they are
@@ -106,8 +108,20 @@ def verdict(a: str, b: str, expression: str, cache: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One replication cache for the module: each shipped scenario runs once."""
-    return tmp_path_factory.mktemp("cache")
+    """One replication cache for the module, filled with every compared scenario file run
+    together: each runs once, and the files that differ only in their policy simulate each
+    replication's shared stage once. A replication read from the cache is the one a fresh run
+    makes (tests/test_cache_trust.py)."""
+    folder = tmp_path_factory.mktemp("cache")
+    compared = {
+        name
+        for passes, fails in PASSES_AND_FAILS.values()
+        for pair in passes + fails
+        for name in pair
+    }
+    scenarios = [mqlsim.load(SCENARIOS / name) for name in sorted(compared)]
+    run_experiments(scenarios, workers=1, cache=ReplicationCache(folder))
+    return folder
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from mqlsim import api
 from mqlsim.cli import main
 from mqlsim.core.metric_catalog import METRIC_NAMES
+from mqlsim.experiments.runner import ExperimentResult, run_experiments
+from mqlsim.model.engine import stage_key
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))
@@ -43,16 +46,27 @@ def test_shipped_scenario_runs(path: Path, capsys: pytest.CaptureFixture) -> Non
 
 #: A policy that learns from the run changes its MQLs at every refit: not a steady state.
 LEARNING = {"policy_predictive.toml"}
+STEADY = [path for path in SHIPPED if path.name not in LEARNING]
+
+
+@cache
+def steady_runs(key: str) -> dict[str, ExperimentResult]:
+    """Each shipped file of :data:`STEADY` whose stage key is ``key``, at its own horizon and
+    replications, run together on every core so that files that differ only in their policy
+    simulate each replication's shared stage once; the results are those of each file run on
+    its own, bit for bit (tests/test_experiment.py, ``TestSharedStage``)."""
+    scenarios = {path.name: api.load(path) for path in STEADY}
+    sharing = {name: scenario for name, scenario in scenarios.items() if stage_key(scenario) == key}
+    results = run_experiments(list(sharing.values()))
+    return dict(zip(sharing, results, strict=True))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "path", [p for p in SHIPPED if p.name not in LEARNING], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("path", STEADY, ids=lambda p: p.name)
 def test_shipped_scenario_is_a_steady_state(path: Path) -> None:
     """At its own horizon and replications, no shipped scenario drifts (docs/metrics.md,
     "Stationarity check"): the run prints no warning."""
-    result = api.run(path, cache=False)  # every core: the replications are independent
+    result = steady_runs(stage_key(api.load(path)))[path.name]
     assert result.warnings == [], result.warnings
     for check in result.stationarity_checks.values():
         assert not check.drifts
