@@ -549,11 +549,29 @@ class TestSharedStage:
         assert [replication for _, replication in stages] == [0, 1]
         assert results[2].policy_reports  # the predictive policy did learn
 
-    def test_the_stage_key_ignores_the_policy_only(self) -> None:
+    def test_a_sweep_of_the_sales_team_shares_the_stage_bit_for_bit(self, stages) -> None:
+        """The stage reads neither ``[sales]`` nor ``[costs]``; the sales draws kept for the
+        points sharing it are keyed by the draws per lead, which ``max_attempts`` changes."""
+        grid = [
+            small(*point, replications=2)
+            for point in (
+                ("sales.reps=2",),
+                ("sales.reps=6", "sales.max_attempts=3", "costs.cost_per_rep_per_year=9.0"),
+                ("sales.max_attempts=8", "policy.threshold=60"),
+            )
+        ]
+        alone = [bits([run_replication(point, r).metrics for r in range(2)]) for point in grid]
+        results = run_experiments(grid, workers=1)
+        assert [bits(result.replications) for result in results] == alone
+        assert [replication for _, replication in stages] == [0, 1]
+
+    def test_the_stage_key_ignores_the_policy_the_team_and_the_costs(self) -> None:
         from mqlsim.model.engine import stage_key
 
         base = stage_key(small())
         assert stage_key(small("policy.threshold=99", replications=7)) == base
+        assert stage_key(small("sales.reps=9", "sales.max_attempts=2")) == base
+        assert stage_key(small("costs.cost_per_touch=1.5")) == base
         assert stage_key(small("scenario.name=other", "scenario.description=x")) == base
         assert stage_key(small("scenario.warmup_days=20")) != base
         assert stage_key(small("nurture.interval_days=3")) != base

@@ -111,12 +111,16 @@ class ReplicationResult:
 
 def stage_key(scenario: Scenario) -> str:
     """What the shared stage of ``scenario`` depends on: the scenario as canonical JSON, without
-    its ``policy`` section, without ``scenario.replications`` (replication ``r`` is the same
-    whether 5 or 50 are run) and without the labels ``scenario.name`` and
+    the sections the stage never reads (``policy``, ``sales`` and ``costs``: a sweep of the
+    threshold or of the team's size shares it), without ``scenario.replications`` (replication
+    ``r`` is the same whether 5 or 50 are run) and without the labels ``scenario.name`` and
     ``scenario.description`` (a compared scenario file that changes only the policy shares too).
-    Scenarios with equal keys share their replications' stages."""
+    Scenarios with equal keys share their replications' stages. The draws kept for them are
+    keyed by what they depend on: a sales pass's by the number of draws per lead
+    (``sales.max_attempts``), so teams of different cadences never read each other's."""
     resolved = json.loads(scenario.model_dump_json())
-    del resolved["policy"]
+    for section in ("policy", "sales", "costs"):
+        del resolved[section]
     for label in ("replications", "name", "description"):
         del resolved["scenario"][label]
     return json.dumps(resolved, sort_keys=True, separators=(",", ":"))
