@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -23,10 +22,9 @@ import pytest
 import mqlsim
 from mqlsim.core.errors import InputError
 from mqlsim.core.vocabulary import LANES
-from mqlsim.experiments.cache import ReplicationCache
 from mqlsim.experiments.paired import PairedComparison, compare_rows
 from mqlsim.experiments.runner import ExperimentResult, run_experiments
-from mqlsim.model.engine import run_replication
+from mqlsim.model.engine import run_replication, shared_stage
 from mqlsim.model.sales import HOURS_PER_DAY, LaneRules
 from mqlsim.scenario.loading import load_scenario
 
@@ -36,22 +34,37 @@ WORKERS = max(1, min(2, os.cpu_count() or 1))
 pytestmark = pytest.mark.slow
 
 
-#: The module's replication cache: comparisons that share a scenario simulate its replications
-#: once (the shipped baseline's first five are also the fast lane's reference). A replication
-#: read from the cache is the one a fresh run makes (tests/test_cache_trust.py).
-SHARED = tempfile.TemporaryDirectory(prefix="mqlsim-triage-")
+#: The paired comparisons on the shipped baseline, as (scenario file, overrides, replications):
+#: each changes only sales settings, which the shared stage never reads, so all of them share
+#: replication r's stage (population, journeys, first touches: mqlsim.model.engine.stage_key)
+#: and run together, each stage simulated once. Revenue counts a few dozen won deals a
+#: replication: 10 replications keep its interval tight.
+BASELINE_RUNS = {
+    "baseline": ("baseline.toml", (), 10),
+    "5 reps": ("baseline.toml", ("sales.reps=5",), 10),
+    "24-hour SLA": ("baseline.toml", ("sales.sla_hours=24",), 10),
+    "1-hour SLA": ("baseline.toml", ("sales.sla_hours=1",), 10),
+    "fast lane": ("fast_lane.toml", (), 5),
+}
 
 
 @cache
-def paired(
-    a: tuple[str, tuple[str, ...]], b: tuple[str, tuple[str, ...]], replications: int = 5
-) -> dict[str, PairedComparison]:
-    """B against A, metric by metric, each a (scenario file, overrides) pair."""
-    count = f"scenario.replications={replications}"
-    scenarios = [load_scenario(SCENARIOS / name, [*overrides, count]) for name, overrides in (a, b)]
-    store = ReplicationCache(SHARED.name)
-    a_result, b_result = run_experiments(scenarios, workers=WORKERS, cache=store)
-    return compare_rows(a_result.replications, b_result.replications)
+def baseline_runs() -> dict[str, list[dict[str, float]]]:
+    """The metric rows of every run in :data:`BASELINE_RUNS`, from one experiment."""
+    scenarios = [
+        load_scenario(SCENARIOS / name, [*overrides, f"scenario.replications={count}"])
+        for name, overrides, count in BASELINE_RUNS.values()
+    ]
+    results = run_experiments(scenarios, workers=WORKERS)
+    return {run: result.replications for run, result in zip(BASELINE_RUNS, results, strict=True)}
+
+
+def paired(a: str, b: str) -> dict[str, PairedComparison]:
+    """Run ``b`` against run ``a`` of :data:`BASELINE_RUNS`, metric by metric, over the
+    replications both made (replication r depends only on the scenario and r)."""
+    runs = baseline_runs()
+    count = min(len(runs[a]), len(runs[b]))
+    return compare_rows(runs[a][:count], runs[b][:count])
 
 
 def assert_raised(comparison: dict[str, PairedComparison], *metrics: str) -> None:
@@ -62,11 +75,8 @@ def assert_raised(comparison: dict[str, PairedComparison], *metrics: str) -> Non
         )
 
 
-# Revenue counts a few dozen won deals a replication: 10 replications keep its interval tight.
-
-
 def test_more_reps_raise_mql_to_sql_and_revenue() -> None:
-    comparison = paired(("baseline.toml", ()), ("baseline.toml", ("sales.reps=5",)), 10)
+    comparison = paired("baseline", "5 reps")
     assert_raised(comparison, "mql_to_sql_rate", "revenue_won", "sqls")
 
 
@@ -76,9 +86,7 @@ def test_a_1_hour_sla_beats_a_24_hour_sla() -> None:
     shifts, rarely a queue) that raises MQL->SQL and SQLs significantly; revenue rises about
     1 %, which 10 replications of a few hundred won deals cannot separate from noise (more
     reps raise it significantly: the test above)."""
-    comparison = paired(
-        ("baseline.toml", ("sales.sla_hours=24",)), ("baseline.toml", ("sales.sla_hours=1",)), 10
-    )
+    comparison = paired("24-hour SLA", "1-hour SLA")
     assert_raised(comparison, "mql_to_sql_rate", "sqls")
     assert comparison["revenue_won"].difference > 0
 
@@ -87,12 +95,15 @@ def test_one_rep_at_threshold_60_still_makes_sqls() -> None:
     """Before the SLA-aware queue and the age limit, one rep at threshold 60 ended the year with
     0 SQLs behind an ever-growing FIFO backlog (still so with both switched off)."""
     overrides = ["sales.reps=1", "policy.threshold=60"]
-    today = run_replication(load_scenario(BASELINE, overrides), 0).metrics
+    fifo = ["sales.sla_aware=false", "sales.max_queue_age_hours=inf"]
+    scenario = load_scenario(BASELINE, overrides)
+    fifo_scenario = load_scenario(BASELINE, [*overrides, *fifo])
+    stage = shared_stage(scenario, 0, memo=True)  # the queue discipline is a sales setting
+    today = run_replication(scenario, 0, stage).metrics
     assert today["sqls"] > 20
     assert today["aged_out_rate"] > 0.3
     assert today["speed_to_lead_hours_median"] < 24
-    fifo = ["sales.sla_aware=false", "sales.max_queue_age_hours=inf"]
-    backlog = run_replication(load_scenario(BASELINE, [*overrides, *fifo]), 0).metrics
+    backlog = run_replication(fifo_scenario, 0, stage).metrics
     assert backlog["sqls"] == 0
     assert backlog["speed_to_lead_hours_median"] > 500
 
@@ -102,7 +113,7 @@ def test_a_demo_request_fast_lane_raises_its_sql_rate() -> None:
     only. The lane's SQL rate rises, and the demo requests made while reps work are touched
     within the SLA (median); the lane's median over all demo requests is still set by those
     made at night and at weekends, when no rep works."""
-    comparison = paired(("baseline.toml", ()), ("fast_lane.toml", ()))
+    comparison = paired("baseline", "fast lane")
     assert_raised(comparison, "handraise_sql_rate")
     assert comparison["handraise_speed_to_lead_hours_median"].ci_high < 0
     scenario = load_scenario(SCENARIOS / "fast_lane.toml")
@@ -118,6 +129,7 @@ def test_a_demo_request_fast_lane_raises_its_sql_rate() -> None:
 
 @cache
 def plg_runs() -> tuple[ExperimentResult, ExperimentResult]:
+    """The two files differ only in ``[sales]``: one experiment simulates each stage once."""
     scenarios = [load_scenario(SCENARIOS / name) for name in ("plg.toml", "plg_score_first.toml")]
     first, second = run_experiments(scenarios, workers=WORKERS)
     return first, second
@@ -175,8 +187,11 @@ def test_an_objective_naming_reps_says_where_the_cost_is() -> None:
 
 def test_cost_per_mql_worked_counts_the_mqls_sales_touched() -> None:
     small = ["population.leads_per_day=10", "scenario.horizon_days=200", "scenario.warmup_days=30"]
-    base = run_replication(load_scenario(BASELINE, small), 0)
-    dear = run_replication(load_scenario(BASELINE, [*small, "costs.cost_per_mql_worked=40"]), 0)
+    scenario = load_scenario(BASELINE, small)
+    stage = shared_stage(scenario, 0, memo=True)  # costs are not read before the metrics
+    base = run_replication(scenario, 0, stage)
+    dear_scenario = load_scenario(BASELINE, [*small, "costs.cost_per_mql_worked=40"])
+    dear = run_replication(dear_scenario, 0, stage)
     sales = base.sales
     worked = (sales.mql_time >= 30) & np.isfinite(sales.first_touch)
     extra = dear.metrics["sales_cost"] - base.metrics["sales_cost"]
