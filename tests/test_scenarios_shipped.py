@@ -52,7 +52,8 @@ STEADY = [path for path in SHIPPED if path.name not in LEARNING]
 @cache
 def steady_runs(key: str) -> dict[str, ExperimentResult]:
     """Each shipped file of :data:`STEADY` whose stage key is ``key``, at its own horizon and
-    replications, run together on every core so that files that differ only in their policy
+    replications, run together on every core so that files that differ only in their policy,
+    sales or costs (the baseline's policy variants and fast lane; plg and plg_score_first)
     simulate each replication's shared stage once; the results are those of each file run on
     its own, bit for bit (tests/test_experiment.py, ``TestSharedStage``)."""
     scenarios = {path.name: api.load(path) for path in STEADY}
