@@ -157,8 +157,8 @@ def test_the_pool_sends_replications_in_batches(monkeypatch, scenario: Scenario,
     sizes: list[int] = []
     original = mqlsim.experiments.runner.batches
 
-    def spy(items, slots):
-        parts = original(items, slots)
+    def spy(items, slots, starts=None):
+        parts = original(items, slots, starts)
         sizes.extend(len(part) for part in parts)
         return parts
 
@@ -191,9 +191,18 @@ def test_fewer_stages_than_slots_are_dealt_to_the_slots_in_turn() -> None:
     dealt = pool_tasks(list(range(2 * MAX_BATCH + 2)), ["s"] * (2 * MAX_BATCH + 2), 2)
     assert [len(task) for task in dealt] == [MAX_BATCH, 1, MAX_BATCH, 1]
     assert sorted(item for task in dealt for item in task) == list(range(2 * MAX_BATCH + 2))
-    # As many stages as slots or more: by size, as batches.
-    shares = [0, 0, 1, 1, 2, 2]
-    assert pool_tasks(list(range(6)), shares, 2) == batches(list(range(6)), 2)
+    # As many stages as slots or more: by size, as batches, each stage's items in one task.
+    assert pool_tasks(list(range(6)), [0, 1, 2, 3, 4, 5], 2) == batches(list(range(6)), 2)
+    assert pool_tasks(list(range(6)), [0, 0, 1, 1, 2, 2], 2) == [[0, 1], [2, 3], [4, 5]]
+    # Nine replications of five scenarios sharing their stages: a task of six items would cut
+    # most stages in two.
+    shares = [replication for replication in range(9) for _ in range(5)]
+    tasks = pool_tasks(list(range(45)), shares, 2)
+    assert [len(task) for task in tasks] == [5] * 9
+    assert [item for task in tasks for item in task] == list(range(45))
+    # A stage larger than MAX_BATCH is cut at the cap; singles fill a task up to the size.
+    big = pool_tasks(list(range(MAX_BATCH + 4)), [0] * (MAX_BATCH + 2) + [1, 2], 2)
+    assert [len(task) for task in big] == [MAX_BATCH, 3, 1]
 
 
 def test_one_worker_or_one_replication_runs_in_this_process(counting: Counting) -> None:

@@ -378,15 +378,16 @@ def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list
     """The pool's tasks for ``items``, where ``shares[i]`` names the shared stage of item ``i``
     and items sharing one are consecutive.
 
-    With at least as many stages as slots, :func:`batches` (by size). With fewer (a sweep or a
-    compare of one replication), each stage's items are dealt to the slots in turn, back and
-    forth (0, 1, 1, 0, 0, 1... on two slots), at most :data:`MAX_BATCH` to a task: each slot
-    computes a stage once instead of once per batch of about four per slot, and a sweep's
-    points, heavier at one end of the grid (the loose thresholds), weigh the same on each slot.
+    With at least as many stages as slots, :func:`batches` (by size, a stage's items kept in
+    one task). With fewer (a sweep or a compare of one replication), each stage's items are
+    dealt to the slots in turn, back and forth (0, 1, 1, 0, 0, 1... on two slots), at most
+    :data:`MAX_BATCH` to a task: each slot computes a stage once instead of once per batch of
+    about four per slot, and a sweep's points, heavier at one end of the grid (the loose
+    thresholds), weigh the same on each slot.
     """
     starts = [i for i in range(len(items)) if i == 0 or shares[i] != shares[i - 1]]
     if len(starts) >= slots:
-        return batches(items, slots)
+        return batches(items, slots, starts)
     tasks: list[list[T]] = []
     for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
         dealt: list[list[T]] = [[] for _ in range(min(slots, end - start))]
@@ -398,11 +399,22 @@ def pool_tasks(items: Sequence[T], shares: Sequence[object], slots: int) -> list
     return tasks
 
 
-def batches(items: Sequence[T], slots: int) -> list[list[T]]:
+def batches(items: Sequence[T], slots: int, starts: Sequence[int] | None = None) -> list[list[T]]:
     """Split ``items`` in order into batches: about :data:`TASKS_PER_SLOT` per slot, each of at
-    most :data:`MAX_BATCH` items (one item per batch when there are few)."""
+    most :data:`MAX_BATCH` items (one item per batch when there are few). ``starts`` are where
+    groups of items sharing a stage begin (default: every item alone): a group is never split
+    over batches unless it is larger than :data:`MAX_BATCH`, so its stage is computed once
+    (a batch may then hold more than the size aimed at, never more than the cap)."""
     size = max(1, min(MAX_BATCH, math.ceil(len(items) / (slots * TASKS_PER_SLOT))))
-    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+    bounds = range(len(items)) if starts is None else starts
+    tasks: list[list[T]] = []
+    for start, end in zip(bounds, [*bounds[1:], len(items)], strict=True):
+        group = list(items[start:end])
+        if tasks and len(tasks[-1]) + len(group) <= size:
+            tasks[-1].extend(group)
+        else:
+            tasks.extend(group[i : i + MAX_BATCH] for i in range(0, len(group), MAX_BATCH))
+    return tasks
 
 
 @contextmanager
