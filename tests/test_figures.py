@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from mqlsim.cli import main
 from mqlsim.experiments.runner import ExperimentResult, run_experiments
@@ -18,6 +19,7 @@ from mqlsim.render.figures import (
     RUN_FIGURES,
     TRADE_OFF,
     RunData,
+    _bars,
     figure_svgs,
     figures,
     funnel_data,
@@ -275,6 +277,29 @@ class TestDrawing:
         for name in RUN_FIGURES:
             share_axes([each[name] for each in drawn])
             assert [svgs[name] for svgs in pooled] == [svg_text(each[name], name) for each in drawn]
+
+    def test_weekly_bars_are_the_picture_bar_draws(self) -> None:
+        """The weekly panels draw each stacked series as one patch (`_bars`): the same pixels
+        and the same autoscaled limits as one `Axes.bar` rectangle per week."""
+        rng = np.random.default_rng(18)
+        edges = np.append(np.arange(30.0, 360.0, 7.0), 360.0)
+        left, width = edges[:-1], np.diff(edges) * 0.85
+        series = [rng.integers(0, 90, left.size).astype(float) for _ in range(3)]
+        series[1][::5] = 0.0  # empty weeks draw nothing, as with bar
+        drawn = []
+        for one_patch in (False, True):
+            figure = Figure(figsize=(8, 4), dpi=100)
+            ax = figure.subplots()
+            stacked = np.zeros(left.size)
+            for values, colour in zip(series, ("#009E73", "#D55E00", "#56B4E9"), strict=True):
+                if one_patch:
+                    _bars(ax, left, width, values, stacked, colour)
+                else:
+                    ax.bar(left, values, width, stacked, align="edge", color=colour)
+                stacked = stacked + values
+            drawn.append((ax.get_xlim(), ax.get_ylim(), render(figure, "png")))
+        assert drawn[0][:2] == drawn[1][:2]
+        assert drawn[0][2] == drawn[1][2]
 
     def test_trade_off_alone(self, run: RunData) -> None:
         assert list(figure_svgs(sweep=_sweep(run))) == [TRADE_OFF]
