@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -15,8 +17,11 @@ from mqlsim.experiments.runner import ExperimentResult, run_experiments
 from mqlsim.experiments.summary import summarize_rows
 from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_param
 from mqlsim.render.figures import (
+    _METADATA,
+    DPI,
     FORMATS,
     RUN_FIGURES,
+    STYLE,
     TRADE_OFF,
     RunData,
     _bars,
@@ -247,6 +252,18 @@ class TestDrawing:
         assert "<dc:date>" not in svg and "Matplotlib v" not in svg
         png = render(first["funnel"], "png")
         assert b"Software" not in png and png.startswith(b"\x89PNG")
+
+    def test_render_lays_out_as_savefig_does(self, run: RunData) -> None:
+        """`render` runs the constrained layout itself and draws once: the bytes of `savefig`
+        left to lay the figure out in its own first pass, in each format."""
+        for fmt in FORMATS:
+            for name, figure in figures(run, _sweep(run)).items():
+                again = figures(run, _sweep(run))[name]
+                buffer = io.BytesIO()
+                with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"mqlsim-{name}"}):
+                    again.savefig(buffer, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+                assert again.get_layout_engine() is not None
+                assert render(figure, fmt, name) == buffer.getvalue(), (name, fmt)
 
     def test_svgs_for_html_are_bare_svg_elements_with_takeaways(self, run: RunData) -> None:
         svgs = figure_svgs(run, _sweep(run))
