@@ -833,7 +833,7 @@ def rep_hours_figure(run: RunData) -> Figure:
         stacked = np.zeros(whole.days.size)
         for _, series, colour in parts:
             _bars(weeks, whole.edges[:-1], whole.days * 0.85, series, stacked, colour)
-            stacked = stacked + series
+            stacked += series
         weeks.stairs(whole.hours_at_work, whole.edges, color="black", lw=2)
         weeks.set_xlabel("day of the run")
         weeks.set_ylabel("rep hours per week (h)")
@@ -1112,7 +1112,7 @@ def _axis_label(name: str) -> str:
 
 
 #: The canvas that renders each format, and measures text as its renderer will.
-CANVASES: dict[str, type[FigureCanvasBase]] = {"png": FigureCanvasAgg, "svg": FigureCanvasSVG}
+_CANVASES: dict[str, type[FigureCanvasBase]] = {"png": FigureCanvasAgg, "svg": FigureCanvasSVG}
 
 
 def render(figure: Figure, fmt: str, name: str = "") -> bytes:
@@ -1135,10 +1135,10 @@ def render(figure: Figure, fmt: str, name: str = "") -> bytes:
     with matplotlib.rc_context(rc):
         engine = figure.get_layout_engine()
         if engine is not None and figure.axes:
-            CANVASES[fmt](figure)
+            _CANVASES[fmt](figure)
             dpi = figure.dpi
             engine.execute(figure)
-            figure.dpi = dpi  # measuring text for SVG sets it to 72 points an inch
+            figure.dpi = dpi  # the SVG canvas measures text at 72 dpi and leaves it there
         figure.set_layout_engine(None)
         try:
             figure.savefig(buffer, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
