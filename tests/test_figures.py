@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import io
 import math
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from mqlsim.cli import main
 from mqlsim.experiments.runner import ExperimentResult, run_experiments
 from mqlsim.experiments.summary import summarize_rows
 from mqlsim.experiments.sweep import Sweep, SweepPoint, parse_param
 from mqlsim.render.figures import (
+    _METADATA,
+    DPI,
     FORMATS,
     RUN_FIGURES,
+    STYLE,
     TRADE_OFF,
     RunData,
+    _bars,
     figure_svgs,
     figures,
     funnel_data,
@@ -246,6 +253,18 @@ class TestDrawing:
         png = render(first["funnel"], "png")
         assert b"Software" not in png and png.startswith(b"\x89PNG")
 
+    def test_render_lays_out_as_savefig_does(self, run: RunData) -> None:
+        """`render` runs the constrained layout itself and draws once: the bytes of `savefig`
+        left to lay the figure out in its own first pass, in each format."""
+        for fmt in FORMATS:
+            for name, figure in figures(run, _sweep(run)).items():
+                again = figures(run, _sweep(run))[name]
+                buffer = io.BytesIO()
+                with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"mqlsim-{name}"}):
+                    again.savefig(buffer, format=fmt, dpi=DPI, metadata=_METADATA[fmt])
+                assert again.get_layout_engine() is not None
+                assert render(figure, fmt, name) == buffer.getvalue(), (name, fmt)
+
     def test_svgs_for_html_are_bare_svg_elements_with_takeaways(self, run: RunData) -> None:
         svgs = figure_svgs(run, _sweep(run))
         assert list(svgs) == [*RUN_FIGURES, TRADE_OFF]
@@ -275,6 +294,29 @@ class TestDrawing:
         for name in RUN_FIGURES:
             share_axes([each[name] for each in drawn])
             assert [svgs[name] for svgs in pooled] == [svg_text(each[name], name) for each in drawn]
+
+    def test_weekly_bars_are_the_picture_bar_draws(self) -> None:
+        """The weekly panels draw each stacked series as one patch (`_bars`): the same pixels
+        and the same autoscaled limits as one `Axes.bar` rectangle per week."""
+        rng = np.random.default_rng(18)
+        edges = np.append(np.arange(30.0, 360.0, 7.0), 360.0)
+        left, width = edges[:-1], np.diff(edges) * 0.85
+        series = [rng.integers(0, 90, left.size).astype(float) for _ in range(3)]
+        series[1][::5] = 0.0  # empty weeks draw nothing, as with bar
+        drawn = []
+        for one_patch in (False, True):
+            figure = Figure(figsize=(8, 4), dpi=100)
+            ax = figure.subplots()
+            stacked = np.zeros(left.size)
+            for values, colour in zip(series, ("#009E73", "#D55E00", "#56B4E9"), strict=True):
+                if one_patch:
+                    _bars(ax, left, width, values, stacked, colour)
+                else:
+                    ax.bar(left, values, width, stacked, align="edge", color=colour)
+                stacked = stacked + values
+            drawn.append((ax.get_xlim(), ax.get_ylim(), render(figure, "png")))
+        assert drawn[0][:2] == drawn[1][:2]
+        assert drawn[0][2] == drawn[1][2]
 
     def test_trade_off_alone(self, run: RunData) -> None:
         assert list(figure_svgs(sweep=_sweep(run))) == [TRADE_OFF]

@@ -203,8 +203,9 @@ def run_experiments(
     With ``detail``, each result keeps that replication's whole
     :class:`~mqlsim.model.engine.ReplicationResult` (``ExperimentResult.detail``) if it ran
     here: a report draws its figures from it instead of simulating it again. ``meanwhile()``
-    is called in this process once the replications are sent to their workers, before waiting
-    for them (a report loads matplotlib then); without workers, before they run.
+    is called in this process once, while the replications run, when a worker has none left
+    to run (a report loads matplotlib then, on a core the replications no longer use); with
+    one worker, once they are sent; without workers, before they run.
 
     Raises :class:`InputError` when the run cannot fit or the scheduler cannot be reached or
     has no workers, and :class:`Interrupted` on Ctrl-C, saying how many replications are kept
@@ -296,7 +297,7 @@ def _run_pending(
 ) -> None:
     """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
     shared stage of each scenario); ``finish`` each as it arrives, with its whole result if it
-    is replication ``detail``; ``meanwhile()`` once they are sent (see
+    is replication ``detail``; ``meanwhile()`` while they run (see
     :func:`run_experiments`)."""
     with _executor(workers, scheduler, len(pending)) as (executor, slots):
         # Worker processes start with the first task: nothing has started yet.
@@ -316,11 +317,19 @@ def _run_pending(
         for part in pool_tasks(pending, shares, slots):
             batch = [(scenarios[index], replication) for index, replication in part]
             futures[executor.submit(run_batch, batch, detail)] = part
-        if meanwhile is not None:
+        # meanwhile() once a worker has nothing left to run, so that it takes no core from the
+        # replications still running (at once with a single worker).
+        running = len(futures)
+        if meanwhile is not None and (slots == 1 or running < slots):
             meanwhile()
+            meanwhile = None
         for future in as_completed(futures):
+            running -= 1
             for where, replicated in zip(futures[future], future.result(), strict=True):
                 finish(*where, replicated)
+            if meanwhile is not None and running < slots:
+                meanwhile()
+                meanwhile = None
 
 
 class Replicated(NamedTuple):
