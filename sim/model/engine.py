@@ -295,6 +295,9 @@ class Nurture:
         #: Touches sent: the first runs' (up to each lead's first MQL as decided so far), then
         #: each batch of recycled runs'.
         self.sent: list[Touches] = []
+        #: The same touches for finding a lead's (:meth:`_earlier`): a few parts, each sorted
+        #: by lead, the older the larger (:meth:`_send`).
+        self._sent_by_lead: list[Touches] = []
         self.first_run: Touches | None = None  # the first runs' planned touches, answered
         self.first_time = np.full(population.size, np.nan)
         self.first_priority = np.full(population.size, np.nan)
@@ -313,11 +316,27 @@ class Nurture:
         )
         return touches.select(self.cadence.running(touches.lead, touches.opened))
 
+    def _send(self, touches: Touches) -> None:
+        """Record ``touches`` (sorted by lead) as sent after those sent so far.
+
+        :meth:`_earlier` searches every part of :attr:`_sent_by_lead`, and a run sends a
+        part per recycling batch (about one a month): so a part joins the one before it
+        while that one is not larger, a stable merge by lead (two sorted runs: linear), and
+        a run keeps about log2(batches) parts. Each lead's touches stay in the order sent.
+        """
+        self.sent.append(touches)
+        parts = self._sent_by_lead
+        parts.append(touches)
+        while len(parts) > 1 and len(parts[-2]) <= len(parts[-1]):
+            merged = Touches.concatenate(parts[-2:])
+            parts[-2:] = [merged.take(np.argsort(merged.lead, kind="stable"))]
+
     def _earlier(self, leads: np.ndarray) -> Touches:
         """The touches sent to ``leads`` (sorted) before now: their answers are part of the
-        history. Each part of ``sent`` is sorted by lead, so a lead's touches are found by
-        bisection instead of a pass over everything sent so far."""
-        return Touches.concatenate([_touches_of(part, leads) for part in self.sent])
+        history. Found by bisection in each part of :attr:`_sent_by_lead`; a lead's touches
+        come in the order sent, the leads' interleaved (only the events they cause are read,
+        after sorting by lead and time)."""
+        return Touches.concatenate([_touches_of(part, leads) for part in self._sent_by_lead])
 
     def _decide(
         self,
@@ -374,7 +393,7 @@ class Nurture:
         decision = self._qualify(leads, since, stage.first_events, stage.memo)
         self.first_time, self.first_priority, self.first_rule, self.first_activity = decision
         self.first_since = since
-        self.sent.append(self._record(leads, self.first_run, self.first_time))
+        self._send(self._record(leads, self.first_run, self.first_time))
 
     def settle_before_start(
         self, floor: SalesFloor
@@ -457,7 +476,10 @@ class Nurture:
         self.first_since[leads] = since
         # Not yet MQL means never recycled: their unsubscribes all come from the first run.
         self.unsubscribed[leads] = False
-        self.sent[0] = self._record(np.arange(pop.size), self.first_run, self.first_time)
+        recycled = self.sent[1:]
+        self.sent, self._sent_by_lead = [], []
+        for part in [self._record(np.arange(pop.size), self.first_run, self.first_time), *recycled]:
+            self._send(part)
 
     def _history(self, time: float, log: SalesLog) -> History:
         """What has been observed by ``time``: the MQL episodes and outcomes in ``log``, and
@@ -513,7 +535,7 @@ class Nurture:
         uniforms_array = np.concatenate(uniforms) if uniforms else np.empty((0, 4))
         touches = self._answers(leads[local], time, uniforms_array)
         decision = self._decide(leads, since, organic, touches, self._earlier(leads))
-        self.sent.append(self._record(leads, touches, decision[0]))
+        self._send(self._record(leads, touches, decision[0]))
         return decision
 
 
