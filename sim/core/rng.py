@@ -56,9 +56,11 @@ class Streams:
         #: replication sharing it) the streams drawn by :meth:`uniforms` too.
         self._drawn: dict[tuple[int, ...], np.ndarray] = {} if drawn is None else drawn
         self._keep_streams = drawn is not None
-        #: One Philox generator per purpose (with its state and key root), re-keyed for each
-        #: per-lead stream.
-        self._keyed: dict[Purpose, tuple[Generator, _PhiloxState, np.uint64]] = {}
+        #: One Philox generator per purpose, with the state that re-keys it for each per-lead
+        #: stream: a fresh stream's (counter 0, nothing buffered), whose key array's second
+        #: number is set to the stream's key before each use (reusing the arrays halves the
+        #: cost of starting a stream: 2.2 us against 4.0 us).
+        self._keyed: dict[Purpose, tuple[Generator, _PhiloxState]] = {}
         #: Per sales pass, its generator and the generator's state before any draw.
         self._sales_start: dict[int, tuple[Generator, _PCG64State]] = {}
 
@@ -99,16 +101,17 @@ class Streams:
             spawned = SeedSequence(self.seed, spawn_key=(self.replication, purpose))
             root = spawned.generate_state(1, np.uint64)[0]
             bit_generator = Philox(key=root)
-            keyed = (Generator(bit_generator), bit_generator.state, root)
+            state = bit_generator.state
+            state["state"] = {
+                "counter": np.zeros(4, dtype=np.uint64),
+                "key": np.array([root, 0], dtype=np.uint64),
+            }
+            state["buffer_pos"] = 4
+            state["has_uint32"] = 0
+            keyed = (Generator(bit_generator), state)
             self._keyed[purpose] = keyed
-        generator, state, root = keyed
-        # The state of a fresh Philox with this key: counter 0, nothing buffered.
-        state["state"] = {
-            "counter": np.zeros(4, dtype=np.uint64),
-            "key": np.array([root, first * KEY_LIMIT + second], dtype=np.uint64),
-        }
-        state["buffer_pos"] = 4
-        state["has_uint32"] = 0
+        generator, state = keyed
+        state["state"]["key"][1] = first * KEY_LIMIT + second  # the setter copies the arrays
         generator.bit_generator.state = state
         return generator.random((rows, 4))
 
