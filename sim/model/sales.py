@@ -281,18 +281,24 @@ def _push_all(heap: list, items: list) -> None:
 class _Queue:
     """Queue entries in lanes, waiting or scheduled for later.
 
-    Scheduled entries join their lane when due: a batch scheduled already in time order (a
-    run's first MQLs) waits in a deque, the rest in a heap. Each lane is a heap by its own key,
-    then first come, first served; lanes are served by priority (lowest number first, equal
-    numbers by the earlier arrival of their heads). With ``sla_aware``, each lane also keeps
+    Scheduled entries join their lane when due: batches scheduled already in time order (a
+    run's first MQLs) wait merged in a deque, the rest in a heap. Each lane is a heap by its
+    own key, then first come, first served; lanes are served by priority (lowest number first,
+    equal numbers by the earlier arrival of their heads). With ``sla_aware``, each lane also keeps
     its first touches that can still meet their deadline in a heap by deadline, and those go
     before everything else, by lane priority, then deadline. An entry taken from one heap is
     left in the others and skipped there when it reaches the top.
+
+    A rep looks at the queue once per attempt, so the queue keeps two counts that answer the
+    common cases without touching a heap: when the next scheduled entry is due (most looks
+    find nothing newly due) and how many entries each lane holds waiting (a lane with none is
+    passed over, whatever taken entries its heaps still hold).
     """
 
     def __init__(self, priorities: Sequence[int], sla_aware: bool) -> None:
         self._run: deque[tuple[float, int]] = deque()
         self._scheduled: list[tuple[float, int]] = []
+        self._next_due = math.inf  # when the first scheduled entry is due (inf: none)
         self._lanes: list[list[tuple[float, float, int]]] = [[] for _ in priorities]
         self._groups = [
             [lane for lane, p in enumerate(priorities) if p == priority]
@@ -328,8 +334,14 @@ class _Queue:
         in_order = all(map(operator.le, times, itertools.islice(times, 1, None)))
         if items and in_order and (not run or run[-1] <= items[0]):
             run.extend(items)
+        elif items and in_order:
+            # Merged into the run (linear), not pushed on the heap: a run's first MQLs start
+            # before the existing leads' MQLs scheduled ahead of them end, and each entry
+            # popped from a heap of thousands costs a dozen comparisons.
+            self._run = deque(heapq.merge(run, items))
         else:
             _push_all(self._scheduled, items)
+        self._next_due = min(self._next_due, min(times, default=math.inf))
 
     def schedule(self, time: float, lane: int, key: float) -> None:
         """Entry ``len(self)`` (not a first touch) joins ``lane`` at ``time`` with ``key``."""
@@ -339,75 +351,88 @@ class _Queue:
         self._deadline.append(math.nan)
         self._done.append(False)
         heapq.heappush(self._scheduled, (time, entry))
+        if time < self._next_due:
+            self._next_due = time
 
     def __len__(self) -> int:
         return len(self._lane)
 
-    def _next_scheduled(self) -> float:
-        run, scheduled = self._run, self._scheduled
-        return min(run[0][0] if run else math.inf, scheduled[0][0] if scheduled else math.inf)
-
     def _release(self, now: float) -> None:
         """Move the entries due by ``now`` into their lanes (and the at-risk heaps)."""
-        run, scheduled = self._run, self._scheduled
+        if now < self._next_due:
+            return
+        run, scheduled, lanes, waiting = self._run, self._scheduled, self._lanes, self._waiting
+        lane_of, key, deadline_of = self._lane, self._key, self._deadline
+        at_risk = self._at_risk if self._sla_aware else None
         while True:
             if run and (not scheduled or run[0] < scheduled[0]):
                 if run[0][0] > now:
-                    return
+                    break
                 time, entry = run.popleft()
             elif scheduled and scheduled[0][0] <= now:
                 time, entry = heapq.heappop(scheduled)
             else:
-                return
-            lane = self._lane[entry]
-            heapq.heappush(self._lanes[lane], (self._key[entry], time, entry))
-            self._waiting[lane] += 1
-            deadline = self._deadline[entry]
-            if self._sla_aware and deadline >= now:  # nan compares False: not a first touch
-                heapq.heappush(self._at_risk[lane], (deadline, entry))
+                break
+            lane = lane_of[entry]
+            heapq.heappush(lanes[lane], (key[entry], time, entry))
+            waiting[lane] += 1
+            deadline = deadline_of[entry]
+            if at_risk is not None and deadline >= now:  # nan compares False: not a first touch
+                heapq.heappush(at_risk[lane], (deadline, entry))
+        self._next_due = min(
+            run[0][0] if run else math.inf, scheduled[0][0] if scheduled else math.inf
+        )
 
     def next_due(self, now: float, lane: int | None = None) -> float:
         """When an entry (of ``lane``; ``None``: of any lane) may next be waiting: ``now`` if
         one is, else when the next scheduled entry of any lane is due (inf: none)."""
         self._release(now)
-        waiting = sum(self._waiting) if lane is None else self._waiting[lane]
-        return now if waiting else self._next_scheduled()
+        waiting = any(self._waiting) if lane is None else self._waiting[lane]
+        return now if waiting else self._next_due
 
     def take(self, now: float, lane: int | None = None) -> int | None:
         """The entry a rep free at ``now`` works next, of ``lane`` only if given (``None``:
         none waiting)."""
         self._release(now)
+        waiting = self._waiting
         if lane is None:
             lanes: Sequence[int] = self._all
-            if not any(self._waiting):
+            if not any(waiting):
                 return None
-        elif self._waiting[lane]:
+        elif waiting[lane]:
             lanes = (lane,)
         else:
             return None
-        done, priority = self._done, self._priority
+        done = self._done
         if self._sla_aware:
+            priority, at_risk = self._priority, self._at_risk
             best_risk: tuple[int, float] | None = None
             risk_lane = -1
             for index in lanes:
-                at_risk = self._at_risk[index]
-                while at_risk and (done[at_risk[0][1]] or at_risk[0][0] < now):
-                    heapq.heappop(at_risk)  # taken, removed or breached: no longer at risk
-                if at_risk and (best_risk is None or (priority[index], at_risk[0][0]) < best_risk):
-                    best_risk, risk_lane = (priority[index], at_risk[0][0]), index
+                if not waiting[index]:
+                    continue
+                risks = at_risk[index]
+                while risks and (done[risks[0][1]] or risks[0][0] < now):
+                    heapq.heappop(risks)  # taken, removed or breached: no longer at risk
+                if risks and (best_risk is None or (priority[index], risks[0][0]) < best_risk):
+                    best_risk, risk_lane = (priority[index], risks[0][0]), index
             if best_risk is not None:
-                return self._mark(heapq.heappop(self._at_risk[risk_lane])[1])
-        groups = self._groups if lane is None else [[lane]]
-        for group in groups:
-            best = -1
+                return self._mark(heapq.heappop(at_risk[risk_lane])[1])
+        heaps = self._lanes
+        for group in self._groups if lane is None else ((lane,),):
+            best: tuple[float, float, int] | None = None
+            best_lane = -1
             for index in group:
-                heap = self._lanes[index]
-                while heap and done[heap[0][2]]:
+                if not waiting[index]:
+                    continue
+                heap = heaps[index]
+                while done[heap[0][2]]:  # a lane with entries waiting holds one untaken
                     heapq.heappop(heap)
-                if heap and (best < 0 or heap[0][1:] < self._lanes[best][0][1:]):
-                    best = index
-            if best >= 0:
-                return self._mark(heapq.heappop(self._lanes[best])[2])
+                head = heap[0]
+                if best is None or head[1:] < best[1:]:
+                    best, best_lane = head, index
+            if best is not None:
+                return self._mark(heapq.heappop(heaps[best_lane])[2])
         raise AssertionError("entries are waiting but no lane holds one")
 
     def remove(self, entry: int, now: float) -> bool:
@@ -565,11 +590,11 @@ class SalesFloor:
                 keys.append(0.0)
         return keys
 
-    def _retry(self, episode: int) -> None:
-        """Queue ``episode`` again after its cadence's next gap."""
+    def _retry(self, episode: int, attempt: int) -> None:
+        """Queue ``episode`` again after the gap of its cadence that follows attempt
+        ``attempt`` (from 0), which just ended unanswered."""
         log = self.log
-        attempt = log.episode_attempts[episode]
-        time = self.env.now + self._retry_gap_days[attempt - 1]
+        time = self.env.now + self._retry_gap_days[attempt]
         lane = log.episode_lane[episode]
         key = time if self.lanes.discipline[lane] == "deadline" else self._key[episode]
         log.queue_episode.append(episode)
@@ -671,42 +696,51 @@ class SalesFloor:
     def _rep(self, lane: int | None):
         """A rep (a SimPy process) who works ``lane`` only, or every lane (``None``): takes the
         next MQL, makes a contact attempt and, if it reaches the lead, the call right after it
-        (one stretch of work, one SimPy event); idle, waits for the alarm."""
+        (one stretch of work, one SimPy event); idle, waits for the alarm.
+
+        One pass of the loop is one attempt, the floor's innermost work: the log's columns and
+        the rules are looked up once, before it. An episode's sales draws are read at its
+        first attempt and kept until it ends."""
         env, log, config = self.env, self.log, self.config
         attempts = config.max_attempts
         exponential = config.work_time_distribution == "exponential"
         attempt_mean, call_mean = config.attempt_hours, config.call_hours
         contacts, reach_at_once = self._contact, self._reach_at_once
+        idle, episode_draws = self._idle[lane], self._episode_draws
+        lead_of, lane_of, pass_of = log.episode_lead, log.episode_lane, log.episode_pass
+        attempts_of, mql_time, first_touch = (
+            log.episode_attempts,
+            log.episode_mql_time,
+            log.episode_first_touch,
+        )
         work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
         while True:
             episode = self._take(lane)
             if episode is None:
                 wake = env.event()
-                self._idle[lane].append(wake)
+                idle.append(wake)
                 self._idle_reps += 1
                 self._arm()
                 episode = yield wake
             now = env.now
-            lead = log.episode_lead[episode]
-            draws = self._episode_draws.get(episode)
-            if draws is None:
-                draws = self._draws(log.episode_pass[episode], lead)
-                self._episode_draws[episode] = draws
-            attempt = log.episode_attempts[episode]
-            log.episode_attempts[episode] = attempt + 1
-            if math.isnan(log.episode_first_touch[episode]):
-                log.episode_first_touch[episode] = now
-            delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
+            attempt = attempts_of[episode]
+            attempts_of[episode] = attempt + 1
+            if attempt == 0:
+                first_touch[episode] = now
+                draws = episode_draws[episode] = self._draws(pass_of[episode], lead_of[episode])
+            else:
+                draws = episode_draws[episode]
+            delay_hours = (now - mql_time[episode]) * HOURS_PER_DAY
             u = draws[attempts + attempt]
             attempt_hours = -attempt_mean * math.log1p(-u) if exponential else attempt_mean
             work_episode.append(episode)
             work_start.append(now)
             work_hours.append(attempt_hours)
-            contact = contacts[log.episode_lane[episode]](delay_hours)
+            contact = contacts[lane_of[episode]](delay_hours)
             if draws[attempt] >= with_odds(reach_at_once[attempt], contact):
                 yield env.timeout(attempt_hours / HOURS_PER_DAY)
                 if attempt + 1 < attempts:
-                    self._retry(episode)
+                    self._retry(episode, attempt)
                 else:
                     self._end(episode, Outcome.UNREACHED, env.now)
                 continue
@@ -717,10 +751,8 @@ class SalesFloor:
             work_start.append(call_start)
             work_hours.append(call_hours)
             yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
-            speed_hours = (log.episode_first_touch[episode] - log.episode_mql_time[episode]) * (
-                HOURS_PER_DAY
-            )
-            self._call_outcome(episode, lead, speed_hours, draws)
+            speed_hours = (first_touch[episode] - mql_time[episode]) * HOURS_PER_DAY
+            self._call_outcome(episode, lead_of[episode], speed_hours, draws)
 
     def _draws(self, pass_index: int, lead: int) -> list[float]:
         """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
