@@ -76,6 +76,20 @@ def test_sales_draws_are_rows_of_one_draw_for_every_lead_of_the_pass() -> None:
             assert np.array_equal(streams.sales_draws(2, lead, draws_per_lead), whole[lead])
 
 
+def test_sales_rows_are_the_leads_sales_draws_whichever_chunks_are_drawn_together() -> None:
+    # Consecutive missing chunks are drawn in one call, after and before chunks already drawn
+    # one by one: every row is still the lead's row of one draw for the whole pass.
+    leads = 9 * SALES_CHUNK
+    whole = Streams(7, 1).generator(Purpose.SALES, 2).random((leads, 13), dtype=np.float32)
+    streams = Streams(7, 1)
+    streams.sales_draws(2, 5 * SALES_CHUNK + 4, 13)  # chunk 5 drawn alone first
+    asked = np.array([8 * SALES_CHUNK + 1, 3, 2 * SALES_CHUNK, 3, SALES_CHUNK + 7, 6 * SALES_CHUNK])
+    assert np.array_equal(streams.sales_rows(2, asked, 13), whole[asked])
+    assert np.array_equal(streams.sales_rows(2, asked[:0], 13), whole[:0])
+    for lead in (4 * SALES_CHUNK, 5 * SALES_CHUNK + 4, 7 * SALES_CHUNK + 31):
+        assert np.array_equal(streams.sales_draws(2, lead, 13), whole[lead])
+
+
 def test_sales_draws_are_drawn_once_per_chunk_and_shared_through_the_store() -> None:
     store: dict = {}
     first = Streams(7, 1, store).sales_draws(0, 3, 5)

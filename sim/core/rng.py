@@ -10,6 +10,7 @@ identity) or comes from the lead's own counter-based stream (:meth:`Streams.unif
 
 from __future__ import annotations
 
+import itertools
 from enum import IntEnum
 from typing import TYPE_CHECKING, cast
 
@@ -126,24 +127,40 @@ class Streams:
         whole database for every pass (at 3M leads, 180 MB a pass).
         """
         chunk, row = divmod(lead, SALES_CHUNK)
-        key = (Purpose.SALES, pass_index, draws_per_lead, chunk)
-        block = self._drawn.get(key)
+        block = self._drawn.get((Purpose.SALES, pass_index, draws_per_lead, chunk))
         if block is None:
-            block = self._sales_chunk(pass_index, draws_per_lead, chunk)
-            block.flags.writeable = False
-            self._drawn[key] = block
+            block = self._sales_chunks(pass_index, draws_per_lead, [chunk])[0]
         return block[row]
 
-    def _sales_chunk(self, pass_index: int, draws_per_lead: int, chunk: int) -> np.ndarray:
+    def sales_rows(self, pass_index: int, leads: np.ndarray, draws_per_lead: int) -> np.ndarray:
+        """:meth:`sales_draws` of each of ``leads`` (rows of an array): the chunks missing
+        are drawn together, consecutive chunks in one draw."""
+        chunks, rows = np.divmod(leads, SALES_CHUNK)
+        unique, which = np.unique(chunks, return_inverse=True)
+        keys = [(Purpose.SALES, pass_index, draws_per_lead, chunk) for chunk in unique.tolist()]
+        missing = [key[-1] for key in keys if key not in self._drawn]
+        # Runs of consecutive chunks: a chunk minus its rank is the same along a run.
+        for _, run in itertools.groupby(enumerate(missing), lambda pair: pair[1] - pair[0]):
+            self._sales_chunks(pass_index, draws_per_lead, [chunk for _, chunk in run])
+        if not keys:
+            return np.empty((0, draws_per_lead), dtype=np.float32)
+        return np.stack([self._drawn[key] for key in keys])[which, rows]
+
+    def _sales_chunks(self, pass_index: int, draws_per_lead: int, chunks: list[int]) -> np.ndarray:
+        """Draw and keep the consecutive ``chunks`` of pass ``pass_index``, in one draw."""
         at = self._sales_at.get(pass_index)
         if at is None:
             at = (self.generator(Purpose.SALES, pass_index), 0)
         generator, position = at
         # Each 64-bit output gives two float32 uniforms, and a chunk starts on a whole one.
-        # The generator jumps from where the last chunk left it, forward or (modulo the
+        # The generator jumps from where the last draw left it, forward or (modulo the
         # period, 2**128) back: cheaper than restoring its first state for every chunk.
-        start = chunk * SALES_CHUNK * draws_per_lead // 2
+        start = chunks[0] * SALES_CHUNK * draws_per_lead // 2
         cast(PCG64, generator.bit_generator).advance((start - position) % _PCG64_PERIOD)
-        block = generator.random((SALES_CHUNK, draws_per_lead), dtype=np.float32)
-        self._sales_at[pass_index] = (generator, start + SALES_CHUNK * draws_per_lead // 2)
-        return block
+        shape = (len(chunks), SALES_CHUNK, draws_per_lead)
+        blocks = generator.random(shape, dtype=np.float32)
+        blocks.flags.writeable = False
+        self._sales_at[pass_index] = (generator, start + blocks.size // 2)
+        for chunk, block in zip(chunks, blocks, strict=True):
+            self._drawn[(Purpose.SALES, pass_index, draws_per_lead, chunk)] = block
+        return blocks

@@ -768,7 +768,7 @@ class SalesFloor:
         budget, authority); the meeting qualifies a real buyer inside its window at the call
         whose draw is below the qualification chance at ``speed_hours``, the delay of the
         episode's first attempt (``lane``'s curve). The one rule of both the floor and the
-        run's start (:meth:`settled_sql`)."""
+        run's start (:meth:`settled_sqls`)."""
         pop, config = self.population, self.config
         # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
         in_window = pop.window_start.item(lead) <= time < pop.window_end.item(lead)
@@ -788,21 +788,52 @@ class SalesFloor:
             return Outcome.NOT_SQL
         return Outcome.SQL_NO_OPPORTUNITY
 
-    def settled_sql(self, lead: int, pass_index: int, time: float, activity: int) -> bool:
-        """Whether an MQL of ``lead`` at ``time`` (before the run starts, where no floor is
-        simulated) by ``activity``, in its pass ``pass_index``, ends as an SQL when worked at
-        once, every attempt of the cadence on time: each attempt reaches the lead by its own
-        draw, as on the floor, and the call and meeting are :meth:`_screen`."""
-        lane = self.lanes.of_activity[activity]
-        draws = self._draws(pass_index, lead)
-        contact, gaps = self._contact[lane], self._retry_gap_days
-        hours = 0.0
-        for attempt, reach in enumerate(self._reach_at_once):
-            if draws[attempt] < with_odds(reach, contact(hours)):
-                call = time + hours / HOURS_PER_DAY
-                return self._screen(lead, call, 0.0, lane) is Outcome.SQL_NO_OPPORTUNITY
-            hours += self.config.attempt_hours + gaps[attempt] * HOURS_PER_DAY
-        return False
+    def settled_sqls(
+        self, leads: np.ndarray, passes: np.ndarray, times: np.ndarray, activities: np.ndarray
+    ) -> np.ndarray:
+        """Whether each MQL of ``leads[i]`` at ``times[i]`` (before the run starts, where no
+        floor is simulated) by ``activities[i]``, in its pass ``passes[i]``, ends as an SQL
+        when worked at once, every attempt of the cadence on time: each attempt reaches the
+        lead by its own draw, as on the floor, and the call and meeting are :meth:`_screen`.
+
+        Attempt ``k`` is made at the same delay for every lead, so its chance to reach the
+        lead is one number per lane, and all the leads' reach draws are compared with them at
+        once; the leads reached are screened one by one."""
+        delays, hours = [], 0.0  # each attempt's hours after the MQL
+        for gap in self._retry_gap_days:
+            delays.append(hours)
+            hours += self.config.attempt_hours + gap * HOURS_PER_DAY
+        chance = np.array(
+            [
+                [
+                    with_odds(reach, contact(delay))
+                    for reach, delay in zip(self._reach_at_once, delays, strict=True)
+                ]
+                for contact in self._contact
+            ]
+        )
+        lanes = np.asarray(self.lanes.of_activity)[activities]
+        draws = np.empty((leads.size, self._draws_per_lead), dtype=np.float32)
+        for pass_index in np.unique(passes).tolist():
+            of_pass = passes == pass_index
+            draws[of_pass] = self.streams.sales_rows(
+                pass_index, leads[of_pass], self._draws_per_lead
+            )
+        # float32 draws against float64 chances: compared as float64, as on the floor.
+        reached = draws[:, : len(delays)] < chance[lanes]
+        sql = np.zeros(leads.size, dtype=bool)
+        calls = np.flatnonzero(reached.any(axis=1))
+        for i, attempt, lead, time, lane in zip(
+            calls.tolist(),
+            reached.argmax(axis=1)[calls].tolist(),  # the first attempt that reaches the lead
+            leads[calls].tolist(),
+            times[calls].tolist(),
+            lanes[calls].tolist(),
+            strict=True,
+        ):
+            call = time + delays[attempt] / HOURS_PER_DAY
+            sql[i] = self._screen(lead, call, 0.0, lane) is Outcome.SQL_NO_OPPORTUNITY
+        return sql
 
     def _call_outcome(
         self, episode: int, lead: int, speed_hours: float, draws: list[float]
