@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: Each of the two numbers of a per-lead stream's key is below this.
 KEY_LIMIT = 1 << 32
 
-#: Leads per chunk of a sales pass's draws (:meth:`Streams.sales_draws`). Even, so that a
+#: Leads per chunk of a sales pass's draws (:meth:`Streams.sales_rows`). Even, so that a
 #: chunk starts on a whole 64-bit output of its generator; small, because few leads of a
 #: database reach sales in a pass (at 100k leads, 10 % in the first, 3 % in the second), and
 #: not smaller, as each chunk costs a jump (at 100k leads: 16 leads 37 ms, 32 leads 30 ms,
@@ -115,26 +115,19 @@ class Streams:
         generator.bit_generator.state = state
         return generator.random((rows, 4))
 
-    def sales_draws(self, pass_index: int, lead: int, draws_per_lead: int) -> np.ndarray:
-        """``lead``'s uniforms (float32) for sales pass ``pass_index``: row ``lead`` of
-        ``random((n, draws_per_lead), dtype=float32)`` drawn from the pass's generator, for
-        any ``n`` above ``lead``.
+    def sales_rows(self, pass_index: int, leads: np.ndarray, draws_per_lead: int) -> np.ndarray:
+        """The uniforms (float32) of each of ``leads`` for sales pass ``pass_index``, a row
+        each: lead ``lead``'s row is row ``lead`` of ``random((n, draws_per_lead),
+        dtype=float32)`` drawn from the pass's generator, for any ``n`` above ``lead``.
 
         The pass's stream runs lead after lead, so which leads reach sales (a matter of
         policy) shifts no lead's draws. Only the chunks of :data:`SALES_CHUNK` leads that
         someone in them reaches are drawn: the generator jumps to a chunk's first number
         (``PCG64.advance``), so a run holds the draws of the leads sales worked, not of the
-        whole database for every pass (at 3M leads, 180 MB a pass).
+        whole database for every pass (at 3M leads, 180 MB a pass). The chunks missing are
+        drawn together, consecutive ones in one draw: the sales floor asks for a batch of MQLs
+        at once.
         """
-        chunk, row = divmod(lead, SALES_CHUNK)
-        block = self._drawn.get((Purpose.SALES, pass_index, draws_per_lead, chunk))
-        if block is None:
-            block = self._sales_chunks(pass_index, draws_per_lead, [chunk])[0]
-        return block[row]
-
-    def sales_rows(self, pass_index: int, leads: np.ndarray, draws_per_lead: int) -> np.ndarray:
-        """:meth:`sales_draws` of each of ``leads`` (rows of an array): the chunks missing
-        are drawn together, consecutive chunks in one draw."""
         chunks, rows = np.divmod(leads, SALES_CHUNK)
         unique, which = np.unique(chunks, return_inverse=True)
         keys = [(Purpose.SALES, pass_index, draws_per_lead, chunk) for chunk in unique.tolist()]
@@ -146,7 +139,7 @@ class Streams:
             return np.empty((0, draws_per_lead), dtype=np.float32)
         return np.stack([self._drawn[key] for key in keys])[which, rows]
 
-    def _sales_chunks(self, pass_index: int, draws_per_lead: int, chunks: list[int]) -> np.ndarray:
+    def _sales_chunks(self, pass_index: int, draws_per_lead: int, chunks: list[int]) -> None:
         """Draw and keep the consecutive ``chunks`` of pass ``pass_index``, in one draw."""
         at = self._sales_at.get(pass_index)
         if at is None:
@@ -163,4 +156,3 @@ class Streams:
         self._sales_at[pass_index] = (generator, start + blocks.size // 2)
         for chunk, block in zip(chunks, blocks, strict=True):
             self._drawn[(Purpose.SALES, pass_index, draws_per_lead, chunk)] = block
-        return blocks

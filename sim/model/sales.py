@@ -45,6 +45,7 @@ from mqlsim.scenario.models import SalesConfig
 HOURS_PER_DAY = 24.0
 #: A sales draw this close to 0 or 1 is moved inside (a normal quantile of 0 or 1 is infinite).
 _EDGE = 1e-9
+_STANDARD_NORMAL = NormalDist()
 
 
 class Outcome(IntEnum):
@@ -516,7 +517,10 @@ class SalesFloor:
         self._expiry_at = math.inf
         self._expiry_alarm = 0
         self._draws_per_lead = 2 * config.max_attempts + 3
-        self._episode_draws: dict[int, list[float]] = {}  # of episodes being worked
+        #: Each episode's sales draws, drawn with its batch of MQLs (a row of an array), and
+        #: as Python floats while it is worked (cheaper to compute with than numpy scalars).
+        self._episode_rows: list[np.ndarray] = []
+        self._episode_draws: dict[int, list[float]] = {}
         for lane, count in enumerate(dedicated):
             for _ in range(count):
                 env.process(self._rep(lane))
@@ -549,6 +553,7 @@ class SalesFloor:
         log.episode_end.extend(nans)
         log.episode_attempts.extend([0] * count)
         log.episode_outcome.extend([Outcome.OPEN] * count)
+        self._episode_rows.extend(self._sales_rows(np.asarray(leads), np.asarray(passes)))
         keys = self._keys(leads, priorities, lanes, times)
         self._key.extend(keys)
         log.queue_episode.extend(range(first_episode, first_episode + count))
@@ -706,8 +711,8 @@ class SalesFloor:
         exponential = config.work_time_distribution == "exponential"
         attempt_mean, call_mean = config.attempt_hours, config.call_hours
         contacts, reach_at_once = self._contact, self._reach_at_once
-        idle, episode_draws = self._idle[lane], self._episode_draws
-        lead_of, lane_of, pass_of = log.episode_lead, log.episode_lane, log.episode_pass
+        idle, rows, episode_draws = self._idle[lane], self._episode_rows, self._episode_draws
+        lead_of, lane_of = log.episode_lead, log.episode_lane
         attempts_of, mql_time, first_touch = (
             log.episode_attempts,
             log.episode_mql_time,
@@ -727,7 +732,7 @@ class SalesFloor:
             attempts_of[episode] = attempt + 1
             if attempt == 0:
                 first_touch[episode] = now
-                draws = episode_draws[episode] = self._draws(pass_of[episode], lead_of[episode])
+                draws = episode_draws[episode] = rows[episode].tolist()
             else:
                 draws = episode_draws[episode]
             delay_hours = (now - mql_time[episode]) * HOURS_PER_DAY
@@ -754,12 +759,18 @@ class SalesFloor:
             speed_hours = (first_touch[episode] - mql_time[episode]) * HOURS_PER_DAY
             self._call_outcome(episode, lead_of[episode], speed_hours, draws)
 
-    def _draws(self, pass_index: int, lead: int) -> list[float]:
-        """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
-        many attempt durations, a call duration, the discovery meeting's delay and the sales
-        cycle's length (Python floats: cheaper to compute with than numpy scalars; kept for
-        the episode's later attempts)."""
-        return self.streams.sales_draws(pass_index, lead, self._draws_per_lead).tolist()
+    def _sales_rows(self, leads: np.ndarray, passes: np.ndarray) -> np.ndarray:
+        """The sales draws of ``leads[i]`` in its pass ``passes[i]``, a row each:
+        ``max_attempts`` reach draws, as many attempt durations, a call duration, the
+        discovery meeting's delay and the sales cycle's length. Drawn for a batch of MQLs at
+        once (:meth:`Streams.sales_rows`), the same numbers as one lead at a time."""
+        rows = np.empty((leads.size, self._draws_per_lead), dtype=np.float32)
+        for pass_index in np.unique(passes).tolist():
+            of_pass = passes == pass_index
+            rows[of_pass] = self.streams.sales_rows(
+                pass_index, leads[of_pass], self._draws_per_lead
+            )
+        return rows
 
     def _screen(self, lead: int, time: float, speed_hours: float, lane: int) -> Outcome:
         """The SDR's call of ``lead`` at ``time`` and its discovery meeting: ``REJECTED`` (sales
@@ -813,12 +824,7 @@ class SalesFloor:
             ]
         )
         lanes = np.asarray(self.lanes.of_activity)[activities]
-        draws = np.empty((leads.size, self._draws_per_lead), dtype=np.float32)
-        for pass_index in np.unique(passes).tolist():
-            of_pass = passes == pass_index
-            draws[of_pass] = self.streams.sales_rows(
-                pass_index, leads[of_pass], self._draws_per_lead
-            )
+        draws = self._sales_rows(leads, passes)
         # float32 draws against float64 chances: compared as float64, as on the floor.
         reached = draws[:, : len(delays)] < chance[lanes]
         sql = np.zeros(leads.size, dtype=bool)
@@ -868,7 +874,7 @@ class SalesFloor:
         scale = (self._deal_value[lead] / config.cycle_reference_value) ** (
             config.cycle_value_elasticity
         )
-        z = NormalDist().inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
+        z = _STANDARD_NORMAL.inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
         return config.cycle_median_days * scale * math.exp(config.cycle_sigma * z)
 
     def _end(self, episode: int, outcome: Outcome, time: float) -> None:
