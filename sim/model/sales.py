@@ -268,27 +268,63 @@ class SalesLog:
     horizon: float = math.inf
 
 
-def _push_all(heap: list, items: list) -> None:
-    """Push ``items`` onto ``heap``: one by one, or all at once and re-heapify when they are
-    more than the heap holds (the first MQLs of a run, pushed together)."""
-    if len(items) > len(heap):
-        heap.extend(items)
-        heapq.heapify(heap)
-    else:
-        for item in items:
-            heapq.heappush(heap, item)
+class _Timeline:
+    """Items ``(time, number)`` taken in order, earliest first (equal times: lower number).
+
+    Most items come in a few large batches already in order (a run's first MQLs, and their
+    age limits): those wait merged in one deque, where taking one costs nothing, and the rest
+    (retries, recycled leads' MQLs) in a heap, where taking one from thousands costs a dozen
+    comparisons."""
+
+    def __init__(self) -> None:
+        self._run: deque[tuple[float, int]] = deque()
+        self._heap: list[tuple[float, int]] = []
+
+    def add_many(self, items: list[tuple[float, int]]) -> None:
+        """Add ``items``: to the deque if they are in order, else to the heap."""
+        run, heap = self._run, self._heap
+        if not items:
+            return
+        if all(map(operator.le, items, itertools.islice(items, 1, None))):
+            if not run or run[-1] <= items[0]:
+                run.extend(items)
+            else:  # a linear merge, cheaper than a heap
+                self._run = deque(heapq.merge(run, items))
+        elif len(items) > len(heap):  # heapify once rather than push one by one
+            heap.extend(items)
+            heapq.heapify(heap)
+        else:
+            for item in items:
+                heapq.heappush(heap, item)
+
+    def add(self, item: tuple[float, int]) -> None:
+        """Add one item."""
+        heapq.heappush(self._heap, item)
+
+    def first(self) -> tuple[float, int] | None:
+        """The next item (``None``: none)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run[0]
+        return heap[0] if heap else None
+
+    def pop(self) -> tuple[float, int]:
+        """Take the next item (there is one)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run.popleft()
+        return heapq.heappop(heap)
 
 
 class _Queue:
     """Queue entries in lanes, waiting or scheduled for later.
 
-    Scheduled entries join their lane when due: batches scheduled already in time order (a
-    run's first MQLs) wait merged in a deque, the rest in a heap. Each lane is a heap by its
-    own key, then first come, first served; lanes are served by priority (lowest number first,
-    equal numbers by the earlier arrival of their heads). With ``sla_aware``, each lane also keeps
-    its first touches that can still meet their deadline in a heap by deadline, and those go
-    before everything else, by lane priority, then deadline. An entry taken from one heap is
-    left in the others and skipped there when it reaches the top.
+    Scheduled entries join their lane when due (a :class:`_Timeline`). Each lane is a heap by
+    its own key, then first come, first served; lanes are served by priority (lowest number
+    first, equal numbers by the earlier arrival of their heads). With ``sla_aware``, each lane
+    also keeps its first touches that can still meet their deadline in a heap by deadline, and
+    those go before everything else, by lane priority, then deadline. An entry taken from one
+    heap is left in the others and skipped there when it reaches the top.
 
     A rep looks at the queue once per attempt, so the queue keeps two counts that answer the
     common cases without touching a heap: when the next scheduled entry is due (most looks
@@ -297,8 +333,7 @@ class _Queue:
     """
 
     def __init__(self, priorities: Sequence[int], sla_aware: bool) -> None:
-        self._run: deque[tuple[float, int]] = deque()
-        self._scheduled: list[tuple[float, int]] = []
+        self._scheduled = _Timeline()
         self._next_due = math.inf  # when the first scheduled entry is due (inf: none)
         self._lanes: list[list[tuple[float, float, int]]] = [[] for _ in priorities]
         self._groups = [
@@ -329,19 +364,7 @@ class _Queue:
         self._key.extend(keys)
         self._deadline.extend(deadlines)
         self._done.extend([False] * len(times))
-        items = list(zip(times, range(first, first + len(times)), strict=True))
-        run = self._run
-        # Entries ascend, so the items are in order if the times are.
-        in_order = all(map(operator.le, times, itertools.islice(times, 1, None)))
-        if items and in_order and (not run or run[-1] <= items[0]):
-            run.extend(items)
-        elif items and in_order:
-            # Merged into the run (linear), not pushed on the heap: a run's first MQLs start
-            # before the existing leads' MQLs scheduled ahead of them end, and each entry
-            # popped from a heap of thousands costs a dozen comparisons.
-            self._run = deque(heapq.merge(run, items))
-        else:
-            _push_all(self._scheduled, items)
+        self._scheduled.add_many(list(zip(times, range(first, first + len(times)), strict=True)))
         self._next_due = min(self._next_due, min(times, default=math.inf))
 
     def schedule(self, time: float, lane: int, key: float) -> None:
@@ -351,7 +374,7 @@ class _Queue:
         self._key.append(key)
         self._deadline.append(math.nan)
         self._done.append(False)
-        heapq.heappush(self._scheduled, (time, entry))
+        self._scheduled.add((time, entry))
         if time < self._next_due:
             self._next_due = time
 
@@ -362,27 +385,18 @@ class _Queue:
         """Move the entries due by ``now`` into their lanes (and the at-risk heaps)."""
         if now < self._next_due:
             return
-        run, scheduled, lanes, waiting = self._run, self._scheduled, self._lanes, self._waiting
+        scheduled, lanes, waiting = self._scheduled, self._lanes, self._waiting
         lane_of, key, deadline_of = self._lane, self._key, self._deadline
         at_risk = self._at_risk if self._sla_aware else None
-        while True:
-            if run and (not scheduled or run[0] < scheduled[0]):
-                if run[0][0] > now:
-                    break
-                time, entry = run.popleft()
-            elif scheduled and scheduled[0][0] <= now:
-                time, entry = heapq.heappop(scheduled)
-            else:
-                break
+        while (due := scheduled.first()) is not None and due[0] <= now:
+            time, entry = scheduled.pop()
             lane = lane_of[entry]
             heapq.heappush(lanes[lane], (key[entry], time, entry))
             waiting[lane] += 1
             deadline = deadline_of[entry]
             if at_risk is not None and deadline >= now:  # nan compares False: not a first touch
                 heapq.heappush(at_risk[lane], (deadline, entry))
-        self._next_due = min(
-            run[0][0] if run else math.inf, scheduled[0][0] if scheduled else math.inf
-        )
+        self._next_due = math.inf if due is None else due[0]
 
     def next_due(self, now: float, lane: int | None = None) -> float:
         """When an entry (of ``lane``; ``None``: of any lane) may next be waiting: ``now`` if
@@ -513,7 +527,7 @@ class SalesFloor:
         self._idle_reps = 0
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
-        self._expiries: list[tuple[float, int]] = []  # (age limit, queue entry) of first touches
+        self._expiries = _Timeline()  # (age limit, queue entry) of first touches
         self._expiry_at = math.inf
         self._expiry_alarm = 0
         self._draws_per_lead = 2 * config.max_attempts + 3
@@ -571,7 +585,7 @@ class SalesFloor:
             if math.isfinite(max_age[lane])
         ]
         if expiries:
-            _push_all(self._expiries, expiries)
+            self._expiries.add_many(expiries)
             self._arm_expiry()
         if self._idle_reps:
             self._arm()
@@ -670,12 +684,12 @@ class SalesFloor:
     def _arm_expiry(self) -> None:
         """Set the age-limit alarm for the first untouched MQL still waiting (entries taken
         meanwhile are dropped when they reach the top)."""
-        expiries, log = self._expiries, self.log
-        while expiries and not math.isnan(log.queue_leave[expiries[0][1]]):
-            heapq.heappop(expiries)
-        if not expiries or expiries[0][0] >= self._expiry_at:
+        expiries, left = self._expiries, self.log.queue_leave
+        while (first := expiries.first()) is not None and not math.isnan(left[first[1]]):
+            expiries.pop()
+        if first is None or first[0] >= self._expiry_at:
             return
-        due = expiries[0][0]
+        due = first[0]
         self._expiry_at = due
         self._expiry_alarm += 1
         number = self._expiry_alarm
@@ -691,8 +705,8 @@ class SalesFloor:
             return
         self._expiry_at = math.inf
         now, expiries, log = self.env.now, self._expiries, self.log
-        while expiries and expiries[0][0] <= now:
-            _, entry = heapq.heappop(expiries)
+        while (first := expiries.first()) is not None and first[0] <= now:
+            _, entry = expiries.pop()
             if self._queue.remove(entry, now):
                 log.queue_leave[entry] = now
                 self._end(log.queue_episode[entry], Outcome.AGED_OUT, now)
