@@ -418,9 +418,9 @@ class _Queue:
             lanes = (lane,)
         else:
             return None
-        done = self._done
-        if self._sla_aware:
-            priority, at_risk = self._priority, self._at_risk
+        done, at_risk = self._done, self._at_risk
+        if self._sla_aware and any(at_risk):  # most looks find no first touch at risk
+            priority = self._priority
             best_risk: tuple[int, float] | None = None
             risk_lane = -1
             for index in lanes:
