@@ -45,6 +45,7 @@ from mqlsim.scenario.models import SalesConfig
 HOURS_PER_DAY = 24.0
 #: A sales draw this close to 0 or 1 is moved inside (a normal quantile of 0 or 1 is infinite).
 _EDGE = 1e-9
+#: The standard normal of the sales cycle's log-normal draw (made once, not per opportunity).
 _STANDARD_NORMAL = NormalDist()
 
 
