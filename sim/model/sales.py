@@ -316,6 +316,13 @@ class _Timeline:
             return run.popleft()
         return heapq.heappop(heap)
 
+    def pop_due(self, now: float) -> tuple[float, int] | None:
+        """Take the next item if it is due by ``now`` (``None``: none is)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run.popleft() if run[0][0] <= now else None
+        return heapq.heappop(heap) if heap and heap[0][0] <= now else None
+
 
 class _Queue:
     """Queue entries in lanes, waiting or scheduled for later.
@@ -389,15 +396,15 @@ class _Queue:
         scheduled, lanes, waiting = self._scheduled, self._lanes, self._waiting
         lane_of, key, deadline_of = self._lane, self._key, self._deadline
         at_risk = self._at_risk if self._sla_aware else None
-        while (due := scheduled.first()) is not None and due[0] <= now:
-            time, entry = scheduled.pop()
+        while (due := scheduled.pop_due(now)) is not None:
+            time, entry = due
             lane = lane_of[entry]
             heapq.heappush(lanes[lane], (key[entry], time, entry))
             waiting[lane] += 1
             deadline = deadline_of[entry]
             if at_risk is not None and deadline >= now:  # nan compares False: not a first touch
                 heapq.heappush(at_risk[lane], (deadline, entry))
-        self._next_due = math.inf if due is None else due[0]
+        self._next_due = math.inf if (first := scheduled.first()) is None else first[0]
 
     def next_due(self, now: float, lane: int | None = None) -> float:
         """When an entry (of ``lane``; ``None``: of any lane) may next be waiting: ``now`` if
@@ -706,8 +713,8 @@ class SalesFloor:
             return
         self._expiry_at = math.inf
         now, expiries, log = self.env.now, self._expiries, self.log
-        while (first := expiries.first()) is not None and first[0] <= now:
-            _, entry = expiries.pop()
+        while (due := expiries.pop_due(now)) is not None:
+            _, entry = due
             if self._queue.remove(entry, now):
                 log.queue_leave[entry] = now
                 self._end(log.queue_episode[entry], Outcome.AGED_OUT, now)
