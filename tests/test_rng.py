@@ -60,7 +60,7 @@ def test_a_key_outside_32_bits_is_refused(key: tuple[int, int]) -> None:
         Streams(7, 1).uniforms(Purpose.RECYCLED_TOUCHES, key, 1)
 
 
-def test_sales_draws_are_rows_of_one_draw_for_every_lead_of_the_pass() -> None:
+def test_sales_rows_are_rows_of_one_draw_for_every_lead_of_the_pass() -> None:
     # Chunks drawn by jumping the pass's generator give, bit for bit, the rows of one draw of
     # the whole block, in whatever order leads ask (the last chunk included, and an odd number
     # of draws per lead, where a lead's row starts inside a 64-bit output).
@@ -73,14 +73,31 @@ def test_sales_draws_are_rows_of_one_draw_for_every_lead_of_the_pass() -> None:
         )
         streams = Streams(7, 1)
         for lead in [leads - 1, 0, 3 * SALES_CHUNK + 1, 1, SALES_CHUNK, SALES_CHUNK - 1]:
-            assert np.array_equal(streams.sales_draws(2, lead, draws_per_lead), whole[lead])
+            asked = np.array([lead])
+            assert np.array_equal(streams.sales_rows(2, asked, draws_per_lead), whole[asked])
+
+
+def test_sales_rows_are_the_same_whichever_chunks_are_drawn_together() -> None:
+    # Consecutive missing chunks are drawn in one call, after and before chunks already drawn
+    # alone: every row is still the lead's row of one draw for the whole pass.
+    whole = Streams(7, 1).generator(Purpose.SALES, 2).random((9 * SALES_CHUNK, 13), np.float32)
+    streams = Streams(7, 1)
+    streams.sales_rows(2, np.array([5 * SALES_CHUNK + 4]), 13)  # chunk 5 drawn alone first
+    asked = np.array([8 * SALES_CHUNK + 1, 3, 2 * SALES_CHUNK, 3, SALES_CHUNK + 7, 6 * SALES_CHUNK])
+    assert np.array_equal(streams.sales_rows(2, asked, 13), whole[asked])
+    assert streams.sales_rows(2, asked[:0], 13).shape == (0, 13)
+    later = np.array([4 * SALES_CHUNK, 5 * SALES_CHUNK + 4, 7 * SALES_CHUNK + 31])
+    assert np.array_equal(streams.sales_rows(2, later, 13), whole[later])
 
 
 def test_sales_draws_are_drawn_once_per_chunk_and_shared_through_the_store() -> None:
     store: dict = {}
-    first = Streams(7, 1, store).sales_draws(0, 3, 5)
-    again = Streams(7, 1, store).sales_draws(0, 3, 5)
-    assert again.base is first.base and not first.flags.writeable
+    first = Streams(7, 1, store).sales_rows(0, np.array([3]), 5)
     assert len(store) == 1  # one chunk of SALES_CHUNK leads, not the whole pass
-    assert np.array_equal(Streams(7, 1).sales_draws(0, 3, 5), first)
-    assert not np.array_equal(Streams(7, 1).sales_draws(1, 3, 5), first)
+    (block,) = store.values()
+    assert not block.flags.writeable
+    assert np.array_equal(Streams(7, 1, store).sales_rows(0, np.array([3]), 5), first)
+    (again,) = store.values()
+    assert again is block  # drawn once, shared by runs of the replication
+    assert np.array_equal(Streams(7, 1).sales_rows(0, np.array([3]), 5), first)
+    assert not np.array_equal(Streams(7, 1).sales_rows(1, np.array([3]), 5), first)

@@ -162,6 +162,23 @@ def test_a_lower_priority_number_is_worked_first_and_equal_ones_first_come() -> 
         assert run.first_touch_order() == order
 
 
+def test_mqls_scheduled_in_batches_are_served_in_time_order_across_batches() -> None:
+    """Batches in time order that overlap (the queue merges them into one run) and a batch out
+    of order (the queue's heap) are one first-come, first-served queue: one rep, busy 0.2 h
+    per lead, touches each lead as soon as it is free and the lead has arrived, in the order
+    of their MQL times (lead 2, due at 0.3 h, is taken at 0.4 h although lead 3 of an earlier
+    batch is due only at 0.5 h)."""
+    run = Run(sales_config(call_hours=0.2), buyers(7))
+    schedule = run.floor.schedule_mqls
+    schedule([0.0, 0.1 * HOUR, 0.5 * HOUR], [0, 1, 3], [0] * 3, [math.nan] * 3, [-1] * 3)
+    schedule([0.3 * HOUR, 0.6 * HOUR], [2, 4], [0] * 2, [math.nan] * 2, [-1] * 2)
+    schedule([0.65 * HOUR, 0.45 * HOUR], [5, 6], [0] * 2, [math.nan] * 2, [-1] * 2)
+    log = run.until(10 * HOUR)
+    assert run.first_touch_order() == [0, 1, 2, 6, 3, 4, 5]
+    touched = sorted(log.episode_first_touch)
+    assert touched == pytest.approx([0.2 * HOUR * k for k in range(7)])
+
+
 def test_sla_aware_works_first_touches_that_can_still_meet_their_sla_first() -> None:
     """The rep is busy for 5 h. Lead 1 queued at 0.1 h (4 h SLA: breached by 5 h), lead 2 at
     4.5 h (still within its SLA at 5 h): SLA-aware takes lead 2 first, FIFO takes lead 1."""

@@ -401,7 +401,7 @@ class Nurture:
         """Play the MQLs of existing leads that fall before day 0, without a simulated queue.
 
         Before day 0 sales' work is taken as done at once, by the floor's own rules
-        (:meth:`SalesFloor.settled_sql`): an MQL that ends as an SQL takes the lead out of
+        (:meth:`SalesFloor.settled_sqls`): an MQL that ends as an SQL takes the lead out of
         nurture for good, as it would in the run. Any other MQL is recycled at once, and
         nurture resumes after the cool-down, its next MQL decided as a recycled lead's, until
         it falls at or after day 0. Returns the MQLs due from day 0 on (:data:`Scheduled` rows,
@@ -416,17 +416,7 @@ class Nurture:
         due: list[Scheduled] = []
         resumes: list[tuple[float, int, int]] = []
         while leads.size:
-            sql = [
-                floor.settled_sql(lead, pass_index, time, code)
-                for lead, pass_index, time, code in zip(
-                    leads.tolist(),
-                    passes.tolist(),
-                    mql_time.tolist(),
-                    activity.tolist(),
-                    strict=True,
-                )
-            ]
-            recycled = ~np.array(sql, dtype=bool)
+            recycled = ~floor.settled_sqls(leads, passes, mql_time, activity)
             leads, passes, mql_time = leads[recycled], passes[recycled], mql_time[recycled]
             resume = mql_time + cooldown
             later = resume >= 0

@@ -45,6 +45,8 @@ from mqlsim.scenario.models import SalesConfig
 HOURS_PER_DAY = 24.0
 #: A sales draw this close to 0 or 1 is moved inside (a normal quantile of 0 or 1 is infinite).
 _EDGE = 1e-9
+#: The standard normal of the sales cycle's log-normal draw (made once, not per opportunity).
+_STANDARD_NORMAL = NormalDist()
 
 
 class Outcome(IntEnum):
@@ -267,32 +269,80 @@ class SalesLog:
     horizon: float = math.inf
 
 
-def _push_all(heap: list, items: list) -> None:
-    """Push ``items`` onto ``heap``: one by one, or all at once and re-heapify when they are
-    more than the heap holds (the first MQLs of a run, pushed together)."""
-    if len(items) > len(heap):
-        heap.extend(items)
-        heapq.heapify(heap)
-    else:
-        for item in items:
-            heapq.heappush(heap, item)
+class _Timeline:
+    """Items ``(time, number)`` taken in order, earliest first (equal times: lower number).
+
+    Most items come in a few large batches already in order (a run's first MQLs, and their
+    age limits): those wait merged in one deque, where taking one costs nothing, and the rest
+    (retries, recycled leads' MQLs) in a heap, where taking one from thousands costs a dozen
+    comparisons."""
+
+    def __init__(self) -> None:
+        self._run: deque[tuple[float, int]] = deque()
+        self._heap: list[tuple[float, int]] = []
+
+    def add_many(self, items: list[tuple[float, int]]) -> None:
+        """Add ``items``: to the deque if they are in order, else to the heap."""
+        run, heap = self._run, self._heap
+        if not items:
+            return
+        if all(map(operator.le, items, itertools.islice(items, 1, None))):
+            if not run or run[-1] <= items[0]:
+                run.extend(items)
+            else:  # a linear merge, cheaper than a heap
+                self._run = deque(heapq.merge(run, items))
+        elif len(items) > len(heap):  # heapify once rather than push one by one
+            heap.extend(items)
+            heapq.heapify(heap)
+        else:
+            for item in items:
+                heapq.heappush(heap, item)
+
+    def add(self, item: tuple[float, int]) -> None:
+        """Add one item."""
+        heapq.heappush(self._heap, item)
+
+    def first(self) -> tuple[float, int] | None:
+        """The next item (``None``: none)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run[0]
+        return heap[0] if heap else None
+
+    def pop(self) -> tuple[float, int]:
+        """Take the next item (there is one)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run.popleft()
+        return heapq.heappop(heap)
+
+    def pop_due(self, now: float) -> tuple[float, int] | None:
+        """Take the next item if it is due by ``now`` (``None``: none is)."""
+        run, heap = self._run, self._heap
+        if run and (not heap or run[0] < heap[0]):
+            return run.popleft() if run[0][0] <= now else None
+        return heapq.heappop(heap) if heap and heap[0][0] <= now else None
 
 
 class _Queue:
     """Queue entries in lanes, waiting or scheduled for later.
 
-    Scheduled entries join their lane when due: a batch scheduled already in time order (a
-    run's first MQLs) waits in a deque, the rest in a heap. Each lane is a heap by its own key,
-    then first come, first served; lanes are served by priority (lowest number first, equal
-    numbers by the earlier arrival of their heads). With ``sla_aware``, each lane also keeps
-    its first touches that can still meet their deadline in a heap by deadline, and those go
-    before everything else, by lane priority, then deadline. An entry taken from one heap is
-    left in the others and skipped there when it reaches the top.
+    Scheduled entries join their lane when due (a :class:`_Timeline`). Each lane is a heap by
+    its own key, then first come, first served; lanes are served by priority (lowest number
+    first, equal numbers by the earlier arrival of their heads). With ``sla_aware``, each lane
+    also keeps its first touches that can still meet their deadline in a heap by deadline, and
+    those go before everything else, by lane priority, then deadline. An entry taken from one
+    heap is left in the others and skipped there when it reaches the top.
+
+    A rep looks at the queue once per attempt, so the queue keeps two counts that answer the
+    common cases without touching a heap: when the next scheduled entry is due (most looks
+    find nothing newly due) and how many entries each lane holds waiting (a lane with none is
+    passed over, whatever taken entries its heaps still hold).
     """
 
     def __init__(self, priorities: Sequence[int], sla_aware: bool) -> None:
-        self._run: deque[tuple[float, int]] = deque()
-        self._scheduled: list[tuple[float, int]] = []
+        self._scheduled = _Timeline()
+        self._next_due = math.inf  # when the first scheduled entry is due (inf: none)
         self._lanes: list[list[tuple[float, float, int]]] = [[] for _ in priorities]
         self._groups = [
             [lane for lane, p in enumerate(priorities) if p == priority]
@@ -322,14 +372,8 @@ class _Queue:
         self._key.extend(keys)
         self._deadline.extend(deadlines)
         self._done.extend([False] * len(times))
-        items = list(zip(times, range(first, first + len(times)), strict=True))
-        run = self._run
-        # Entries ascend, so the items are in order if the times are.
-        in_order = all(map(operator.le, times, itertools.islice(times, 1, None)))
-        if items and in_order and (not run or run[-1] <= items[0]):
-            run.extend(items)
-        else:
-            _push_all(self._scheduled, items)
+        self._scheduled.add_many(list(zip(times, range(first, first + len(times)), strict=True)))
+        self._next_due = min(self._next_due, min(times, default=math.inf))
 
     def schedule(self, time: float, lane: int, key: float) -> None:
         """Entry ``len(self)`` (not a first touch) joins ``lane`` at ``time`` with ``key``."""
@@ -338,76 +382,80 @@ class _Queue:
         self._key.append(key)
         self._deadline.append(math.nan)
         self._done.append(False)
-        heapq.heappush(self._scheduled, (time, entry))
+        self._scheduled.add((time, entry))
+        if time < self._next_due:
+            self._next_due = time
 
     def __len__(self) -> int:
         return len(self._lane)
 
-    def _next_scheduled(self) -> float:
-        run, scheduled = self._run, self._scheduled
-        return min(run[0][0] if run else math.inf, scheduled[0][0] if scheduled else math.inf)
-
     def _release(self, now: float) -> None:
         """Move the entries due by ``now`` into their lanes (and the at-risk heaps)."""
-        run, scheduled = self._run, self._scheduled
-        while True:
-            if run and (not scheduled or run[0] < scheduled[0]):
-                if run[0][0] > now:
-                    return
-                time, entry = run.popleft()
-            elif scheduled and scheduled[0][0] <= now:
-                time, entry = heapq.heappop(scheduled)
-            else:
-                return
-            lane = self._lane[entry]
-            heapq.heappush(self._lanes[lane], (self._key[entry], time, entry))
-            self._waiting[lane] += 1
-            deadline = self._deadline[entry]
-            if self._sla_aware and deadline >= now:  # nan compares False: not a first touch
-                heapq.heappush(self._at_risk[lane], (deadline, entry))
+        if now < self._next_due:
+            return
+        scheduled, lanes, waiting = self._scheduled, self._lanes, self._waiting
+        lane_of, key, deadline_of = self._lane, self._key, self._deadline
+        at_risk = self._at_risk if self._sla_aware else None
+        while (due := scheduled.pop_due(now)) is not None:
+            time, entry = due
+            lane = lane_of[entry]
+            heapq.heappush(lanes[lane], (key[entry], time, entry))
+            waiting[lane] += 1
+            deadline = deadline_of[entry]
+            if at_risk is not None and deadline >= now:  # nan compares False: not a first touch
+                heapq.heappush(at_risk[lane], (deadline, entry))
+        self._next_due = math.inf if (first := scheduled.first()) is None else first[0]
 
     def next_due(self, now: float, lane: int | None = None) -> float:
         """When an entry (of ``lane``; ``None``: of any lane) may next be waiting: ``now`` if
         one is, else when the next scheduled entry of any lane is due (inf: none)."""
         self._release(now)
-        waiting = sum(self._waiting) if lane is None else self._waiting[lane]
-        return now if waiting else self._next_scheduled()
+        waiting = any(self._waiting) if lane is None else self._waiting[lane]
+        return now if waiting else self._next_due
 
     def take(self, now: float, lane: int | None = None) -> int | None:
         """The entry a rep free at ``now`` works next, of ``lane`` only if given (``None``:
         none waiting)."""
         self._release(now)
+        waiting = self._waiting
         if lane is None:
             lanes: Sequence[int] = self._all
-            if not any(self._waiting):
+            if not any(waiting):
                 return None
-        elif self._waiting[lane]:
+        elif waiting[lane]:
             lanes = (lane,)
         else:
             return None
-        done, priority = self._done, self._priority
-        if self._sla_aware:
+        done, at_risk = self._done, self._at_risk
+        if self._sla_aware and any(at_risk):  # most looks find no first touch at risk
+            priority = self._priority
             best_risk: tuple[int, float] | None = None
             risk_lane = -1
             for index in lanes:
-                at_risk = self._at_risk[index]
-                while at_risk and (done[at_risk[0][1]] or at_risk[0][0] < now):
-                    heapq.heappop(at_risk)  # taken, removed or breached: no longer at risk
-                if at_risk and (best_risk is None or (priority[index], at_risk[0][0]) < best_risk):
-                    best_risk, risk_lane = (priority[index], at_risk[0][0]), index
+                if not waiting[index]:
+                    continue
+                risks = at_risk[index]
+                while risks and (done[risks[0][1]] or risks[0][0] < now):
+                    heapq.heappop(risks)  # taken, removed or breached: no longer at risk
+                if risks and (best_risk is None or (priority[index], risks[0][0]) < best_risk):
+                    best_risk, risk_lane = (priority[index], risks[0][0]), index
             if best_risk is not None:
-                return self._mark(heapq.heappop(self._at_risk[risk_lane])[1])
-        groups = self._groups if lane is None else [[lane]]
-        for group in groups:
-            best = -1
+                return self._mark(heapq.heappop(at_risk[risk_lane])[1])
+        heaps = self._lanes
+        for group in self._groups if lane is None else ((lane,),):
+            best: tuple[float, float, int] | None = None
+            best_lane = -1
             for index in group:
-                heap = self._lanes[index]
-                while heap and done[heap[0][2]]:
+                if not waiting[index]:
+                    continue
+                heap = heaps[index]
+                while done[heap[0][2]]:  # a lane with entries waiting holds one untaken
                     heapq.heappop(heap)
-                if heap and (best < 0 or heap[0][1:] < self._lanes[best][0][1:]):
-                    best = index
-            if best >= 0:
-                return self._mark(heapq.heappop(self._lanes[best])[2])
+                head = heap[0]
+                if best is None or head[1:] < best[1:]:
+                    best, best_lane = head, index
+            if best is not None:
+                return self._mark(heapq.heappop(heaps[best_lane])[2])
         raise AssertionError("entries are waiting but no lane holds one")
 
     def remove(self, entry: int, now: float) -> bool:
@@ -487,11 +535,14 @@ class SalesFloor:
         self._idle_reps = 0
         self._alarm_at = math.inf
         self._alarm = 0  # number of the current alarm: an older one that fires does nothing
-        self._expiries: list[tuple[float, int]] = []  # (age limit, queue entry) of first touches
+        self._expiries = _Timeline()  # (age limit, queue entry) of first touches
         self._expiry_at = math.inf
         self._expiry_alarm = 0
         self._draws_per_lead = 2 * config.max_attempts + 3
-        self._episode_draws: dict[int, list[float]] = {}  # of episodes being worked
+        #: Each episode's sales draws, drawn with its batch of MQLs (a row of an array), and
+        #: as Python floats while it is worked (cheaper to compute with than numpy scalars).
+        self._episode_rows: list[np.ndarray] = []
+        self._episode_draws: dict[int, list[float]] = {}
         for lane, count in enumerate(dedicated):
             for _ in range(count):
                 env.process(self._rep(lane))
@@ -524,6 +575,7 @@ class SalesFloor:
         log.episode_end.extend(nans)
         log.episode_attempts.extend([0] * count)
         log.episode_outcome.extend([Outcome.OPEN] * count)
+        self._episode_rows.extend(self._sales_rows(np.asarray(leads), np.asarray(passes)))
         keys = self._keys(leads, priorities, lanes, times)
         self._key.extend(keys)
         log.queue_episode.extend(range(first_episode, first_episode + count))
@@ -541,7 +593,7 @@ class SalesFloor:
             if math.isfinite(max_age[lane])
         ]
         if expiries:
-            _push_all(self._expiries, expiries)
+            self._expiries.add_many(expiries)
             self._arm_expiry()
         if self._idle_reps:
             self._arm()
@@ -565,11 +617,11 @@ class SalesFloor:
                 keys.append(0.0)
         return keys
 
-    def _retry(self, episode: int) -> None:
-        """Queue ``episode`` again after its cadence's next gap."""
+    def _retry(self, episode: int, attempt: int) -> None:
+        """Queue ``episode`` again after the gap of its cadence that follows attempt
+        ``attempt`` (from 0), which just ended unanswered."""
         log = self.log
-        attempt = log.episode_attempts[episode]
-        time = self.env.now + self._retry_gap_days[attempt - 1]
+        time = self.env.now + self._retry_gap_days[attempt]
         lane = log.episode_lane[episode]
         key = time if self.lanes.discipline[lane] == "deadline" else self._key[episode]
         log.queue_episode.append(episode)
@@ -640,12 +692,12 @@ class SalesFloor:
     def _arm_expiry(self) -> None:
         """Set the age-limit alarm for the first untouched MQL still waiting (entries taken
         meanwhile are dropped when they reach the top)."""
-        expiries, log = self._expiries, self.log
-        while expiries and not math.isnan(log.queue_leave[expiries[0][1]]):
-            heapq.heappop(expiries)
-        if not expiries or expiries[0][0] >= self._expiry_at:
+        expiries, left = self._expiries, self.log.queue_leave
+        while (first := expiries.first()) is not None and not math.isnan(left[first[1]]):
+            expiries.pop()
+        if first is None or first[0] >= self._expiry_at:
             return
-        due = expiries[0][0]
+        due = first[0]
         self._expiry_at = due
         self._expiry_alarm += 1
         number = self._expiry_alarm
@@ -661,8 +713,8 @@ class SalesFloor:
             return
         self._expiry_at = math.inf
         now, expiries, log = self.env.now, self._expiries, self.log
-        while expiries and expiries[0][0] <= now:
-            _, entry = heapq.heappop(expiries)
+        while (due := expiries.pop_due(now)) is not None:
+            _, entry = due
             if self._queue.remove(entry, now):
                 log.queue_leave[entry] = now
                 self._end(log.queue_episode[entry], Outcome.AGED_OUT, now)
@@ -671,42 +723,51 @@ class SalesFloor:
     def _rep(self, lane: int | None):
         """A rep (a SimPy process) who works ``lane`` only, or every lane (``None``): takes the
         next MQL, makes a contact attempt and, if it reaches the lead, the call right after it
-        (one stretch of work, one SimPy event); idle, waits for the alarm."""
+        (one stretch of work, one SimPy event); idle, waits for the alarm.
+
+        One pass of the loop is one attempt, the floor's innermost work: the log's columns and
+        the rules are looked up once, before it. An episode's sales draws are read at its
+        first attempt and kept until it ends."""
         env, log, config = self.env, self.log, self.config
         attempts = config.max_attempts
         exponential = config.work_time_distribution == "exponential"
         attempt_mean, call_mean = config.attempt_hours, config.call_hours
         contacts, reach_at_once = self._contact, self._reach_at_once
+        idle, rows, episode_draws = self._idle[lane], self._episode_rows, self._episode_draws
+        lead_of, lane_of = log.episode_lead, log.episode_lane
+        attempts_of, mql_time, first_touch = (
+            log.episode_attempts,
+            log.episode_mql_time,
+            log.episode_first_touch,
+        )
         work_episode, work_start, work_hours = log.work_episode, log.work_start, log.work_hours
         while True:
             episode = self._take(lane)
             if episode is None:
                 wake = env.event()
-                self._idle[lane].append(wake)
+                idle.append(wake)
                 self._idle_reps += 1
                 self._arm()
                 episode = yield wake
             now = env.now
-            lead = log.episode_lead[episode]
-            draws = self._episode_draws.get(episode)
-            if draws is None:
-                draws = self._draws(log.episode_pass[episode], lead)
-                self._episode_draws[episode] = draws
-            attempt = log.episode_attempts[episode]
-            log.episode_attempts[episode] = attempt + 1
-            if math.isnan(log.episode_first_touch[episode]):
-                log.episode_first_touch[episode] = now
-            delay_hours = (now - log.episode_mql_time[episode]) * HOURS_PER_DAY
+            attempt = attempts_of[episode]
+            attempts_of[episode] = attempt + 1
+            if attempt == 0:
+                first_touch[episode] = now
+                draws = episode_draws[episode] = rows[episode].tolist()
+            else:
+                draws = episode_draws[episode]
+            delay_hours = (now - mql_time[episode]) * HOURS_PER_DAY
             u = draws[attempts + attempt]
             attempt_hours = -attempt_mean * math.log1p(-u) if exponential else attempt_mean
             work_episode.append(episode)
             work_start.append(now)
             work_hours.append(attempt_hours)
-            contact = contacts[log.episode_lane[episode]](delay_hours)
+            contact = contacts[lane_of[episode]](delay_hours)
             if draws[attempt] >= with_odds(reach_at_once[attempt], contact):
                 yield env.timeout(attempt_hours / HOURS_PER_DAY)
                 if attempt + 1 < attempts:
-                    self._retry(episode)
+                    self._retry(episode, attempt)
                 else:
                     self._end(episode, Outcome.UNREACHED, env.now)
                 continue
@@ -717,17 +778,21 @@ class SalesFloor:
             work_start.append(call_start)
             work_hours.append(call_hours)
             yield env.timeout(call_start + call_hours / HOURS_PER_DAY - now)
-            speed_hours = (log.episode_first_touch[episode] - log.episode_mql_time[episode]) * (
-                HOURS_PER_DAY
-            )
-            self._call_outcome(episode, lead, speed_hours, draws)
+            speed_hours = (first_touch[episode] - mql_time[episode]) * HOURS_PER_DAY
+            self._call_outcome(episode, lead_of[episode], speed_hours, draws)
 
-    def _draws(self, pass_index: int, lead: int) -> list[float]:
-        """``lead``'s sales draws in its pass ``pass_index``: ``max_attempts`` reach draws, as
-        many attempt durations, a call duration, the discovery meeting's delay and the sales
-        cycle's length (Python floats: cheaper to compute with than numpy scalars; kept for
-        the episode's later attempts)."""
-        return self.streams.sales_draws(pass_index, lead, self._draws_per_lead).tolist()
+    def _sales_rows(self, leads: np.ndarray, passes: np.ndarray) -> np.ndarray:
+        """The sales draws of ``leads[i]`` in its pass ``passes[i]``, a row each:
+        ``max_attempts`` reach draws, as many attempt durations, a call duration, the
+        discovery meeting's delay and the sales cycle's length. Drawn for a batch of MQLs at
+        once (:meth:`Streams.sales_rows`), the same numbers as one lead at a time."""
+        rows = np.empty((leads.size, self._draws_per_lead), dtype=np.float32)
+        for pass_index in np.unique(passes).tolist():
+            of_pass = passes == pass_index
+            rows[of_pass] = self.streams.sales_rows(
+                pass_index, leads[of_pass], self._draws_per_lead
+            )
+        return rows
 
     def _screen(self, lead: int, time: float, speed_hours: float, lane: int) -> Outcome:
         """The SDR's call of ``lead`` at ``time`` and its discovery meeting: ``REJECTED`` (sales
@@ -736,7 +801,7 @@ class SalesFloor:
         budget, authority); the meeting qualifies a real buyer inside its window at the call
         whose draw is below the qualification chance at ``speed_hours``, the delay of the
         episode's first attempt (``lane``'s curve). The one rule of both the floor and the
-        run's start (:meth:`settled_sql`)."""
+        run's start (:meth:`settled_sqls`)."""
         pop, config = self.population, self.config
         # .item(): Python scalars, cheaper than numpy ones for a few comparisons.
         in_window = pop.window_start.item(lead) <= time < pop.window_end.item(lead)
@@ -756,21 +821,47 @@ class SalesFloor:
             return Outcome.NOT_SQL
         return Outcome.SQL_NO_OPPORTUNITY
 
-    def settled_sql(self, lead: int, pass_index: int, time: float, activity: int) -> bool:
-        """Whether an MQL of ``lead`` at ``time`` (before the run starts, where no floor is
-        simulated) by ``activity``, in its pass ``pass_index``, ends as an SQL when worked at
-        once, every attempt of the cadence on time: each attempt reaches the lead by its own
-        draw, as on the floor, and the call and meeting are :meth:`_screen`."""
-        lane = self.lanes.of_activity[activity]
-        draws = self._draws(pass_index, lead)
-        contact, gaps = self._contact[lane], self._retry_gap_days
-        hours = 0.0
-        for attempt, reach in enumerate(self._reach_at_once):
-            if draws[attempt] < with_odds(reach, contact(hours)):
-                call = time + hours / HOURS_PER_DAY
-                return self._screen(lead, call, 0.0, lane) is Outcome.SQL_NO_OPPORTUNITY
-            hours += self.config.attempt_hours + gaps[attempt] * HOURS_PER_DAY
-        return False
+    def settled_sqls(
+        self, leads: np.ndarray, passes: np.ndarray, times: np.ndarray, activities: np.ndarray
+    ) -> np.ndarray:
+        """Whether each MQL of ``leads[i]`` at ``times[i]`` (before the run starts, where no
+        floor is simulated) by ``activities[i]``, in its pass ``passes[i]``, ends as an SQL
+        when worked at once, every attempt of the cadence on time: each attempt reaches the
+        lead by its own draw, as on the floor, and the call and meeting are :meth:`_screen`.
+
+        Attempt ``k`` is made at the same delay for every lead, so its chance to reach the
+        lead is one number per lane, and all the leads' reach draws are compared with them at
+        once; the leads reached are screened one by one."""
+        delays, hours = [], 0.0  # each attempt's hours after the MQL
+        for gap in self._retry_gap_days:
+            delays.append(hours)
+            hours += self.config.attempt_hours + gap * HOURS_PER_DAY
+        chance = np.array(
+            [
+                [
+                    with_odds(reach, contact(delay))
+                    for reach, delay in zip(self._reach_at_once, delays, strict=True)
+                ]
+                for contact in self._contact
+            ]
+        )
+        lanes = np.asarray(self.lanes.of_activity)[activities]
+        draws = self._sales_rows(leads, passes)
+        # float32 draws against float64 chances: compared as float64, as on the floor.
+        reached = draws[:, : len(delays)] < chance[lanes]
+        sql = np.zeros(leads.size, dtype=bool)
+        calls = np.flatnonzero(reached.any(axis=1))
+        for i, attempt, lead, time, lane in zip(
+            calls.tolist(),
+            reached.argmax(axis=1)[calls].tolist(),  # the first attempt that reaches the lead
+            leads[calls].tolist(),
+            times[calls].tolist(),
+            lanes[calls].tolist(),
+            strict=True,
+        ):
+            call = time + delays[attempt] / HOURS_PER_DAY
+            sql[i] = self._screen(lead, call, 0.0, lane) is Outcome.SQL_NO_OPPORTUNITY
+        return sql
 
     def _call_outcome(
         self, episode: int, lead: int, speed_hours: float, draws: list[float]
@@ -805,7 +896,7 @@ class SalesFloor:
         scale = (self._deal_value[lead] / config.cycle_reference_value) ** (
             config.cycle_value_elasticity
         )
-        z = NormalDist().inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
+        z = _STANDARD_NORMAL.inv_cdf(min(max(u, _EDGE), 1.0 - _EDGE))
         return config.cycle_median_days * scale * math.exp(config.cycle_sigma * z)
 
     def _end(self, episode: int, outcome: Outcome, time: float) -> None:
