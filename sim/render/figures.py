@@ -5,7 +5,8 @@ Each figure is a data step (pure numpy, returning a small frozen dataclass that 
 with the metrics) and a drawing step (matplotlib, Agg, no pyplot state). Run figures read a
 :class:`RunData`: the metric rows of every replication, whose means and 95 % intervals they
 show, and one replication's records (replication 0 by default) for what the metrics do not
-hold (weekly series, hours by outcome, lead by lead truth). Each figure's subtitle says which.
+hold (weekly series, hours by outcome, lead by lead truth: sim/model/detail.py computes them,
+below matplotlib, in the process that ran the replication). Each figure's subtitle says which.
 
 Output is byte-identical for the same inputs: fixed fonts (DejaVu Sans, shipped with
 matplotlib), a fixed SVG hash salt, and no date or software version in PNG or SVG metadata.
