@@ -38,6 +38,7 @@ from mqlsim.core.metric_catalog import METRIC_BY_NAME, format_value, parse_dimen
 from mqlsim.experiments.budget import check_budget
 from mqlsim.experiments.cache import Drifts, Measured, ReplicationCache, Segments, scenario_key
 from mqlsim.experiments.stationarity import DriftCheck, check_stationarity
+from mqlsim.model.detail import ReplicationDetail, replication_detail
 from mqlsim.model.engine import (
     ReplicationResult,
     SharedStage,
@@ -84,9 +85,10 @@ class ExperimentResult:
     dimension, ``stationarity[r]`` the drift of its weekly series (see
     :class:`~mqlsim.experiments.cache.Measured`). ``policy_reports[r]`` is what replication
     ``r``'s policy learnt (``None`` for policies that learn nothing); empty when no
-    replication reported anything. ``detail`` is the whole result of the replication
-    :func:`run_experiments` was asked to keep (``detail``), when it was simulated in this run
-    (``None`` when it came from the cache, or none was asked for).
+    replication reported anything. ``detail`` holds the records the run figures draw
+    (:class:`~mqlsim.model.detail.ReplicationDetail`) of the replication :func:`run_experiments`
+    was asked to keep (``detail``), when it was simulated in this run (``None`` when it came
+    from the cache, or none was asked for).
     """
 
     scenario: Scenario
@@ -94,7 +96,7 @@ class ExperimentResult:
     segments: list[Segments] = field(default_factory=list)
     stationarity: list[Drifts] = field(default_factory=list)
     policy_reports: list[dict[str, Any] | None] = field(default_factory=list)
-    detail: ReplicationResult | None = field(default=None, repr=False, compare=False)
+    detail: ReplicationDetail | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def summaries(self) -> dict[str, MetricSummary]:
@@ -200,9 +202,10 @@ def run_experiments(
     replications would not fit in ``max_memory`` bytes at once (default: this machine's memory)
     and warns when it will take long.
 
-    With ``detail``, each result keeps that replication's whole
-    :class:`~mqlsim.model.engine.ReplicationResult` (``ExperimentResult.detail``) if it ran
-    here: a report draws its figures from it instead of simulating it again. ``meanwhile()``
+    With ``detail``, each result keeps that replication's records
+    (``ExperimentResult.detail``, :func:`~mqlsim.model.detail.replication_detail`, computed by
+    the process that ran it) if it ran here: a report draws its figures from them instead of
+    simulating it again. ``meanwhile()``
     is called in this process once, while the replications run, when a worker has none left
     to run (a report loads matplotlib then, on a core the replications no longer use); with
     one worker, once they are sent; without workers, before they run.
@@ -235,7 +238,7 @@ def run_experiments(
         progress(len(rows), total)
 
     cached, stored = len(rows), cache.stored if cache is not None else 0
-    details: dict[int, ReplicationResult] = {}
+    details: dict[int, ReplicationDetail] = {}
 
     def finish(index: int, replication: int, replicated: Replicated) -> None:
         measured = replicated.measured
@@ -296,8 +299,8 @@ def _run_pending(
     meanwhile: Callable[[], object] | None = None,
 ) -> None:
     """Measure the ``pending`` (scenario index, replication) pairs, if they fit (``stages``: the
-    shared stage of each scenario); ``finish`` each as it arrives, with its whole result if it
-    is replication ``detail``; ``meanwhile()`` while they run (see
+    shared stage of each scenario); ``finish`` each as it arrives, with its records if it is
+    replication ``detail``; ``meanwhile()`` while they run (see
     :func:`run_experiments`)."""
     with _executor(workers, scheduler, len(pending)) as (executor, slots):
         # Worker processes start with the first task: nothing has started yet.
@@ -333,11 +336,11 @@ def _run_pending(
 
 
 class Replicated(NamedTuple):
-    """One replication as a task hands it back: what the experiment keeps, and the whole
-    result when it was asked for (``None`` otherwise: it is large)."""
+    """One replication as a task hands it back: what the experiment keeps, and the records the
+    figures draw when they were asked for (``None`` otherwise)."""
 
     measured: Measured
-    detail: ReplicationResult | None
+    detail: ReplicationDetail | None
 
 
 def _replicate(
@@ -365,7 +368,8 @@ def _measure_sharing(batch: Batch, detail: int | None = None) -> Iterator[Replic
     """Each ``(scenario, replication)`` of ``batch``, measured in order; consecutive ones that
     share a stage compute it once. Only the current stage is held, so each is freed as soon as
     its run of replications is done; a replication alone computes its own, as it would alone.
-    Replication ``detail`` comes with its whole result."""
+    Replication ``detail`` comes with its records (:func:`replication_detail`), computed
+    here: they are small, its whole result is not."""
     shares = [(stage_key(scenario), replication) for scenario, replication in batch]
     stage: SharedStage | None = None
     for position, (scenario, replication) in enumerate(batch):
@@ -374,12 +378,13 @@ def _measure_sharing(batch: Batch, detail: int | None = None) -> Iterator[Replic
         if stage is None and shares[position] in shares[position + 1 : position + 2]:
             stage = shared_stage(scenario, replication, memo=True)
         result = _replicate(scenario, replication, stage)
-        yield Replicated(measured(result), result if replication == detail else None)
+        records = replication_detail(scenario, result) if replication == detail else None
+        yield Replicated(measured(result), records)
 
 
 def run_batch(batch: Batch, detail: int | None = None) -> list[Replicated]:
     """Each ``(scenario, replication)`` of ``batch``, measured (replication ``detail`` with
-    its whole result): one task of a pool."""
+    its records): one task of a pool."""
     return list(_measure_sharing(batch, detail))
 
 

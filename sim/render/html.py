@@ -125,7 +125,8 @@ def build_reports(
     ]
     if param is None:
         scenarios = [load_scenario(source, paired, plugins=plugins) for source in sources]
-        # Replication 0 of each comes back whole: the figures draw it without running it again.
+        # Replication 0 of each comes back with its records, computed in the worker that ran
+        # it: the figures draw them without running it again.
         # This process loads matplotlib while the replications run in their workers.
         results = run_experiments(
             scenarios, progress, detail=0, meanwhile=_load_figures, **execution
