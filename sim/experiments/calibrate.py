@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from mqlsim.core.errors import InputError, MqlsimWarning
 from mqlsim.experiments.export_targets import ExportTargets
@@ -595,6 +594,10 @@ def calibrate_scenario(
     budget)`` is called as replications finish; ``execution`` holds the runner's ``workers``,
     ``scheduler`` and ``cache``.
     """
+    # scipy.optimize is imported here, on first use: it takes 0.3 s to load, which every
+    # command that imports the API (run, compare, report...) would otherwise pay.
+    from scipy.optimize import least_squares
+
     started = time.perf_counter()
     mix = channel_mix(base, targets)
     mixed = apply_multipliers(base, {p.name: m for p, m, _ in mix}, [p for p, _, _ in mix])
