@@ -19,6 +19,7 @@ Ctrl-C stops the work at once: worker processes ignore it and are terminated by 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -453,7 +454,7 @@ def local_pool(workers: int | None, tasks: int) -> Iterator[tuple[Executor | Non
     if slots == 1:
         yield None, 1
         return
-    pool = ProcessPoolExecutor(max_workers=slots, initializer=_ignore_interrupts)
+    pool = ProcessPoolExecutor(max_workers=slots, initializer=_start_worker)
     try:
         yield pool, slots
     except BaseException:
@@ -464,10 +465,17 @@ def local_pool(workers: int | None, tasks: int) -> Iterator[tuple[Executor | Non
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore_interrupts() -> None:
-    """In a worker process: Ctrl-C reaches the whole process group, but only the parent acts
-    on it (it terminates the workers), so no worker prints a traceback of its own."""
+def _start_worker() -> None:
+    """In a worker process, first: Ctrl-C reaches the whole process group, but only the parent
+    acts on it (it terminates the workers), so no worker prints a traceback of its own.
+
+    And the objects the worker starts with (its parent's, when forked: the loaded modules and
+    whatever the parent held) are moved out of the garbage collector's sight (`gc.freeze`,
+    which costs nothing): a full collection in a worker would otherwise walk all of them,
+    0.1-0.2 s each time, to free none that the worker's own tasks leave behind.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
