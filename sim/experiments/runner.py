@@ -470,9 +470,9 @@ def _start_worker() -> None:
     acts on it (it terminates the workers), so no worker prints a traceback of its own.
 
     And the objects the worker starts with (its parent's, when forked: the loaded modules and
-    whatever the parent held) are moved out of the garbage collector's sight (`gc.freeze`,
-    which costs nothing): a full collection in a worker would otherwise walk all of them,
-    0.1-0.2 s each time, to free none that the worker's own tasks leave behind.
+    whatever the parent held, none of which the worker's tasks free) are moved out of the
+    garbage collector's sight (`gc.freeze`, which only links lists): otherwise each full
+    collection in the worker walks all of them (0.06-0.07 s in a report's drawing worker).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
